@@ -1,0 +1,303 @@
+//! Account actors: logins (password check, lockout), registration, account look-ups.
+//!
+//! State: none of their own beyond handles; the lockout counters live in PostgreSQL so that
+//! every instance shares them. Sharded by user id so one user's logins meet one actor.
+//! Senders: the auth and user endpoints.
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+use chrono::{DateTime, Utc};
+
+use super::session::SessionRecord;
+use super::shard::{Lifeline, Panic};
+use crate::domain::lockout::LockoutPolicy;
+use crate::domain::{CustomerId, LineNumber, NewPassword, Permissions, UserId, UserName};
+use crate::infra::password::{HashError, PasswordHasher};
+use crate::infra::rate_limit::{self, Decision};
+use crate::infra::users::{self, Duplicate, InsertError, NewUserRow, UserRow};
+use crate::infra::{StoreError, Stores};
+use crate::settings::RateLimitSettings;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("rate limited")]
+    RateLimited { retry_after_s: u64 },
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    #[error("account locked")]
+    Locked { until: DateTime<Utc> },
+    #[error("duplicate {0:?}")]
+    Duplicate(Duplicate),
+    #[error("password hashing saturated")]
+    Busy,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<HashError> for AccountError {
+    fn from(e: HashError) -> Self {
+        match e {
+            HashError::Busy => AccountError::Busy,
+            HashError::Failed(m) => AccountError::Internal(m),
+        }
+    }
+}
+
+/// An account as the API shows it.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub user_id: String,
+    pub customer_id: String,
+    pub user_name: String,
+    pub line_number: String,
+    pub account_status: String,
+    pub permissions: Permissions,
+    pub locked_until: Option<DateTime<Utc>>,
+}
+
+impl Account {
+    fn from_row(row: UserRow) -> Self {
+        Self {
+            permissions: Permissions::from_names(&row.permissions),
+            user_id: row.user_id,
+            customer_id: row.customer_id,
+            user_name: row.user_name,
+            line_number: row.line_number,
+            account_status: row.account_status,
+            locked_until: row.locked_until,
+        }
+    }
+
+    pub fn session_record(&self) -> SessionRecord {
+        SessionRecord {
+            user_id: self.user_id.clone(),
+            customer_id: self.customer_id.clone(),
+            user_name: self.user_name.clone(),
+            line_number: self.line_number.clone(),
+            permissions: self.permissions.names(),
+            created_at: Utc::now().timestamp(),
+        }
+    }
+}
+
+/// Check a password; `user_id` is whatever the client sent (an unknown or malformed id
+/// costs the same as a wrong password and gets the same answer).
+#[derive(Message)]
+#[rtype(result = "Result<Account, AccountError>")]
+pub struct Login {
+    pub user_id: String,
+    pub password: String,
+    pub client: String,
+}
+
+/// A self-registration, already validated at the edge.
+pub struct Registration {
+    pub user_id: UserId,
+    pub customer_id: CustomerId,
+    pub line_number: LineNumber,
+    pub user_name: UserName,
+    pub password: NewPassword,
+    pub permissions: Permissions,
+}
+
+#[derive(Message)]
+#[rtype(result = "Result<(), AccountError>")]
+pub struct Register {
+    pub registration: Registration,
+    pub client: String,
+}
+
+#[derive(Message)]
+#[rtype(result = "Result<Option<Account>, AccountError>")]
+pub struct GetAccount(pub UserId);
+
+/// Clears a lockout; answers false when the user does not exist.
+#[derive(Message)]
+#[rtype(result = "Result<bool, AccountError>")]
+pub struct Unlock(pub UserId);
+
+/// Readiness probe of the stores this actor depends on.
+#[derive(Message)]
+#[rtype(result = "StoreHealth")]
+pub struct CheckStores;
+
+#[derive(Debug, Clone)]
+pub struct StoreHealth {
+    pub postgres: Result<(), String>,
+    pub redis: Result<(), String>,
+}
+
+pub struct AccountActor {
+    stores: Stores,
+    hasher: Arc<PasswordHasher>,
+    policy: LockoutPolicy,
+    limits: RateLimitSettings,
+    _lifeline: Lifeline,
+}
+
+impl AccountActor {
+    pub fn new(
+        stores: Stores,
+        hasher: Arc<PasswordHasher>,
+        policy: LockoutPolicy,
+        limits: RateLimitSettings,
+        lifeline: Lifeline,
+    ) -> Self {
+        Self {
+            stores,
+            hasher,
+            policy,
+            limits,
+            _lifeline: lifeline,
+        }
+    }
+}
+
+impl Actor for AccountActor {
+    type Context = Context<Self>;
+}
+
+impl Supervised for AccountActor {}
+
+async fn check_rate(
+    stores: &Stores,
+    action: &str,
+    client: &str,
+    per_minute: u32,
+) -> Result<(), AccountError> {
+    match rate_limit::hit(&stores.redis, action, client, per_minute).await {
+        Decision::Allowed => Ok(()),
+        Decision::Limited { retry_after_s } => Err(AccountError::RateLimited { retry_after_s }),
+    }
+}
+
+impl Handler<Login> for AccountActor {
+    type Result = ResponseFuture<Result<Account, AccountError>>;
+
+    fn handle(&mut self, msg: Login, _: &mut Context<Self>) -> Self::Result {
+        let stores = self.stores.clone();
+        let hasher = self.hasher.clone();
+        let policy = self.policy;
+        let per_minute = self.limits.login_per_ip_per_minute;
+        Box::pin(async move {
+            check_rate(&stores, "login", &msg.client, per_minute).await?;
+            let row = if UserId::parse(&msg.user_id).is_ok() {
+                let mut conn = stores.db.get().await.map_err(StoreError::from)?;
+                users::find(&mut conn, &msg.user_id).await?
+            } else {
+                None
+            };
+            if let Some(until) = row.as_ref().and_then(|r| r.locked_until) {
+                if policy.is_locked(Some(until), Utc::now()) {
+                    return Err(AccountError::Locked { until });
+                }
+            }
+            // The connection is not held while hashing.
+            let matched = hasher
+                .verify(msg.password, row.as_ref().map(|r| r.password_hash.clone()))
+                .await?;
+            let Some(row) = row else {
+                return Err(AccountError::InvalidCredentials);
+            };
+            let mut conn = stores.db.get().await.map_err(StoreError::from)?;
+            if !matched {
+                let failures = users::record_failure(&mut conn, &row.user_id).await?;
+                if let Some(until) = policy.lock_after(failures, Utc::now()) {
+                    users::lock(&mut conn, &row.user_id, until).await?;
+                    tracing::warn!(user = %row.user_id, "account locked after repeated failures");
+                }
+                return Err(AccountError::InvalidCredentials);
+            }
+            users::record_success(&mut conn, &row.user_id).await?;
+            Ok(Account::from_row(row))
+        })
+    }
+}
+
+impl Handler<Register> for AccountActor {
+    type Result = ResponseFuture<Result<(), AccountError>>;
+
+    fn handle(&mut self, msg: Register, _: &mut Context<Self>) -> Self::Result {
+        let stores = self.stores.clone();
+        let hasher = self.hasher.clone();
+        let per_minute = self.limits.register_per_ip_per_minute;
+        Box::pin(async move {
+            check_rate(&stores, "register", &msg.client, per_minute).await?;
+            let r = msg.registration;
+            let password_hash = hasher.hash(r.password.expose().to_string()).await?;
+            let row = NewUserRow {
+                user_id: r.user_id.as_str().to_string(),
+                customer_id: r.customer_id.as_str().to_string(),
+                line_number: r.line_number.digits().to_string(),
+                user_name: r.user_name.as_str().to_string(),
+                password_hash,
+                permissions: r.permissions.names(),
+            };
+            let mut conn = stores.db.get().await.map_err(StoreError::from)?;
+            users::insert(&mut conn, &row).await.map_err(|e| match e {
+                InsertError::Duplicate(which) => AccountError::Duplicate(which),
+                InsertError::Store(s) => AccountError::Store(s),
+            })
+        })
+    }
+}
+
+impl Handler<GetAccount> for AccountActor {
+    type Result = ResponseFuture<Result<Option<Account>, AccountError>>;
+
+    fn handle(&mut self, msg: GetAccount, _: &mut Context<Self>) -> Self::Result {
+        let stores = self.stores.clone();
+        Box::pin(async move {
+            let mut conn = stores.db.get().await.map_err(StoreError::from)?;
+            Ok(users::find(&mut conn, msg.0.as_str()).await?.map(Account::from_row))
+        })
+    }
+}
+
+impl Handler<Unlock> for AccountActor {
+    type Result = ResponseFuture<Result<bool, AccountError>>;
+
+    fn handle(&mut self, msg: Unlock, _: &mut Context<Self>) -> Self::Result {
+        let stores = self.stores.clone();
+        Box::pin(async move {
+            let mut conn = stores.db.get().await.map_err(StoreError::from)?;
+            Ok(users::unlock(&mut conn, msg.0.as_str()).await?)
+        })
+    }
+}
+
+impl Handler<CheckStores> for AccountActor {
+    type Result = ResponseFuture<StoreHealth>;
+
+    fn handle(&mut self, _: CheckStores, _: &mut Context<Self>) -> Self::Result {
+        let stores = self.stores.clone();
+        Box::pin(async move {
+            let postgres = async {
+                use diesel_async::RunQueryDsl as _;
+                let mut conn = stores.db.get().await.map_err(StoreError::from)?;
+                diesel::sql_query("SELECT 1").execute(&mut conn).await?;
+                Ok::<(), StoreError>(())
+            }
+            .await
+            .map_err(|e| e.to_string());
+            let redis = stores
+                .redis
+                .run(|mut conn| async move { redis::cmd("PING").query_async::<String>(&mut conn).await })
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string());
+            StoreHealth { postgres, redis }
+        })
+    }
+}
+
+impl Handler<Panic> for AccountActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Panic, _: &mut Context<Self>) {
+        panic!("fault injection: account actor panics on request");
+    }
+}

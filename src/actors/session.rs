@@ -1,0 +1,373 @@
+//! Session actors: own live login sessions and their refresh-token families.
+//!
+//! State: an in-memory copy of the sessions of the users this shard owns (sharded by user
+//! id), each kept `[cache] session_ttl_s` before it is read from Redis again, plus
+//! tombstones of sessions ended recently so a late Redis read cannot resurrect one.
+//! The truth is in Redis (`session:{sid}` hash: `data` JSON, `gen` refresh generation, TTL =
+//! refresh lifetime), so every instance sees every session.
+//! Senders: the HTTP auth extractor (`Authenticate`), the auth endpoints (`OpenSession`,
+//! `Refresh`, `CloseSession`) and the session bus (`Evict`, `EvictAll`), which relays
+//! logouts announced by any instance over Redis pub/sub.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use chrono::Utc;
+use redis::AsyncCommands as _;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::shard::{Lifeline, Panic};
+use crate::domain::token::{AccessClaims, IssuedTokens, RefreshClaims, TokenKeys};
+use crate::domain::{CustomerId, LineNumber, Permissions, Principal, UserId, UserName};
+use crate::infra::redis::RedisStore;
+use crate::infra::StoreError;
+
+/// What a session remembers about its user (stored as JSON in Redis).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionRecord {
+    pub user_id: String,
+    pub customer_id: String,
+    pub user_name: String,
+    pub line_number: String,
+    pub permissions: Vec<String>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// No such live session: logged out, revoked or expired.
+    #[error("session ended")]
+    Ended,
+    /// A refresh token that was already used: the whole family is now revoked.
+    #[error("refresh token reused; session revoked")]
+    Reused,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("token signing failed")]
+    Signing,
+}
+
+#[derive(Message)]
+#[rtype(result = "Result<IssuedTokens, SessionError>")]
+pub struct OpenSession(pub SessionRecord);
+
+#[derive(Message)]
+#[rtype(result = "Result<Principal, SessionError>")]
+pub struct Authenticate(pub AccessClaims);
+
+#[derive(Message)]
+#[rtype(result = "Result<IssuedTokens, SessionError>")]
+pub struct Refresh(pub RefreshClaims);
+
+#[derive(Message)]
+#[rtype(result = "Result<(), SessionError>")]
+pub struct CloseSession {
+    pub user_id: String,
+    pub sid: Uuid,
+}
+
+/// Another instance (or this one) ended session `sid`: forget it.
+#[derive(Message, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct Evict(pub Uuid);
+
+/// The session bus lost its subscription (messages may have been missed): forget everything.
+#[derive(Message, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct EvictAll;
+
+struct Cached {
+    record: Arc<SessionRecord>,
+    loaded_at: Instant,
+}
+
+pub struct SessionActor {
+    redis: RedisStore,
+    tokens: Arc<TokenKeys>,
+    memory_ttl: Duration,
+    sessions: HashMap<Uuid, Cached>,
+    tombstones: HashMap<Uuid, Instant>,
+    _lifeline: Lifeline,
+}
+
+impl SessionActor {
+    pub fn new(
+        redis: RedisStore,
+        tokens: Arc<TokenKeys>,
+        memory_ttl: Duration,
+        lifeline: Lifeline,
+    ) -> Self {
+        Self {
+            redis,
+            tokens,
+            memory_ttl,
+            sessions: HashMap::new(),
+            tombstones: HashMap::new(),
+            _lifeline: lifeline,
+        }
+    }
+
+    fn forget(&mut self, sid: Uuid) {
+        self.sessions.remove(&sid);
+        self.tombstones.insert(sid, Instant::now());
+    }
+
+    fn sweep(&mut self) {
+        let ttl = self.memory_ttl;
+        self.sessions.retain(|_, c| c.loaded_at.elapsed() < ttl);
+        self.tombstones.retain(|_, at| at.elapsed() < ttl);
+    }
+}
+
+impl Actor for SessionActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let every = (self.memory_ttl / 4).max(Duration::from_secs(1));
+        ctx.run_interval(every, |act, _| act.sweep());
+    }
+}
+
+impl Supervised for SessionActor {}
+
+/// Payload announced on the session channel: `user_id` TAB `sid`.
+pub fn event_payload(user_id: &str, sid: Uuid) -> String {
+    format!("{user_id}\t{sid}")
+}
+
+pub fn parse_event_payload(payload: &str) -> Option<(&str, Uuid)> {
+    let (user, sid) = payload.split_once('\t')?;
+    Some((user, sid.parse().ok()?))
+}
+
+fn principal_of(record: &SessionRecord, claims: &AccessClaims) -> Option<Principal> {
+    Some(Principal {
+        user_id: UserId::parse(&record.user_id).ok()?,
+        customer_id: CustomerId::parse(&record.customer_id).ok()?,
+        user_name: UserName::parse(&record.user_name).ok()?,
+        line_number: LineNumber::parse(&record.line_number).ok()?,
+        permissions: Permissions::from_names(&record.permissions),
+        session_id: claims.sid,
+        expires_at: claims.expires_at(),
+    })
+}
+
+impl Handler<OpenSession> for SessionActor {
+    type Result = ResponseActFuture<Self, Result<IssuedTokens, SessionError>>;
+
+    fn handle(&mut self, msg: OpenSession, _: &mut Context<Self>) -> Self::Result {
+        let record = msg.0;
+        let sid = Uuid::new_v4();
+        let redis = self.redis.clone();
+        let tokens = self.tokens.clone();
+        let key = redis.keys.session(&sid);
+        let ttl = tokens.refresh_ttl_s();
+        let fut = async move {
+            let data = serde_json::to_string(&record).map_err(|_| SessionError::Signing)?;
+            redis
+                .run(|mut conn| async move {
+                    redis::pipe()
+                        .atomic()
+                        .hset_multiple(&key, &[("data", data.as_str()), ("gen", "0")])
+                        .ignore()
+                        .expire(&key, ttl as i64)
+                        .ignore()
+                        .query_async::<()>(&mut conn)
+                        .await
+                })
+                .await?;
+            let issued = tokens
+                .issue(&record.user_id, sid, 0, Utc::now())
+                .map_err(|_| SessionError::Signing)?;
+            Ok::<_, SessionError>((issued, record))
+        };
+        Box::pin(fut.into_actor(self).map(move |result, act, _| {
+            let (issued, record) = result?;
+            act.sessions.insert(
+                sid,
+                Cached {
+                    record: Arc::new(record),
+                    loaded_at: Instant::now(),
+                },
+            );
+            Ok(issued)
+        }))
+    }
+}
+
+impl Handler<Authenticate> for SessionActor {
+    type Result = ResponseActFuture<Self, Result<Principal, SessionError>>;
+
+    fn handle(&mut self, msg: Authenticate, _: &mut Context<Self>) -> Self::Result {
+        let claims = msg.0;
+        let sid = claims.sid;
+        if let Some(cached) = self.sessions.get(&sid) {
+            if cached.loaded_at.elapsed() < self.memory_ttl {
+                let answer = if cached.record.user_id == claims.sub {
+                    principal_of(&cached.record, &claims).ok_or(SessionError::Ended)
+                } else {
+                    Err(SessionError::Ended)
+                };
+                return Box::pin(fut::ready(answer));
+            }
+        }
+        let redis = self.redis.clone();
+        let key = redis.keys.session(&sid);
+        let asked_at = Instant::now();
+        let load = async move {
+            let data: Option<String> = redis
+                .run(|mut conn| async move { conn.hget(&key, "data").await })
+                .await?;
+            match data {
+                Some(json) => serde_json::from_str::<SessionRecord>(&json)
+                    .map_err(|_| SessionError::Ended),
+                None => Err(SessionError::Ended),
+            }
+        };
+        Box::pin(load.into_actor(self).map(move |loaded, act, _| {
+            let record = Arc::new(loaded?);
+            // A logout that arrived while Redis was being read wins.
+            let ended_meanwhile = act
+                .tombstones
+                .get(&sid)
+                .is_some_and(|at| *at >= asked_at);
+            if ended_meanwhile || record.user_id != claims.sub {
+                return Err(SessionError::Ended);
+            }
+            act.sessions.insert(
+                sid,
+                Cached {
+                    record: record.clone(),
+                    loaded_at: Instant::now(),
+                },
+            );
+            principal_of(&record, &claims).ok_or(SessionError::Ended)
+        }))
+    }
+}
+
+/// Rotates a refresh token atomically. Returns the new generation; -1 if the session is
+/// gone; -2 if the presented generation was already spent, in which case the session (the
+/// whole token family) is deleted and the revocation announced, in the same step.
+const ROTATE_SCRIPT: &str = r"
+local gen = redis.call('HGET', KEYS[1], 'gen')
+if not gen then return -1 end
+if tonumber(gen) ~= tonumber(ARGV[1]) then
+  redis.call('DEL', KEYS[1])
+  redis.call('PUBLISH', KEYS[2], ARGV[3])
+  return -2
+end
+local next = tonumber(ARGV[1]) + 1
+redis.call('HSET', KEYS[1], 'gen', next)
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return next
+";
+
+impl Handler<Refresh> for SessionActor {
+    type Result = ResponseFuture<Result<IssuedTokens, SessionError>>;
+
+    fn handle(&mut self, msg: Refresh, _: &mut Context<Self>) -> Self::Result {
+        let claims = msg.0;
+        let redis = self.redis.clone();
+        let tokens = self.tokens.clone();
+        Box::pin(async move {
+            let key = redis.keys.session(&claims.sid);
+            let channel = redis.keys.session_events();
+            let payload = event_payload(&claims.sub, claims.sid);
+            let ttl = tokens.refresh_ttl_s();
+            let generation = claims.generation;
+            let next: i64 = redis
+                .run(|mut conn| async move {
+                    redis::Script::new(ROTATE_SCRIPT)
+                        .key(&key)
+                        .key(&channel)
+                        .arg(generation)
+                        .arg(ttl)
+                        .arg(&payload)
+                        .invoke_async(&mut conn)
+                        .await
+                })
+                .await?;
+            match next {
+                -1 => Err(SessionError::Ended),
+                -2 => {
+                    tracing::warn!(user = %claims.sub, "spent refresh token presented; session revoked");
+                    Err(SessionError::Reused)
+                }
+                n => tokens
+                    .issue(&claims.sub, claims.sid, n.max(0) as u64, Utc::now())
+                    .map_err(|_| SessionError::Signing),
+            }
+        })
+    }
+}
+
+impl Handler<CloseSession> for SessionActor {
+    type Result = ResponseFuture<Result<(), SessionError>>;
+
+    fn handle(&mut self, msg: CloseSession, _: &mut Context<Self>) -> Self::Result {
+        self.forget(msg.sid);
+        let redis = self.redis.clone();
+        Box::pin(async move {
+            let key = redis.keys.session(&msg.sid);
+            let channel = redis.keys.session_events();
+            let payload = event_payload(&msg.user_id, msg.sid);
+            redis
+                .run(|mut conn| async move {
+                    redis::pipe()
+                        .del(&key)
+                        .ignore()
+                        .publish(&channel, &payload)
+                        .ignore()
+                        .query_async::<()>(&mut conn)
+                        .await
+                })
+                .await?;
+            Ok(())
+        })
+    }
+}
+
+impl Handler<Evict> for SessionActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Evict, _: &mut Context<Self>) {
+        self.forget(msg.0);
+    }
+}
+
+impl Handler<EvictAll> for SessionActor {
+    type Result = ();
+
+    fn handle(&mut self, _: EvictAll, _: &mut Context<Self>) {
+        let now = Instant::now();
+        for sid in self.sessions.keys() {
+            self.tombstones.insert(*sid, now);
+        }
+        self.sessions.clear();
+    }
+}
+
+impl Handler<Panic> for SessionActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Panic, _: &mut Context<Self>) {
+        panic!("fault injection: session actor panics on request");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_payload_round_trips() {
+        let sid = Uuid::new_v4();
+        let p = event_payload("user01", sid);
+        assert_eq!(parse_event_payload(&p), Some(("user01", sid)));
+        assert_eq!(parse_event_payload("garbage"), None);
+    }
+}

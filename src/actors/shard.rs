@@ -1,0 +1,387 @@
+//! Sharded, supervised, bounded actor sets: the machinery every actor kind runs on.
+//!
+//! A `ShardSet<A>` owns N shards of actor `A`, spread round-robin over the arbiters (one
+//! single-threaded event loop each). A key picks a shard, so all messages about one key meet
+//! one actor.
+//!
+//! * **Bounded.** Each shard admits at most `mailbox` messages that are sent and not yet
+//!   answered (`depth`). Past that `ask` fails at once with `ActorError::Full`, which the
+//!   edge turns into `503` + `Retry-After`; nothing queues without bound.
+//! * **Supervised.** Shards start under `actix::Supervisor`, so an actor that stops itself is
+//!   restarted in place (`Supervised::restarting`).
+//! * **Panic-proof.** A panic inside a handler is caught by the arbiter's runtime, which
+//!   drops the actor and closes its mailbox; actix does not restart it. Each actor therefore
+//!   holds a [`Lifeline`]: when it is dropped while the set is still running, the shard's slot
+//!   starts a fresh actor on the same arbiter and swaps its address in (`restarts` + 1).
+//!   Requests that were waiting on the dead actor get `ActorError::Gone` (503).
+
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use actix::dev::ToEnvelope;
+use actix::prelude::*;
+use arc_swap::ArcSwap;
+use serde::Serialize;
+
+use crate::settings::ActorKindSettings;
+
+/// Why a message could not be answered.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ActorError {
+    #[error("{kind} mailbox full")]
+    Full { kind: &'static str, retry_after_s: u64 },
+    #[error("{kind} actor stopped before answering")]
+    Gone { kind: &'static str, retry_after_s: u64 },
+    #[error("{kind} actor did not answer in time")]
+    Timeout { kind: &'static str, retry_after_s: u64 },
+}
+
+/// Counters of one shard, shared with `/admin/actors` (atomics only, no locks).
+#[derive(Debug, Default)]
+struct ShardStats {
+    depth: AtomicUsize,
+    processed: AtomicU64,
+    rejected: AtomicU64,
+    restarts: AtomicU64,
+}
+
+/// A point-in-time view of one shard.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShardSnapshot {
+    pub shard: usize,
+    pub arbiter: usize,
+    pub mailbox_capacity: usize,
+    pub depth: usize,
+    pub processed: u64,
+    pub rejected: u64,
+    pub restarts: u64,
+}
+
+/// A point-in-time view of one actor kind.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KindSnapshot {
+    pub kind: &'static str,
+    pub shards: usize,
+    pub mailbox_capacity: usize,
+    pub depth: usize,
+    pub processed: u64,
+    pub rejected: u64,
+    pub restarts: u64,
+    pub per_shard: Vec<ShardSnapshot>,
+}
+
+/// What a shard's factory gets to build its actor.
+pub struct ShardContext {
+    pub shard: usize,
+    pub arbiter: usize,
+    pub lifeline: Lifeline,
+}
+
+/// Held by every shard actor; dropping it outside shutdown restarts the shard.
+pub struct Lifeline {
+    slot: Weak<dyn Respawn>,
+}
+
+impl Drop for Lifeline {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot.upgrade() {
+            slot.respawn();
+        }
+    }
+}
+
+trait Respawn: Send + Sync {
+    fn respawn(&self);
+}
+
+type Factory<A> = dyn Fn(ShardContext) -> A + Send + Sync;
+
+struct Slot<A: Actor<Context = Context<A>>> {
+    kind: &'static str,
+    shard: usize,
+    arbiter_index: usize,
+    arbiter: ArbiterHandle,
+    capacity: usize,
+    addr: ArcSwap<Addr<A>>,
+    stats: ShardStats,
+    factory: Arc<Factory<A>>,
+    stopping: Arc<AtomicBool>,
+    me: Weak<Slot<A>>,
+}
+
+/// Starts one supervised actor of a shard on its arbiter.
+fn start_actor<A>(
+    factory: &Arc<Factory<A>>,
+    capacity: usize,
+    lifeline_to: Weak<dyn Respawn>,
+    shard: usize,
+    arbiter_index: usize,
+    arbiter: &ArbiterHandle,
+) -> Addr<A>
+where
+    A: Actor<Context = Context<A>> + Supervised,
+{
+    let factory = factory.clone();
+    Supervisor::start_in_arbiter(arbiter, move |ctx: &mut Context<A>| {
+        ctx.set_mailbox_capacity(capacity);
+        factory(ShardContext {
+            shard,
+            arbiter: arbiter_index,
+            lifeline: Lifeline { slot: lifeline_to },
+        })
+    })
+}
+
+impl<A> Respawn for Slot<A>
+where
+    A: Actor<Context = Context<A>> + Supervised,
+{
+    fn respawn(&self) {
+        if self.stopping.load(Ordering::Acquire) {
+            return;
+        }
+        tracing::error!(kind = self.kind, shard = self.shard, "actor died; starting a new one");
+        let me: Weak<dyn Respawn> = self.me.clone();
+        let addr = start_actor(
+            &self.factory,
+            self.capacity,
+            me,
+            self.shard,
+            self.arbiter_index,
+            &self.arbiter,
+        );
+        self.addr.store(Arc::new(addr));
+        self.stats.restarts.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Decrements a shard's depth when an `ask` ends, however it ends.
+struct InFlight<'a>(&'a ShardStats);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.depth.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+pub struct ShardSet<A: Actor<Context = Context<A>>> {
+    kind: &'static str,
+    slots: Vec<Arc<Slot<A>>>,
+    reply_timeout: Duration,
+    retry_after_s: u64,
+    stopping: Arc<AtomicBool>,
+}
+
+impl<A> ShardSet<A>
+where
+    A: Actor<Context = Context<A>> + Supervised,
+{
+    /// Starts `settings.shards` actors built by `factory`, spread over `arbiters`.
+    pub fn start(
+        kind: &'static str,
+        settings: ActorKindSettings,
+        arbiters: &[ArbiterHandle],
+        reply_timeout: Duration,
+        retry_after_s: u64,
+        factory: impl Fn(ShardContext) -> A + Send + Sync + 'static,
+    ) -> Self {
+        let factory: Arc<Factory<A>> = Arc::new(factory);
+        let stopping = Arc::new(AtomicBool::new(false));
+        let slots = (0..settings.shards)
+            .map(|shard| {
+                let arbiter_index = shard % arbiters.len().max(1);
+                let arbiter = arbiters
+                    .get(arbiter_index)
+                    .cloned()
+                    .unwrap_or_else(Arbiter::current);
+                Arc::new_cyclic(|me: &Weak<Slot<A>>| {
+                    let lifeline_to: Weak<dyn Respawn> = me.clone();
+                    let addr = start_actor(
+                        &factory,
+                        settings.mailbox,
+                        lifeline_to,
+                        shard,
+                        arbiter_index,
+                        &arbiter,
+                    );
+                    Slot {
+                        kind,
+                        shard,
+                        arbiter_index,
+                        arbiter,
+                        capacity: settings.mailbox,
+                        addr: ArcSwap::from_pointee(addr),
+                        stats: ShardStats::default(),
+                        factory: factory.clone(),
+                        stopping: stopping.clone(),
+                        me: me.clone(),
+                    }
+                })
+            })
+            .collect::<Vec<_>>();
+        Self {
+            kind,
+            slots,
+            reply_timeout,
+            retry_after_s,
+            stopping,
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        self.kind
+    }
+
+    pub fn shard_count(&self) -> usize {
+        self.slots.len()
+    }
+
+    fn slot_for(&self, key: &(impl Hash + ?Sized)) -> &Slot<A> {
+        // DefaultHasher::new() uses fixed keys, so a key maps to the same shard every run.
+        let mut h = std::hash::DefaultHasher::new();
+        key.hash(&mut h);
+        let index = (h.finish() % self.slots.len() as u64) as usize;
+        &self.slots[index]
+    }
+
+    /// Sends `msg` to the shard owning `key` and waits for the answer.
+    pub async fn ask<M>(&self, key: &(impl Hash + ?Sized), msg: M) -> Result<M::Result, ActorError>
+    where
+        M: Message + Send + 'static,
+        M::Result: Send,
+        A: Handler<M>,
+        A::Context: ToEnvelope<A, M>,
+    {
+        self.ask_slot(self.slot_for(key), msg).await
+    }
+
+    /// Sends `msg` to shard `index` (modulo the shard count).
+    pub async fn ask_shard<M>(&self, index: usize, msg: M) -> Result<M::Result, ActorError>
+    where
+        M: Message + Send + 'static,
+        M::Result: Send,
+        A: Handler<M>,
+        A::Context: ToEnvelope<A, M>,
+    {
+        let slot = &self.slots[index % self.slots.len()];
+        self.ask_slot(slot, msg).await
+    }
+
+    async fn ask_slot<M>(&self, slot: &Slot<A>, msg: M) -> Result<M::Result, ActorError>
+    where
+        M: Message + Send + 'static,
+        M::Result: Send,
+        A: Handler<M>,
+        A::Context: ToEnvelope<A, M>,
+    {
+        let stats = &slot.stats;
+        if stats.depth.fetch_add(1, Ordering::AcqRel) >= slot.capacity {
+            stats.depth.fetch_sub(1, Ordering::AcqRel);
+            stats.rejected.fetch_add(1, Ordering::Relaxed);
+            return Err(ActorError::Full {
+                kind: self.kind,
+                retry_after_s: self.retry_after_s,
+            });
+        }
+        let _in_flight = InFlight(stats);
+        let addr = slot.addr.load_full();
+        let retry_after_s = self.retry_after_s;
+        let kind = self.kind;
+        match tokio::time::timeout(self.reply_timeout, addr.send(msg)).await {
+            Ok(Ok(reply)) => {
+                stats.processed.fetch_add(1, Ordering::Relaxed);
+                Ok(reply)
+            }
+            Ok(Err(MailboxError::Closed)) => Err(ActorError::Gone { kind, retry_after_s }),
+            Ok(Err(MailboxError::Timeout)) | Err(_) => Err(ActorError::Timeout { kind, retry_after_s }),
+        }
+    }
+
+    /// Fire-and-forget to every shard; a full or dead shard is skipped (and counted).
+    pub fn tell_all<M>(&self, msg: M)
+    where
+        M: Message + Clone + Send + 'static,
+        M::Result: Send,
+        A: Handler<M>,
+        A::Context: ToEnvelope<A, M>,
+    {
+        for slot in &self.slots {
+            self.tell_slot(slot, msg.clone());
+        }
+    }
+
+    /// Fire-and-forget to the shard owning `key`.
+    pub fn tell<M>(&self, key: &(impl Hash + ?Sized), msg: M)
+    where
+        M: Message + Send + 'static,
+        M::Result: Send,
+        A: Handler<M>,
+        A::Context: ToEnvelope<A, M>,
+    {
+        self.tell_slot(self.slot_for(key), msg);
+    }
+
+    fn tell_slot<M>(&self, slot: &Slot<A>, msg: M)
+    where
+        M: Message + Send + 'static,
+        M::Result: Send,
+        A: Handler<M>,
+        A::Context: ToEnvelope<A, M>,
+    {
+        // `try_send` respects the mailbox capacity (`do_send` would not).
+        match slot.addr.load().try_send(msg) {
+            Ok(()) => {
+                slot.stats.processed.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(_) => {
+                slot.stats.rejected.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Stops restarting shards; called before the arbiters stop.
+    pub fn begin_shutdown(&self) {
+        self.stopping.store(true, Ordering::Release);
+    }
+
+    pub fn snapshot(&self) -> KindSnapshot {
+        let per_shard: Vec<ShardSnapshot> = self
+            .slots
+            .iter()
+            .map(|s| ShardSnapshot {
+                shard: s.shard,
+                arbiter: s.arbiter_index,
+                mailbox_capacity: s.capacity,
+                depth: s.stats.depth.load(Ordering::Relaxed),
+                processed: s.stats.processed.load(Ordering::Relaxed),
+                rejected: s.stats.rejected.load(Ordering::Relaxed),
+                restarts: s.stats.restarts.load(Ordering::Relaxed),
+            })
+            .collect();
+        KindSnapshot {
+            kind: self.kind,
+            shards: per_shard.len(),
+            mailbox_capacity: per_shard.iter().map(|s| s.mailbox_capacity).sum(),
+            depth: per_shard.iter().map(|s| s.depth).sum(),
+            processed: per_shard.iter().map(|s| s.processed).sum(),
+            rejected: per_shard.iter().map(|s| s.rejected).sum(),
+            restarts: per_shard.iter().map(|s| s.restarts).sum(),
+            per_shard,
+        }
+    }
+}
+
+impl<A: Actor<Context = Context<A>>> Drop for ShardSet<A> {
+    fn drop(&mut self) {
+        self.stopping.store(true, Ordering::Release);
+    }
+}
+
+/// Fault injection: makes the receiving actor panic (`[admin] fault_injection`).
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "()")]
+pub struct Panic;

@@ -1,0 +1,66 @@
+//! The response envelope `{success, resultCode, resultMessage, message, data, error,
+//! timestamp, traceId}` and the request id every response carries.
+
+use actix_web::http::StatusCode;
+use actix_web::HttpResponse;
+use chrono::{SecondsFormat, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+tokio::task_local! {
+    /// Id of the request being served; set by the request-id middleware for the whole call.
+    pub static REQUEST_ID: String;
+}
+
+/// The current request id ("-" outside a request).
+pub fn request_id() -> String {
+    REQUEST_ID.try_with(Clone::clone).unwrap_or_else(|_| "-".to_string())
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Envelope<T: Serialize> {
+    pub success: bool,
+    pub result_code: String,
+    pub result_message: String,
+    pub message: String,
+    pub data: Option<T>,
+    pub error: Option<ErrorBody>,
+    pub timestamp: String,
+    pub trace_id: String,
+    /// Only on validation failures: `{field: message}`, read by the web client.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field_errors: Option<Value>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ErrorBody {
+    pub code: String,
+    pub message: String,
+    pub details: Value,
+}
+
+pub fn now_iso() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+const OK_MESSAGE: &str = "정상 처리되었습니다";
+
+/// `200` with `data` in a success envelope.
+pub fn ok<T: Serialize>(data: T) -> HttpResponse {
+    with_status(StatusCode::OK, data)
+}
+
+pub fn with_status<T: Serialize>(status: StatusCode, data: T) -> HttpResponse {
+    HttpResponse::build(status).json(Envelope {
+        success: true,
+        result_code: "0000".into(),
+        result_message: OK_MESSAGE.into(),
+        message: OK_MESSAGE.into(),
+        data: Some(data),
+        error: None,
+        timestamp: now_iso(),
+        trace_id: request_id(),
+        field_errors: None,
+    })
+}

@@ -1,0 +1,51 @@
+//! The web edge: routes, request/response types and the mapping to HTTP. Handlers validate
+//! input into domain types, message actors and map the replies; they hold no state.
+
+pub mod auth;
+pub mod envelope;
+pub mod error;
+pub mod extract;
+pub mod middleware;
+pub mod ops;
+
+use std::sync::Arc;
+
+use actix_cors::Cors;
+use actix_web::http::header::{self, HeaderName};
+use actix_web::web;
+
+use crate::actors::Actors;
+use crate::domain::token::TokenKeys;
+use crate::settings::CorsSettings;
+
+/// Shared, read-only application state handed to every handler.
+pub struct AppState {
+    pub actors: Arc<Actors>,
+    pub tokens: Arc<TokenKeys>,
+    pub trust_forwarded_for: bool,
+    pub fault_injection: bool,
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.configure(ops::routes).service(
+        web::scope("/api/v1")
+            .configure(auth::routes)
+            .route("/users/{userId}", web::get().to(auth::get_user)),
+    );
+}
+
+pub fn cors(settings: &CorsSettings) -> Cors {
+    let mut cors = Cors::default()
+        .allowed_methods(["GET", "POST", "PUT", "DELETE", "OPTIONS"])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("idempotency-key"),
+        ])
+        .expose_headers([middleware::X_REQUEST_ID, header::RETRY_AFTER])
+        .max_age(settings.max_age_s);
+    for origin in &settings.allowed_origins {
+        cors = cors.allowed_origin(origin);
+    }
+    cors
+}

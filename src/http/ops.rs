@@ -1,0 +1,82 @@
+//! Service endpoints outside `/api/v1`: health probes and the ADMIN actor view and faults.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::error::ApiError;
+use super::extract::{Admin, Auth};
+use super::AppState;
+use crate::actors::account::CheckStores;
+use crate::actors::shard::Panic;
+use crate::actors::Actors;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/health/live", web::get().to(live))
+        .route("/health/ready", web::get().to(ready))
+        .route("/admin/actors", web::get().to(actors))
+        .route("/admin/faults/panic", web::post().to(panic_actor));
+}
+
+async fn live() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "UP" }))
+}
+
+/// Ready when PostgreSQL and Redis answer. 503 otherwise, naming which is down.
+async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let health = state.actors.accounts.ask_shard(0, CheckStores).await?;
+    let check = |r: &Result<(), String>| match r {
+        Ok(()) => json!({ "status": "UP" }),
+        Err(e) => json!({ "status": "DOWN", "error": e }),
+    };
+    let up = health.postgres.is_ok() && health.redis.is_ok();
+    let body = json!({
+        "status": if up { "UP" } else { "DOWN" },
+        "checks": { "postgres": check(&health.postgres), "redis": check(&health.redis) },
+    });
+    Ok(if up {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable()
+            .insert_header(("Retry-After", "5"))
+            .json(body)
+    })
+}
+
+async fn actors(state: web::Data<AppState>, _admin: Auth<Admin>) -> HttpResponse {
+    let (kinds, hasher) = state.actors.snapshot();
+    HttpResponse::Ok().json(json!({ "actors": kinds, "passwordHasher": hasher }))
+}
+
+#[derive(Deserialize)]
+struct PanicQuery {
+    actor: Option<String>,
+}
+
+/// Makes shard 0 of actor kind `actor` panic (only with `[admin] fault_injection = true`).
+async fn panic_actor(
+    state: web::Data<AppState>,
+    _admin: Auth<Admin>,
+    query: web::Query<PanicQuery>,
+) -> Result<HttpResponse, ApiError> {
+    if !state.fault_injection {
+        return Err(ApiError::NotFound("요청한 경로"));
+    }
+    let kind = query.into_inner().actor.unwrap_or_default();
+    let outcome = match kind.as_str() {
+        "session" => state.actors.sessions.ask_shard(0, Panic).await,
+        "account" => state.actors.accounts.ask_shard(0, Panic).await,
+        _ => {
+            return Err(ApiError::field(
+                "actor",
+                format!("one of {}", Actors::KINDS.join(", ")),
+            ))
+        }
+    };
+    tracing::warn!(actor = %kind, "fault injection: actor panic requested");
+    Ok(HttpResponse::Accepted().json(json!({
+        "actor": kind,
+        "shard": 0,
+        "panicked": outcome.is_err(),
+    })))
+}

@@ -1,0 +1,124 @@
+//! PostgreSQL: bb8 pools of diesel-async connections, and migrations under an advisory lock.
+
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context as _};
+use diesel::RunQueryDsl as _;
+use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use futures_util::FutureExt as _;
+
+use crate::settings::DatabaseSettings;
+use secrecy::ExposeSecret;
+
+pub type DbPool = bb8::Pool<AsyncDieselConnectionManager<AsyncPgConnection>>;
+
+const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+/// Advisory lock key held while migrating ("phonebill" in ASCII, truncated).
+const MIGRATION_LOCK: i64 = 0x70686f6e6562;
+
+/// Builds a pool without connecting; connections open on first use, on the caller's runtime.
+/// Must be called inside a tokio runtime (the pool's reaper task is spawned there).
+pub fn pool(settings: &DatabaseSettings) -> DbPool {
+    let connect_timeout = Duration::from_millis(settings.connect_timeout_ms);
+    let mut config = ManagerConfig::default();
+    config.custom_setup = Box::new(move |url| {
+        let url = url.to_string();
+        async move {
+            tokio::time::timeout(connect_timeout, AsyncPgConnection::establish(&url))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(diesel::ConnectionError::BadConnection(
+                        "connect timed out".into(),
+                    ))
+                })
+        }
+        .boxed()
+    });
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
+        settings.url.expose_secret(),
+        config,
+    );
+    bb8::Pool::builder()
+        .max_size(settings.pool_max_size)
+        .min_idle(None)
+        .connection_timeout(Duration::from_millis(settings.acquire_timeout_ms))
+        .idle_timeout(Some(Duration::from_secs(settings.idle_timeout_s.max(1))))
+        .test_on_check_out(false)
+        .build_unchecked(manager)
+}
+
+/// Creates the database if it is missing, then applies pending migrations while holding a
+/// PostgreSQL advisory lock, so that several instances starting together migrate once.
+/// Blocks: call it outside any async runtime (diesel's migration harness drives its own).
+pub fn migrate(url: &str) -> anyhow::Result<()> {
+    type Conn = AsyncConnectionWrapper<AsyncPgConnection>;
+    let mut conn = match <Conn as diesel::Connection>::establish(url) {
+        Ok(c) => c,
+        Err(e) if e.to_string().contains("does not exist") => {
+            create_database(url)?;
+            <Conn as diesel::Connection>::establish(url).context("connecting to PostgreSQL after creating the database")?
+        }
+        Err(e) => return Err(anyhow!("connecting to PostgreSQL: {e}")),
+    };
+    diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})")).execute(&mut conn)?;
+    let outcome = conn
+        .run_pending_migrations(MIGRATIONS)
+        .map(|applied| applied.len())
+        .map_err(|e| anyhow!("running migrations: {e}"));
+    diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})")).execute(&mut conn)?;
+    let applied = outcome?;
+    if applied > 0 {
+        tracing::info!(applied, "database migrations applied");
+    }
+    Ok(())
+}
+
+/// Splits `postgres://…/name?opts` into the URL of the maintenance database and `name`.
+fn split_database_name(url: &str) -> anyhow::Result<(String, String)> {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let Some((prefix, name)) = base.rsplit_once('/') else {
+        bail!("database.url has no database name");
+    };
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        bail!("database.url: database name must be letters, digits and _ to be created");
+    }
+    let mut admin = format!("{prefix}/postgres");
+    if let Some(q) = query {
+        admin.push('?');
+        admin.push_str(q);
+    }
+    Ok((admin, name.to_string()))
+}
+
+fn create_database(url: &str) -> anyhow::Result<()> {
+    let (admin_url, name) = split_database_name(url)?;
+    let mut conn =
+        <AsyncConnectionWrapper<AsyncPgConnection> as diesel::Connection>::establish(&admin_url)
+        .context("connecting to the postgres maintenance database")?;
+    match diesel::sql_query(format!("CREATE DATABASE \"{name}\"")).execute(&mut conn) {
+        Ok(_) => {
+            tracing::info!(database = %name, "database created");
+            Ok(())
+        }
+        // Another instance created it first.
+        Err(e) if e.to_string().contains("already exists") => Ok(()),
+        Err(e) => Err(anyhow!("creating database {name}: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_name_is_split_from_the_url() {
+        let (admin, name) =
+            split_database_name("postgres://u:p@h:5432/phonebill?sslmode=disable").unwrap();
+        assert_eq!(admin, "postgres://u:p@h:5432/postgres?sslmode=disable");
+        assert_eq!(name, "phonebill");
+        assert!(split_database_name("postgres://h/bad;name").is_err());
+    }
+}

@@ -1,0 +1,18 @@
+// Diesel table definitions; keep in step with `migrations/`.
+
+diesel::table! {
+    users (user_id) {
+        user_id -> Varchar,
+        customer_id -> Varchar,
+        line_number -> Bpchar,
+        user_name -> Varchar,
+        password_hash -> Text,
+        permissions -> Array<Text>,
+        account_status -> Varchar,
+        failed_login_count -> Int4,
+        locked_until -> Nullable<Timestamptz>,
+        last_login_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}

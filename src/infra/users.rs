@@ -1,0 +1,142 @@
+//! Queries on `users`: accounts, permissions and the shared lockout counters.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use super::schema::users;
+use super::StoreError;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct UserRow {
+    pub user_id: String,
+    pub customer_id: String,
+    pub line_number: String,
+    pub user_name: String,
+    pub password_hash: String,
+    pub permissions: Vec<String>,
+    pub account_status: String,
+    pub failed_login_count: i32,
+    pub locked_until: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = users)]
+pub struct NewUserRow {
+    pub user_id: String,
+    pub customer_id: String,
+    pub line_number: String,
+    pub user_name: String,
+    pub password_hash: String,
+    pub permissions: Vec<String>,
+}
+
+/// Which unique key a registration collided with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Duplicate {
+    UserId,
+    LineNumber,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InsertError {
+    #[error("duplicate {0:?}")]
+    Duplicate(Duplicate),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub async fn find(conn: &mut AsyncPgConnection, id: &str) -> Result<Option<UserRow>, StoreError> {
+    Ok(users::table
+        .find(id)
+        .select(UserRow::as_select())
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+pub async fn insert(conn: &mut AsyncPgConnection, row: &NewUserRow) -> Result<(), InsertError> {
+    match diesel::insert_into(users::table).values(row).execute(conn).await {
+        Ok(_) => Ok(()),
+        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info)) => {
+            let which = if info.constraint_name() == Some("users_line_number_key") {
+                Duplicate::LineNumber
+            } else {
+                Duplicate::UserId
+            };
+            Err(InsertError::Duplicate(which))
+        }
+        Err(e) => Err(InsertError::Store(e.into())),
+    }
+}
+
+/// Inserts rows whose user id is not taken yet; returns how many were new.
+pub async fn insert_missing(
+    conn: &mut AsyncPgConnection,
+    rows: &[NewUserRow],
+) -> Result<usize, StoreError> {
+    Ok(diesel::insert_into(users::table)
+        .values(rows)
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .await?)
+}
+
+/// Counts one more consecutive failure atomically; returns the new count.
+pub async fn record_failure(conn: &mut AsyncPgConnection, id: &str) -> Result<u32, StoreError> {
+    let count: i32 = diesel::update(users::table.find(id))
+        .set((
+            users::failed_login_count.eq(users::failed_login_count + 1),
+            users::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(users::failed_login_count)
+        .get_result(conn)
+        .await?;
+    Ok(u32::try_from(count).unwrap_or(0))
+}
+
+/// Locks the account until `until` and restarts the failure count.
+pub async fn lock(
+    conn: &mut AsyncPgConnection,
+    id: &str,
+    until: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    diesel::update(users::table.find(id))
+        .set((
+            users::locked_until.eq(Some(until)),
+            users::failed_login_count.eq(0),
+            users::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// A successful login: the failure count restarts and any expired lock is cleared.
+pub async fn record_success(conn: &mut AsyncPgConnection, id: &str) -> Result<(), StoreError> {
+    diesel::update(users::table.find(id))
+        .set((
+            users::failed_login_count.eq(0),
+            users::locked_until.eq(None::<DateTime<Utc>>),
+            users::last_login_at.eq(Some(Utc::now())),
+            users::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Clears a lock and the failure count; false if the user does not exist.
+pub async fn unlock(conn: &mut AsyncPgConnection, id: &str) -> Result<bool, StoreError> {
+    let n = diesel::update(users::table.find(id))
+        .set((
+            users::locked_until.eq(None::<DateTime<Utc>>),
+            users::failed_login_count.eq(0),
+            users::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(n == 1)
+}

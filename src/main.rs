@@ -1,0 +1,89 @@
+//! The `phonebill` command line: parse, load settings, hand over.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use secrecy::ExposeSecret;
+
+use phonebill::infra::db;
+use phonebill::settings::Settings;
+use phonebill::startup::Application;
+use phonebill::{seed, telemetry};
+
+#[derive(Parser)]
+#[command(name = "phonebill", version, about = "MVNO customer self-service backend")]
+struct Cli {
+    /// Configuration file; `PHONEBILL__SECTION__KEY` variables override it.
+    #[arg(long, env = "PHONEBILL_CONFIG", default_value = "config.toml")]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service (applies migrations first unless told not to).
+    Serve {
+        /// Skip migrations (another instance or a deploy step ran them).
+        #[arg(long)]
+        no_migrate: bool,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Create the demo users (idempotent).
+    SeedDemo {
+        /// Also create N load-test users load00001… on lines 010-5000-0001….
+        #[arg(long, default_value_t = 0)]
+        load_users: u32,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mut settings = match Settings::load(&cli.config) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("phonebill: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(&settings.log);
+    let outcome = match cli.command {
+        Command::Serve { no_migrate } => {
+            let migrated = if no_migrate || !settings.database.migrate_on_start {
+                Ok(())
+            } else {
+                // Before the actor system starts: the migration harness blocks.
+                db::migrate(settings.database.url.expose_secret())
+            };
+            settings.database.migrate_on_start = false;
+            migrated.and_then(|()| {
+                actix_web::rt::System::new().block_on(async move {
+                    Application::build(settings).await?.run_until_stopped().await?;
+                    Ok(())
+                })
+            })
+        }
+        Command::Migrate => db::migrate(settings.database.url.expose_secret()),
+        Command::SeedDemo { load_users } => seed_demo(&settings, load_users),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("phonebill: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn seed_demo(settings: &Settings, load_users: u32) -> anyhow::Result<()> {
+    db::migrate(settings.database.url.expose_secret())?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let report = runtime.block_on(seed::run(settings, load_users))?;
+    println!(
+        "seed-demo: {} demo users created, {} load users created",
+        report.demo_created, report.load_created
+    );
+    Ok(())
+}

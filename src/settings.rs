@@ -1,0 +1,295 @@
+//! Typed configuration: `config.toml` overridden by `PHONEBILL__SECTION__KEY`.
+//!
+//! Every struct denies unknown fields so a typo in an operator's file stops start-up instead
+//! of being ignored. Secrets are `SecretString` and never reach `Debug` output or logs.
+
+use std::path::Path;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// The JWT secret shipped in `config.toml`; production mode refuses it.
+pub const DEFAULT_JWT_SECRET: &str = "phonebill-development-secret-change-me-0123456789";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("configuration error: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("configuration error: `{key}` {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+fn invalid(key: &'static str, reason: impl Into<String>) -> SettingsError {
+    SettingsError::Invalid {
+        key,
+        reason: reason.into(),
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub redis: RedisSettings,
+    pub jwt: JwtSettings,
+    pub auth: AuthSettings,
+    pub rate_limit: RateLimitSettings,
+    pub cors: CorsSettings,
+    pub cache: CacheSettings,
+    pub actors: ActorsSettings,
+    pub admin: AdminSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    pub workers: usize,
+    pub mode: Mode,
+    pub max_body_bytes: usize,
+    pub shutdown_timeout_s: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub url: SecretString,
+    pub pool_max_size: u32,
+    pub acquire_timeout_ms: u64,
+    pub connect_timeout_ms: u64,
+    pub idle_timeout_s: u64,
+    pub migrate_on_start: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSettings {
+    pub url: SecretString,
+    pub key_prefix: String,
+    pub pool_max_size: u32,
+    pub acquire_timeout_ms: u64,
+    pub command_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtSettings {
+    pub secret: SecretString,
+    pub issuer: String,
+    pub audience: String,
+    pub access_ttl_s: u64,
+    pub refresh_ttl_s: u64,
+    pub leeway_s: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    pub max_failed_logins: u32,
+    pub lockout_minutes: u32,
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+    pub hash_concurrency: usize,
+    pub hash_queue: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSettings {
+    pub login_per_ip_per_minute: u32,
+    pub register_per_ip_per_minute: u32,
+    pub trust_forwarded_for: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorsSettings {
+    pub allowed_origins: Vec<String>,
+    pub max_age_s: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheSettings {
+    pub session_ttl_s: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActorsSettings {
+    pub arbiters: usize,
+    pub reply_timeout_ms: u64,
+    pub retry_after_s: u64,
+    pub session: ActorKindSettings,
+    pub account: ActorKindSettings,
+}
+
+/// Mailbox and sharding of one actor kind (`[actors.KIND]`).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActorKindSettings {
+    pub mailbox: usize,
+    pub shards: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSettings {
+    pub fault_injection: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+impl Settings {
+    /// Reads `path` (if it exists) and the `PHONEBILL__*` environment, then validates.
+    pub fn load(path: &Path) -> Result<Self, SettingsError> {
+        let builder = config::Config::builder()
+            .add_source(config::File::from(path).required(false))
+            .add_source(
+                config::Environment::with_prefix("PHONEBILL")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .list_separator(",")
+                    .with_list_parse_key("cors.allowed_origins")
+                    .try_parsing(true),
+            );
+        let settings: Settings = builder.build()?.try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Range checks serde cannot express; each failure names its key.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        let secret = self.jwt.secret.expose_secret();
+        if self.server.mode == Mode::Production {
+            if secret == DEFAULT_JWT_SECRET {
+                return Err(invalid(
+                    "jwt.secret",
+                    "is the shipped default; production mode needs a secret of your own",
+                ));
+            }
+            if secret.len() < 32 {
+                return Err(invalid("jwt.secret", "must be at least 32 characters in production"));
+            }
+        }
+        if secret.is_empty() {
+            return Err(invalid("jwt.secret", "must not be empty"));
+        }
+        positive("server.max_body_bytes", self.server.max_body_bytes)?;
+        positive("database.pool_max_size", self.database.pool_max_size as usize)?;
+        positive("database.acquire_timeout_ms", self.database.acquire_timeout_ms as usize)?;
+        positive("database.connect_timeout_ms", self.database.connect_timeout_ms as usize)?;
+        positive("redis.pool_max_size", self.redis.pool_max_size as usize)?;
+        positive("redis.acquire_timeout_ms", self.redis.acquire_timeout_ms as usize)?;
+        positive("redis.command_timeout_ms", self.redis.command_timeout_ms as usize)?;
+        positive("jwt.access_ttl_s", self.jwt.access_ttl_s as usize)?;
+        positive("jwt.refresh_ttl_s", self.jwt.refresh_ttl_s as usize)?;
+        positive("auth.max_failed_logins", self.auth.max_failed_logins as usize)?;
+        positive("auth.lockout_minutes", self.auth.lockout_minutes as usize)?;
+        positive("auth.argon2_iterations", self.auth.argon2_iterations as usize)?;
+        positive("auth.argon2_parallelism", self.auth.argon2_parallelism as usize)?;
+        if self.auth.argon2_memory_kib < 8 * self.auth.argon2_parallelism {
+            return Err(invalid(
+                "auth.argon2_memory_kib",
+                "must be at least 8 × argon2_parallelism",
+            ));
+        }
+        positive("cache.session_ttl_s", self.cache.session_ttl_s as usize)?;
+        positive("actors.reply_timeout_ms", self.actors.reply_timeout_ms as usize)?;
+        positive("actors.session.mailbox", self.actors.session.mailbox)?;
+        positive("actors.session.shards", self.actors.session.shards)?;
+        positive("actors.account.mailbox", self.actors.account.mailbox)?;
+        positive("actors.account.shards", self.actors.account.shards)?;
+        for origin in &self.cors.allowed_origins {
+            if !(origin.starts_with("http://") || origin.starts_with("https://")) {
+                return Err(invalid(
+                    "cors.allowed_origins",
+                    format!("entry {origin:?} must start with http:// or https://"),
+                ));
+            }
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return Err(invalid("log.level", "is not a valid tracing filter"));
+        }
+        Ok(())
+    }
+}
+
+fn positive(key: &'static str, value: usize) -> Result<(), SettingsError> {
+    if value == 0 {
+        Err(invalid(key, "must be greater than 0"))
+    } else {
+        Ok(())
+    }
+}
+
+/// CPU cores available to this process, at least 1.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shipped() -> Settings {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml");
+        Settings::load(&path).unwrap()
+    }
+
+    #[test]
+    fn shipped_file_is_valid() {
+        let s = shipped();
+        assert_eq!(s.jwt.access_ttl_s, 1800);
+        assert_eq!(s.auth.max_failed_logins, 5);
+    }
+
+    #[test]
+    fn production_refuses_default_secret() {
+        let mut s = shipped();
+        s.server.mode = Mode::Production;
+        let err = s.validate().unwrap_err().to_string();
+        assert!(err.contains("jwt.secret"), "{err}");
+        s.jwt.secret = SecretString::from("x".repeat(40));
+        s.validate().unwrap();
+    }
+
+    #[test]
+    fn zero_mailbox_is_named() {
+        let mut s = shipped();
+        s.actors.session.mailbox = 0;
+        let err = s.validate().unwrap_err().to_string();
+        assert!(err.contains("actors.session.mailbox"), "{err}");
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let s = shipped();
+        let debug = format!("{s:?}");
+        assert!(!debug.contains("phonebill-development-secret"), "{debug}");
+        assert!(!debug.contains("postgres://"), "{debug}");
+    }
+}

@@ -1,0 +1,187 @@
+//! Builds the whole application from `Settings`: migrations, arbiters, store pools, actors,
+//! the session bus and the HTTP server.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::Arbiter;
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+use secrecy::ExposeSecret;
+
+use crate::actors::account::AccountActor;
+use crate::actors::session::SessionActor;
+use crate::actors::shard::ShardSet;
+use crate::actors::{session_bus, Actors};
+use crate::domain::lockout::LockoutPolicy;
+use crate::domain::token::TokenKeys;
+use crate::http::{self, error, middleware, AppState};
+use crate::infra::password::PasswordHasher;
+use crate::infra::redis::RedisStore;
+use crate::infra::{db, Stores};
+use crate::settings::{cores, Settings};
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    actors: Arc<Actors>,
+    arbiters: Vec<Arbiter>,
+}
+
+impl Application {
+    /// Start-up: everything that can fail does so here, with a message naming the cause.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        if settings.database.migrate_on_start {
+            migrate_off_runtime(settings.database.url.expose_secret().to_string()).await?;
+        }
+
+        let arbiter_count = match settings.actors.arbiters {
+            0 => cores(),
+            n => n,
+        };
+        let arbiters: Vec<Arbiter> = (0..arbiter_count).map(|_| Arbiter::new()).collect();
+        let handles: Vec<_> = arbiters.iter().map(Arbiter::handle).collect();
+
+        // One set of pools per arbiter: connections are driven by the loop that uses them.
+        let stores: Arc<Vec<Stores>> = Arc::new(
+            (0..arbiter_count)
+                .map(|_| {
+                    Ok(Stores {
+                        db: db::pool(&settings.database),
+                        redis: RedisStore::new(&settings.redis)?,
+                    })
+                })
+                .collect::<anyhow::Result<_>>()?,
+        );
+
+        let jwt = &settings.jwt;
+        let tokens = Arc::new(TokenKeys::new(
+            jwt.secret.expose_secret().as_bytes(),
+            &jwt.issuer,
+            &jwt.audience,
+            jwt.access_ttl_s,
+            jwt.refresh_ttl_s,
+            jwt.leeway_s,
+        ));
+        let hasher = Arc::new(PasswordHasher::new(&settings.auth)?);
+        let reply_timeout = Duration::from_millis(settings.actors.reply_timeout_ms);
+        let retry_after = settings.actors.retry_after_s;
+
+        let session_ttl = Duration::from_secs(settings.cache.session_ttl_s);
+        let sessions = Arc::new(ShardSet::start(
+            "session",
+            settings.actors.session,
+            &handles,
+            reply_timeout,
+            retry_after,
+            {
+                let stores = stores.clone();
+                let tokens = tokens.clone();
+                move |cx| {
+                    let redis = stores[cx.arbiter % stores.len()].redis.clone();
+                    SessionActor::new(redis, tokens.clone(), session_ttl, cx.lifeline)
+                }
+            },
+        ));
+        let policy = LockoutPolicy::new(settings.auth.max_failed_logins, settings.auth.lockout_minutes);
+        let accounts = ShardSet::start(
+            "account",
+            settings.actors.account,
+            &handles,
+            reply_timeout,
+            retry_after,
+            {
+                let stores = stores.clone();
+                let hasher = hasher.clone();
+                let limits = settings.rate_limit.clone();
+                move |cx| {
+                    let s = stores[cx.arbiter % stores.len()].clone();
+                    AccountActor::new(s, hasher.clone(), policy, limits.clone(), cx.lifeline)
+                }
+            },
+        );
+
+        let channel = stores[0].redis.keys.session_events();
+        if let Some(first) = handles.first() {
+            first.spawn(session_bus::run(
+                settings.redis.url.clone(),
+                channel,
+                sessions.clone(),
+            ));
+        }
+
+        let actors = Arc::new(Actors {
+            sessions,
+            accounts,
+            hasher,
+        });
+        let state = web::Data::new(AppState {
+            actors: actors.clone(),
+            tokens,
+            trust_forwarded_for: settings.rate_limit.trust_forwarded_for,
+            fault_injection: settings.admin.fault_injection,
+        });
+
+        let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
+            .map_err(|e| anyhow::anyhow!("server.host/server.port: cannot listen: {e}"))?;
+        let port = listener.local_addr()?.port();
+        let max_body = settings.server.max_body_bytes;
+        let cors_settings = settings.cors.clone();
+        let workers = match settings.server.workers {
+            0 => cores(),
+            n => n,
+        };
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(web::JsonConfig::default().limit(max_body).error_handler(error::json_error))
+                .app_data(web::PayloadConfig::default().limit(max_body))
+                .app_data(web::QueryConfig::default().error_handler(error::query_error))
+                .app_data(web::PathConfig::default().error_handler(error::path_error))
+                .configure(http::routes)
+                .default_service(web::to(error::not_found))
+                .wrap(http::cors(&cors_settings))
+                .wrap(from_fn(middleware::request_context))
+        })
+        .workers(workers)
+        .shutdown_timeout(settings.server.shutdown_timeout_s)
+        .listen(listener)?
+        .run();
+
+        tracing::info!(port, arbiters = arbiter_count, workers, "phonebill listening");
+        Ok(Self {
+            port,
+            server,
+            actors,
+            arbiters,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until the server stops (SIGINT/SIGTERM stop it gracefully), then stops the
+    /// actors without restarting them.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        self.actors.begin_shutdown();
+        for arbiter in &self.arbiters {
+            arbiter.stop();
+        }
+        tracing::info!("phonebill stopped");
+        result
+    }
+}
+
+/// Runs migrations on a thread of their own (diesel's harness blocks) without blocking the
+/// caller's event loop.
+async fn migrate_off_runtime(url: String) -> anyhow::Result<()> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(db::migrate(&url));
+    });
+    rx.await.map_err(|_| anyhow::anyhow!("migration thread ended without answer"))?
+}

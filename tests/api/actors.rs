@@ -1,0 +1,130 @@
+//! The actor foundation: the admin view, panics survived, full mailboxes shed as 503.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::{assert_error, spawn_app, spawn_app_with, PASSWORD};
+
+fn kind<'a>(actors: &'a Value, name: &str) -> &'a Value {
+    actors["actors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kind"] == name)
+        .unwrap_or_else(|| panic!("kind {name} missing: {actors}"))
+}
+
+#[actix_web::test]
+async fn admin_sees_every_actor_kind_with_its_mailboxes() {
+    let app = spawn_app().await;
+    let view = app.admin_actors().await;
+    let session = kind(&view, "session");
+    assert_eq!(session["shards"], app.settings.actors.session.shards);
+    let shards = session["perShard"].as_array().unwrap();
+    assert_eq!(shards.len(), app.settings.actors.session.shards);
+    assert_eq!(shards[0]["mailboxCapacity"], app.settings.actors.session.mailbox);
+    // Shards are spread over both arbiters.
+    let arbiters: std::collections::BTreeSet<u64> =
+        shards.iter().map(|s| s["arbiter"].as_u64().unwrap()).collect();
+    assert_eq!(arbiters.len(), 2);
+    // The login that fetched this view went through the session and account actors.
+    assert!(session["processed"].as_u64().unwrap() >= 1, "{session}");
+    assert!(kind(&view, "account")["processed"].as_u64().unwrap() >= 1);
+    assert!(view["passwordHasher"]["capacity"].as_u64().unwrap() >= 1);
+
+    let user = app.login("user01").await;
+    let res = app.get("/admin/actors", Some(&user.access)).await;
+    assert_error(res, StatusCode::FORBIDDEN, "FORBIDDEN").await;
+}
+
+#[actix_web::test]
+async fn a_panicking_actor_is_replaced_and_the_service_keeps_answering() {
+    let app = spawn_app_with(|s| {
+        s.actors.session.shards = 1;
+        s.actors.account.shards = 1;
+    })
+    .await;
+    let admin = app.login("admin").await;
+    let user = app.login("user01").await;
+    for actor in ["session", "account"] {
+        let res = app
+            .post_json(&format!("/admin/faults/panic?actor={actor}"), &json!({}), Some(&admin.access))
+            .await;
+        assert_eq!(res.status(), StatusCode::ACCEPTED);
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["panicked"], true, "{body}");
+    }
+    // With one shard each, these requests can only be served by the replacement actors.
+    assert_eq!(app.verify(&user.access).await, StatusCode::OK);
+    app.login("user02").await;
+    let res = app.get("/admin/actors", Some(&admin.access)).await;
+    let view: Value = res.json().await.unwrap();
+    assert_eq!(kind(&view, "session")["restarts"], 1);
+    assert_eq!(kind(&view, "account")["restarts"], 1);
+}
+
+#[actix_web::test]
+async fn fault_injection_is_off_unless_configured() {
+    let app = spawn_app_with(|s| s.admin.fault_injection = false).await;
+    let admin = app.login("admin").await;
+    let res = app
+        .post_json("/admin/faults/panic?actor=session", &json!({}), Some(&admin.access))
+        .await;
+    assert_error(res, StatusCode::NOT_FOUND, "NOT_FOUND").await;
+}
+
+#[actix_web::test]
+async fn unknown_actor_kind_is_400() {
+    let app = spawn_app().await;
+    let admin = app.login("admin").await;
+    let res = app
+        .post_json("/admin/faults/panic?actor=bogus", &json!({}), Some(&admin.access))
+        .await;
+    assert_error(res, StatusCode::BAD_REQUEST, "INVALID_INPUT").await;
+}
+
+#[actix_web::test]
+async fn a_full_mailbox_is_shed_as_503_with_retry_after_never_500() {
+    let app = spawn_app_with(|s| {
+        s.actors.account.shards = 1;
+        s.actors.account.mailbox = 2;
+    })
+    .await;
+    let attempts = (0..24).map(|_| app.post_login("user01", PASSWORD));
+    let responses = futures_util::future::join_all(attempts).await;
+    let mut ok = 0;
+    let mut shed = 0;
+    for res in responses {
+        match res.status() {
+            StatusCode::OK => ok += 1,
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert!(res.headers().get("retry-after").is_some());
+                assert_error(res, StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE").await;
+                shed += 1;
+            }
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert!(ok >= 1, "some logins succeed");
+    assert!(shed >= 1, "excess logins are shed");
+    let view = app.admin_actors().await;
+    assert!(kind(&view, "account")["rejected"].as_u64().unwrap() >= shed);
+}
+
+#[actix_web::test]
+async fn a_login_storm_beyond_the_hashing_queue_is_shed_as_503() {
+    let app = spawn_app_with(|s| {
+        s.auth.hash_concurrency = 1;
+        s.auth.hash_queue = 1;
+    })
+    .await;
+    let attempts = (0..16).map(|_| app.post_login("user01", PASSWORD));
+    let statuses: Vec<StatusCode> = futures_util::future::join_all(attempts)
+        .await
+        .iter()
+        .map(|r| r.status())
+        .collect();
+    assert!(statuses.iter().all(|s| *s == StatusCode::OK || *s == StatusCode::SERVICE_UNAVAILABLE), "{statuses:?}");
+    assert!(statuses.contains(&StatusCode::OK));
+    assert!(statuses.contains(&StatusCode::SERVICE_UNAVAILABLE));
+}

@@ -1,0 +1,219 @@
+//! `spawn_app()`: the real application on port 0, against real PostgreSQL and Redis, each
+//! test with its own database and its own Redis key prefix, both removed when it ends.
+
+use std::path::Path;
+
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use phonebill::settings::Settings;
+use phonebill::startup::Application;
+use reqwest::{Client, Response, StatusCode};
+use secrecy::SecretString;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+pub const PASSWORD: &str = "Passw0rd!";
+
+pub fn pg_base() -> String {
+    std::env::var("PHONEBILL_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("PHONEBILL_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// Settings for a test: the shipped `config.toml`, isolated and made small.
+pub fn test_settings(db_name: &str, prefix: &str) -> Settings {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml");
+    let mut s = Settings::load(&path).expect("config.toml loads");
+    s.server.port = 0;
+    s.server.workers = 1;
+    s.server.shutdown_timeout_s = 1;
+    s.database.url = SecretString::from(format!("{}/{db_name}", pg_base()));
+    s.database.pool_max_size = 3;
+    s.database.migrate_on_start = true;
+    s.redis.url = SecretString::from(redis_url());
+    s.redis.key_prefix = prefix.to_string();
+    s.actors.arbiters = 2;
+    s.admin.fault_injection = true;
+    s.rate_limit.login_per_ip_per_minute = 0;
+    s.rate_limit.register_per_ip_per_minute = 0;
+    s
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: Client,
+    pub settings: Settings,
+    db_name: String,
+    prefix: String,
+    owner: bool,
+}
+
+pub struct Tokens {
+    pub access: String,
+    pub refresh: String,
+    pub body: Value,
+}
+
+/// Starts an application with default test settings.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts an application after `tweak` adjusted its settings.
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    let id = Uuid::new_v4().simple().to_string();
+    let db_name = format!("pbtest_{id}");
+    let prefix = format!("pbtest:{id}:");
+    let mut settings = test_settings(&db_name, &prefix);
+    tweak(&mut settings);
+    let mut app = start(settings, db_name, prefix).await;
+    app.owner = true;
+    app.seed().await;
+    app
+}
+
+async fn start(settings: Settings, db_name: String, prefix: String) -> TestApp {
+    let application = Application::build(settings.clone())
+        .await
+        .expect("application builds");
+    let address = format!("http://127.0.0.1:{}", application.port());
+    actix_web::rt::spawn(application.run_until_stopped());
+    TestApp {
+        address,
+        client: Client::builder().build().expect("client"),
+        settings,
+        db_name,
+        prefix,
+        owner: false,
+    }
+}
+
+impl TestApp {
+    /// A second instance sharing this one's database and Redis prefix.
+    pub async fn spawn_peer(&self) -> TestApp {
+        let mut settings = self.settings.clone();
+        settings.database.migrate_on_start = true;
+        start(settings, self.db_name.clone(), self.prefix.clone()).await
+    }
+
+    pub async fn seed(&self) {
+        phonebill::seed::run(&self.settings, 0).await.expect("seed-demo");
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value, token: Option<&str>) -> Response {
+        let mut req = self.client.post(self.url(path)).json(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.expect("request sent")
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        let mut req = self.client.get(self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.expect("request sent")
+    }
+
+    pub async fn post_login(&self, user: &str, password: &str) -> Response {
+        self.post_json("/api/v1/auth/login", &json!({ "userId": user, "password": password }), None)
+            .await
+    }
+
+    /// Logs in and asserts success.
+    pub async fn login(&self, user: &str) -> Tokens {
+        let res = self.post_login(user, PASSWORD).await;
+        assert_eq!(res.status(), StatusCode::OK, "login of {user}");
+        let body: Value = res.json().await.expect("login json");
+        Tokens {
+            access: body["access_token"].as_str().expect("access_token").to_string(),
+            refresh: body["refresh_token"].as_str().expect("refresh_token").to_string(),
+            body,
+        }
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> Response {
+        self.post_json("/api/v1/auth/refresh", &json!({ "refreshToken": refresh_token }), None)
+            .await
+    }
+
+    pub async fn logout(&self, access: &str) -> Response {
+        self.post_json("/api/v1/auth/logout", &json!({}), Some(access)).await
+    }
+
+    pub async fn verify(&self, access: &str) -> StatusCode {
+        self.get("/api/v1/auth/verify", Some(access)).await.status()
+    }
+
+    pub async fn admin_actors(&self) -> Value {
+        let admin = self.login("admin").await;
+        let res = self.get("/admin/actors", Some(&admin.access)).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        res.json().await.expect("actors json")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if !self.owner {
+            return;
+        }
+        let db_name = self.db_name.clone();
+        let prefix = self.prefix.clone();
+        // Drop runs inside the test's runtime; clean up from a thread with its own.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                return;
+            };
+            rt.block_on(async move {
+                if let Ok(mut conn) =
+                    AsyncPgConnection::establish(&format!("{}/postgres", pg_base())).await
+                {
+                    let _ = diesel::sql_query(format!(
+                        "DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)"
+                    ))
+                    .execute(&mut conn)
+                    .await;
+                }
+                if let Ok(client) = redis::Client::open(redis_url()) {
+                    if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
+                        let keys: Vec<String> = redis::cmd("KEYS")
+                            .arg(format!("{prefix}*"))
+                            .query_async(&mut conn)
+                            .await
+                            .unwrap_or_default();
+                        if !keys.is_empty() {
+                            let _: Result<(), _> =
+                                redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
+                        }
+                    }
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// The envelope's failure shape, asserted in one place.
+pub async fn assert_error(res: Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(res.status(), status);
+    let header_id = res
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .expect("x-request-id header");
+    let body: Value = res.json().await.expect("error body is JSON");
+    assert_eq!(body["success"], false, "{body}");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert_eq!(body["resultCode"], code, "{body}");
+    assert!(body["message"].is_string(), "{body}");
+    assert_eq!(body["traceId"], header_id.as_str(), "{body}");
+    body
+}

@@ -1,0 +1,63 @@
+//! The binary's start-up: configuration errors name their key, production refuses the
+//! default secret, secrets are never printed; migrations tolerate concurrent instances.
+
+use std::process::Command;
+
+use crate::helpers::spawn_app_with;
+
+fn phonebill(envs: &[(&str, &str)]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_phonebill"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .envs(envs.iter().copied())
+        .args(["serve", "--no-migrate"])
+        .output()
+        .expect("binary runs");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn a_bad_value_stops_start_up_naming_the_key() {
+    let (code, stderr) = phonebill(&[("PHONEBILL__SERVER__PORT", "eighty")]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("server.port"), "{stderr}");
+
+    let (code, stderr) = phonebill(&[("PHONEBILL__ACTORS__SESSION__MAILBOX", "0")]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("actors.session.mailbox"), "{stderr}");
+
+    let (code, stderr) = phonebill(&[("PHONEBILL__SERVER__MODE", "staging")]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("server.mode"), "{stderr}");
+}
+
+#[test]
+fn production_refuses_the_default_jwt_secret_without_printing_it() {
+    let (code, stderr) = phonebill(&[("PHONEBILL__SERVER__MODE", "production")]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("jwt.secret"), "{stderr}");
+    assert!(!stderr.contains("phonebill-development-secret"), "{stderr}");
+}
+
+#[test]
+fn environment_overrides_reach_nested_tables() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml");
+    // Settings::load reads the process environment; use a child process to keep tests apart.
+    let out = Command::new(env!("CARGO_BIN_EXE_phonebill"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("PHONEBILL__ACTORS__ACCOUNT__SHARDS", "0")
+        .args(["--config", path.to_str().unwrap(), "migrate"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("actors.account.shards"), "{stderr}");
+}
+
+#[actix_web::test]
+async fn instances_starting_together_migrate_once() {
+    let a = spawn_app_with(|_| {}).await;
+    let (b, c) = tokio::join!(a.spawn_peer(), a.spawn_peer());
+    for app in [&a, &b, &c] {
+        assert_eq!(app.get("/health/ready", None).await.status(), reqwest::StatusCode::OK);
+    }
+}
