@@ -12,7 +12,11 @@ use phonebill::startup::Application;
 use phonebill::{seed, telemetry};
 
 #[derive(Parser)]
-#[command(name = "phonebill", version, about = "MVNO customer self-service backend")]
+#[command(
+    name = "phonebill",
+    version,
+    about = "MVNO customer self-service backend"
+)]
 struct Cli {
     /// Configuration file; `PHONEBILL__SECTION__KEY` variables override it.
     #[arg(long, env = "PHONEBILL_CONFIG", default_value = "config.toml")]
@@ -60,7 +64,10 @@ fn main() -> ExitCode {
             settings.database.migrate_on_start = false;
             migrated.and_then(|()| {
                 actix_web::rt::System::new().block_on(async move {
-                    Application::build(settings).await?.run_until_stopped().await?;
+                    Application::build(settings)
+                        .await?
+                        .run_until_stopped()
+                        .await?;
                     Ok(())
                 })
             })
@@ -79,7 +86,9 @@ fn main() -> ExitCode {
 
 fn seed_demo(settings: &Settings, load_users: u32) -> anyhow::Result<()> {
     db::migrate(settings.database.url.expose_secret())?;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let report = runtime.block_on(seed::run(settings, load_users))?;
     println!(
         "seed-demo: {} demo users created, {} load users created",

@@ -10,12 +10,48 @@ pub const DEMO_PASSWORD: &str = "Passw0rd!";
 
 /// `(user_id, customer_id, name, line, permissions)`.
 const DEMO_USERS: [(&str, &str, &str, &str, &[&str]); 6] = [
-    ("user01", "CUST001", "김민준", "01012345001", &["BILL_INQUIRY", "PRODUCT_CHANGE"]),
-    ("user02", "CUST002", "이서연", "01012345002", &["BILL_INQUIRY"]),
-    ("user03", "CUST003", "박지호", "01012345003", &["BILL_INQUIRY", "PRODUCT_CHANGE"]),
-    ("user04", "CUST004", "최수아", "01012345004", &["BILL_INQUIRY", "PRODUCT_CHANGE"]),
-    ("user05", "CUST005", "정하준", "01012345005", &["BILL_INQUIRY", "PRODUCT_CHANGE"]),
-    ("admin", "CUST000", "관리자", "01012345000", &["BILL_INQUIRY", "PRODUCT_CHANGE", "ADMIN", "USER_MANAGEMENT"]),
+    (
+        "user01",
+        "CUST001",
+        "김민준",
+        "01012345001",
+        &["BILL_INQUIRY", "PRODUCT_CHANGE"],
+    ),
+    (
+        "user02",
+        "CUST002",
+        "이서연",
+        "01012345002",
+        &["BILL_INQUIRY"],
+    ),
+    (
+        "user03",
+        "CUST003",
+        "박지호",
+        "01012345003",
+        &["BILL_INQUIRY", "PRODUCT_CHANGE"],
+    ),
+    (
+        "user04",
+        "CUST004",
+        "최수아",
+        "01012345004",
+        &["BILL_INQUIRY", "PRODUCT_CHANGE"],
+    ),
+    (
+        "user05",
+        "CUST005",
+        "정하준",
+        "01012345005",
+        &["BILL_INQUIRY", "PRODUCT_CHANGE"],
+    ),
+    (
+        "admin",
+        "CUST000",
+        "관리자",
+        "01012345000",
+        &["BILL_INQUIRY", "PRODUCT_CHANGE", "ADMIN", "USER_MANAGEMENT"],
+    ),
 ];
 
 /// Largest `--load-users`: the simulator's generated range holds 1,000,000 lines.

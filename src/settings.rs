@@ -192,25 +192,52 @@ impl Settings {
                 ));
             }
             if secret.len() < 32 {
-                return Err(invalid("jwt.secret", "must be at least 32 characters in production"));
+                return Err(invalid(
+                    "jwt.secret",
+                    "must be at least 32 characters in production",
+                ));
             }
         }
         if secret.is_empty() {
             return Err(invalid("jwt.secret", "must not be empty"));
         }
         positive("server.max_body_bytes", self.server.max_body_bytes)?;
-        positive("database.pool_max_size", self.database.pool_max_size as usize)?;
-        positive("database.acquire_timeout_ms", self.database.acquire_timeout_ms as usize)?;
-        positive("database.connect_timeout_ms", self.database.connect_timeout_ms as usize)?;
+        positive(
+            "database.pool_max_size",
+            self.database.pool_max_size as usize,
+        )?;
+        positive(
+            "database.acquire_timeout_ms",
+            self.database.acquire_timeout_ms as usize,
+        )?;
+        positive(
+            "database.connect_timeout_ms",
+            self.database.connect_timeout_ms as usize,
+        )?;
         positive("redis.pool_max_size", self.redis.pool_max_size as usize)?;
-        positive("redis.acquire_timeout_ms", self.redis.acquire_timeout_ms as usize)?;
-        positive("redis.command_timeout_ms", self.redis.command_timeout_ms as usize)?;
+        positive(
+            "redis.acquire_timeout_ms",
+            self.redis.acquire_timeout_ms as usize,
+        )?;
+        positive(
+            "redis.command_timeout_ms",
+            self.redis.command_timeout_ms as usize,
+        )?;
         positive("jwt.access_ttl_s", self.jwt.access_ttl_s as usize)?;
         positive("jwt.refresh_ttl_s", self.jwt.refresh_ttl_s as usize)?;
-        positive("auth.max_failed_logins", self.auth.max_failed_logins as usize)?;
+        positive(
+            "auth.max_failed_logins",
+            self.auth.max_failed_logins as usize,
+        )?;
         positive("auth.lockout_minutes", self.auth.lockout_minutes as usize)?;
-        positive("auth.argon2_iterations", self.auth.argon2_iterations as usize)?;
-        positive("auth.argon2_parallelism", self.auth.argon2_parallelism as usize)?;
+        positive(
+            "auth.argon2_iterations",
+            self.auth.argon2_iterations as usize,
+        )?;
+        positive(
+            "auth.argon2_parallelism",
+            self.auth.argon2_parallelism as usize,
+        )?;
         if self.auth.argon2_memory_kib < 8 * self.auth.argon2_parallelism {
             return Err(invalid(
                 "auth.argon2_memory_kib",
@@ -218,7 +245,10 @@ impl Settings {
             ));
         }
         positive("cache.session_ttl_s", self.cache.session_ttl_s as usize)?;
-        positive("actors.reply_timeout_ms", self.actors.reply_timeout_ms as usize)?;
+        positive(
+            "actors.reply_timeout_ms",
+            self.actors.reply_timeout_ms as usize,
+        )?;
         positive("actors.session.mailbox", self.actors.session.mailbox)?;
         positive("actors.session.shards", self.actors.session.shards)?;
         positive("actors.account.mailbox", self.actors.account.mailbox)?;

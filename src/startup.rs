@@ -85,7 +85,10 @@ impl Application {
                 }
             },
         ));
-        let policy = LockoutPolicy::new(settings.auth.max_failed_logins, settings.auth.lockout_minutes);
+        let policy = LockoutPolicy::new(
+            settings.auth.max_failed_logins,
+            settings.auth.lockout_minutes,
+        );
         let accounts = ShardSet::start(
             "account",
             settings.actors.account,
@@ -136,7 +139,11 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
-                .app_data(web::JsonConfig::default().limit(max_body).error_handler(error::json_error))
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(max_body)
+                        .error_handler(error::json_error),
+                )
                 .app_data(web::PayloadConfig::default().limit(max_body))
                 .app_data(web::QueryConfig::default().error_handler(error::query_error))
                 .app_data(web::PathConfig::default().error_handler(error::path_error))
@@ -150,7 +157,12 @@ impl Application {
         .listen(listener)?
         .run();
 
-        tracing::info!(port, arbiters = arbiter_count, workers, "phonebill listening");
+        tracing::info!(
+            port,
+            arbiters = arbiter_count,
+            workers,
+            "phonebill listening"
+        );
         Ok(Self {
             port,
             server,
@@ -183,5 +195,6 @@ async fn migrate_off_runtime(url: String) -> anyhow::Result<()> {
     std::thread::spawn(move || {
         let _ = tx.send(db::migrate(&url));
     });
-    rx.await.map_err(|_| anyhow::anyhow!("migration thread ended without answer"))?
+    rx.await
+        .map_err(|_| anyhow::anyhow!("migration thread ended without answer"))?
 }

@@ -252,7 +252,9 @@ impl Handler<GetAccount> for AccountActor {
         let stores = self.stores.clone();
         Box::pin(async move {
             let mut conn = stores.db.get().await.map_err(StoreError::from)?;
-            Ok(users::find(&mut conn, msg.0.as_str()).await?.map(Account::from_row))
+            Ok(users::find(&mut conn, msg.0.as_str())
+                .await?
+                .map(Account::from_row))
         })
     }
 }
@@ -283,12 +285,15 @@ impl Handler<CheckStores> for AccountActor {
             }
             .await
             .map_err(|e| e.to_string());
-            let redis = stores
-                .redis
-                .run(|mut conn| async move { redis::cmd("PING").query_async::<String>(&mut conn).await })
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string());
+            let redis =
+                stores
+                    .redis
+                    .run(|mut conn| async move {
+                        redis::cmd("PING").query_async::<String>(&mut conn).await
+                    })
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string());
             StoreHealth { postgres, redis }
         })
     }

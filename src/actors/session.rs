@@ -222,18 +222,16 @@ impl Handler<Authenticate> for SessionActor {
                 .run(|mut conn| async move { conn.hget(&key, "data").await })
                 .await?;
             match data {
-                Some(json) => serde_json::from_str::<SessionRecord>(&json)
-                    .map_err(|_| SessionError::Ended),
+                Some(json) => {
+                    serde_json::from_str::<SessionRecord>(&json).map_err(|_| SessionError::Ended)
+                }
                 None => Err(SessionError::Ended),
             }
         };
         Box::pin(load.into_actor(self).map(move |loaded, act, _| {
             let record = Arc::new(loaded?);
             // A logout that arrived while Redis was being read wins.
-            let ended_meanwhile = act
-                .tombstones
-                .get(&sid)
-                .is_some_and(|at| *at >= asked_at);
+            let ended_meanwhile = act.tombstones.get(&sid).is_some_and(|at| *at >= asked_at);
             if ended_meanwhile || record.user_id != claims.sub {
                 return Err(SessionError::Ended);
             }

@@ -31,11 +31,20 @@ use crate::settings::ActorKindSettings;
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ActorError {
     #[error("{kind} mailbox full")]
-    Full { kind: &'static str, retry_after_s: u64 },
+    Full {
+        kind: &'static str,
+        retry_after_s: u64,
+    },
     #[error("{kind} actor stopped before answering")]
-    Gone { kind: &'static str, retry_after_s: u64 },
+    Gone {
+        kind: &'static str,
+        retry_after_s: u64,
+    },
     #[error("{kind} actor did not answer in time")]
-    Timeout { kind: &'static str, retry_after_s: u64 },
+    Timeout {
+        kind: &'static str,
+        retry_after_s: u64,
+    },
 }
 
 /// Counters of one shard, shared with `/admin/actors` (atomics only, no locks).
@@ -144,7 +153,11 @@ where
         if self.stopping.load(Ordering::Acquire) {
             return;
         }
-        tracing::error!(kind = self.kind, shard = self.shard, "actor died; starting a new one");
+        tracing::error!(
+            kind = self.kind,
+            shard = self.shard,
+            "actor died; starting a new one"
+        );
         let me: Weak<dyn Respawn> = self.me.clone();
         let addr = start_actor(
             &self.factory,
@@ -296,8 +309,14 @@ where
                 stats.processed.fetch_add(1, Ordering::Relaxed);
                 Ok(reply)
             }
-            Ok(Err(MailboxError::Closed)) => Err(ActorError::Gone { kind, retry_after_s }),
-            Ok(Err(MailboxError::Timeout)) | Err(_) => Err(ActorError::Timeout { kind, retry_after_s }),
+            Ok(Err(MailboxError::Closed)) => Err(ActorError::Gone {
+                kind,
+                retry_after_s,
+            }),
+            Ok(Err(MailboxError::Timeout)) | Err(_) => Err(ActorError::Timeout {
+                kind,
+                retry_after_s,
+            }),
         }
     }
 

@@ -35,7 +35,9 @@ pub struct RefreshClaims {
 
 impl AccessClaims {
     pub fn expires_at(&self) -> DateTime<Utc> {
-        Utc.timestamp_opt(self.exp, 0).single().unwrap_or_else(Utc::now)
+        Utc.timestamp_opt(self.exp, 0)
+            .single()
+            .unwrap_or_else(Utc::now)
     }
 }
 
@@ -168,7 +170,14 @@ mod tests {
     use chrono::Duration;
 
     fn keys() -> TokenKeys {
-        TokenKeys::new(b"0123456789abcdef0123456789abcdef", "phonebill", "web", 1800, 86400, 0)
+        TokenKeys::new(
+            b"0123456789abcdef0123456789abcdef",
+            "phonebill",
+            "web",
+            1800,
+            86400,
+            0,
+        )
     }
 
     #[test]
@@ -191,8 +200,17 @@ mod tests {
             .issue("user01", Uuid::new_v4(), 0, Utc::now() - Duration::hours(2))
             .unwrap();
         assert!(k.verify_access(&old.access_token).is_err());
-        let other = TokenKeys::new(b"another-secret-another-secret-xx", "phonebill", "web", 1800, 86400, 0);
-        let t = other.issue("user01", Uuid::new_v4(), 0, Utc::now()).unwrap();
+        let other = TokenKeys::new(
+            b"another-secret-another-secret-xx",
+            "phonebill",
+            "web",
+            1800,
+            86400,
+            0,
+        );
+        let t = other
+            .issue("user01", Uuid::new_v4(), 0, Utc::now())
+            .unwrap();
         assert!(k.verify_access(&t.access_token).is_err());
     }
 }

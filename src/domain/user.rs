@@ -90,7 +90,9 @@ impl NewPassword {
             && input.chars().any(|c| c.is_ascii_uppercase())
             && input.chars().any(|c| c.is_ascii_lowercase())
             && input.chars().any(|c| c.is_ascii_digit())
-            && input.chars().any(|c| !c.is_alphanumeric() && !c.is_whitespace());
+            && input
+                .chars()
+                .any(|c| !c.is_alphanumeric() && !c.is_whitespace());
         if ok {
             Ok(Self(input.to_string()))
         } else {
@@ -126,10 +128,20 @@ mod tests {
     #[test]
     fn password_policy() {
         assert!(NewPassword::parse("Passw0rd!").is_ok());
-        for bad in ["Pa0!", "password0!", "PASSWORD0!", "Password!!", "Password00", &format!("Aa0!{}", "x".repeat(47))] {
+        for bad in [
+            "Pa0!",
+            "password0!",
+            "PASSWORD0!",
+            "Password!!",
+            "Password00",
+            &format!("Aa0!{}", "x".repeat(47)),
+        ] {
             assert!(NewPassword::parse(bad).is_err(), "{bad}");
         }
-        assert_eq!(format!("{:?}", NewPassword::parse("Passw0rd!").unwrap()), "NewPassword(***)");
+        assert_eq!(
+            format!("{:?}", NewPassword::parse("Passw0rd!").unwrap()),
+            "NewPassword(***)"
+        );
     }
 
     #[test]

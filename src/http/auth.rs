@@ -85,7 +85,10 @@ async fn login(
         fields.insert("userId".to_string(), "아이디를 입력해주세요".to_string());
     }
     if password.is_empty() || password.len() > MAX_PASSWORD_LEN {
-        fields.insert("password".to_string(), "비밀번호를 입력해주세요".to_string());
+        fields.insert(
+            "password".to_string(),
+            "비밀번호를 입력해주세요".to_string(),
+        );
     }
     if !fields.is_empty() {
         return Err(ApiError::Validation(fields));
@@ -168,7 +171,10 @@ async fn refresh(
 
 /// Ends the session of the presented token on every instance. Idempotent: a token whose
 /// session already ended still logs out successfully.
-async fn logout(state: web::Data<AppState>, bearer: BearerClaims) -> Result<HttpResponse, ApiError> {
+async fn logout(
+    state: web::Data<AppState>,
+    bearer: BearerClaims,
+) -> Result<HttpResponse, ApiError> {
     let claims = bearer.0;
     let user = claims.sub.clone();
     state

@@ -14,7 +14,9 @@ tokio::task_local! {
 
 /// The current request id ("-" outside a request).
 pub fn request_id() -> String {
-    REQUEST_ID.try_with(Clone::clone).unwrap_or_else(|_| "-".to_string())
+    REQUEST_ID
+        .try_with(Clone::clone)
+        .unwrap_or_else(|_| "-".to_string())
 }
 
 #[derive(Debug, Serialize)]

@@ -89,7 +89,9 @@ impl ApiError {
             ApiError::Locked { .. } => {
                 "로그인 실패가 반복되어 계정이 잠겼습니다. 30분 후 다시 시도해주세요".into()
             }
-            ApiError::RateLimited { .. } => "요청이 너무 많습니다. 잠시 후 다시 시도해주세요".into(),
+            ApiError::RateLimited { .. } => {
+                "요청이 너무 많습니다. 잠시 후 다시 시도해주세요".into()
+            }
             ApiError::Unavailable { .. } => MSG_UNAVAILABLE.into(),
             ApiError::Internal(_) => "처리 중 오류가 발생했습니다".into(),
         }
@@ -101,7 +103,8 @@ impl ApiError {
             ApiError::BadRequest(reason) => json!({ "reason": reason }),
             ApiError::Unauthorized(reason) => json!({ "reason": reason }),
             ApiError::Locked { until } => json!({ "lockedUntil": until.to_rfc3339() }),
-            ApiError::RateLimited { retry_after_s } | ApiError::Unavailable { retry_after_s, .. } => {
+            ApiError::RateLimited { retry_after_s }
+            | ApiError::Unavailable { retry_after_s, .. } => {
                 json!({ "retryAfterSeconds": retry_after_s })
             }
             _ => Value::Null,
@@ -110,9 +113,8 @@ impl ApiError {
 
     fn retry_after(&self) -> Option<u64> {
         match self {
-            ApiError::RateLimited { retry_after_s } | ApiError::Unavailable { retry_after_s, .. } => {
-                Some((*retry_after_s).max(1))
-            }
+            ApiError::RateLimited { retry_after_s }
+            | ApiError::Unavailable { retry_after_s, .. } => Some((*retry_after_s).max(1)),
             _ => None,
         }
     }
@@ -240,21 +242,32 @@ impl From<SessionError> for ApiError {
 }
 
 /// Maps actix-web's JSON extractor failures: too large → 413, anything else → 400.
-pub fn json_error(err: actix_web::error::JsonPayloadError, _: &actix_web::HttpRequest) -> actix_web::Error {
+pub fn json_error(
+    err: actix_web::error::JsonPayloadError,
+    _: &actix_web::HttpRequest,
+) -> actix_web::Error {
     use actix_web::error::JsonPayloadError as J;
     match err {
         J::Overflow { .. } | J::OverflowKnownLength { .. } => ApiError::PayloadTooLarge.into(),
-        J::ContentType => ApiError::BadRequest("Content-Type must be application/json".into()).into(),
+        J::ContentType => {
+            ApiError::BadRequest("Content-Type must be application/json".into()).into()
+        }
         J::Deserialize(e) => ApiError::BadRequest(format!("invalid JSON body: {e}")).into(),
         other => ApiError::BadRequest(format!("unreadable body: {other}")).into(),
     }
 }
 
-pub fn query_error(err: actix_web::error::QueryPayloadError, _: &actix_web::HttpRequest) -> actix_web::Error {
+pub fn query_error(
+    err: actix_web::error::QueryPayloadError,
+    _: &actix_web::HttpRequest,
+) -> actix_web::Error {
     ApiError::BadRequest(format!("invalid query string: {err}")).into()
 }
 
-pub fn path_error(err: actix_web::error::PathError, _: &actix_web::HttpRequest) -> actix_web::Error {
+pub fn path_error(
+    err: actix_web::error::PathError,
+    _: &actix_web::HttpRequest,
+) -> actix_web::Error {
     ApiError::BadRequest(format!("invalid path: {err}")).into()
 }
 

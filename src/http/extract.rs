@@ -113,7 +113,11 @@ impl<R: Requirement + 'static> FromRequest for Auth<R> {
         Box::pin(async move {
             let (state, claims) = checked?;
             let user = claims.sub.clone();
-            let principal = state.actors.sessions.ask(&user, Authenticate(claims)).await??;
+            let principal = state
+                .actors
+                .sessions
+                .ask(&user, Authenticate(claims))
+                .await??;
             tracing::Span::current().record("user", principal.user_id.as_str());
             if let Some(required) = R::PERMISSION {
                 if !principal.has(required) {

@@ -59,7 +59,8 @@ pub fn migrate(url: &str) -> anyhow::Result<()> {
         Ok(c) => c,
         Err(e) if e.to_string().contains("does not exist") => {
             create_database(url)?;
-            <Conn as diesel::Connection>::establish(url).context("connecting to PostgreSQL after creating the database")?
+            <Conn as diesel::Connection>::establish(url)
+                .context("connecting to PostgreSQL after creating the database")?
         }
         Err(e) => return Err(anyhow!("connecting to PostgreSQL: {e}")),
     };
@@ -78,7 +79,9 @@ pub fn migrate(url: &str) -> anyhow::Result<()> {
 
 /// Splits `postgres://…/name?opts` into the URL of the maintenance database and `name`.
 fn split_database_name(url: &str) -> anyhow::Result<(String, String)> {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
     let Some((prefix, name)) = base.rsplit_once('/') else {
         bail!("database.url has no database name");
     };
@@ -97,7 +100,7 @@ fn create_database(url: &str) -> anyhow::Result<()> {
     let (admin_url, name) = split_database_name(url)?;
     let mut conn =
         <AsyncConnectionWrapper<AsyncPgConnection> as diesel::Connection>::establish(&admin_url)
-        .context("connecting to the postgres maintenance database")?;
+            .context("connecting to the postgres maintenance database")?;
     match diesel::sql_query(format!("CREATE DATABASE \"{name}\"")).execute(&mut conn) {
         Ok(_) => {
             tracing::info!(database = %name, "database created");

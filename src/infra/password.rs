@@ -59,8 +59,10 @@ impl PasswordHasher {
     /// Hashes a new password (PHC string with its own salt and parameters).
     pub async fn hash(&self, password: String) -> Result<String, HashError> {
         let argon2 = self.argon2.clone();
-        self.on_worker(move || hash_with(&argon2, &password).map_err(|e| HashError::Failed(e.to_string())))
-            .await?
+        self.on_worker(move || {
+            hash_with(&argon2, &password).map_err(|e| HashError::Failed(e.to_string()))
+        })
+        .await?
     }
 
     /// Checks `password` against `hash`; with no hash (unknown user) does the same work and
@@ -96,7 +98,11 @@ impl PasswordHasher {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HashError> {
-        let _admitted = self.admission.clone().try_acquire_owned().map_err(|_| HashError::Busy)?;
+        let _admitted = self
+            .admission
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| HashError::Busy)?;
         let _slot = self
             .workers
             .clone()

@@ -4,8 +4,8 @@
 use std::future::Future;
 use std::time::Duration;
 
-use bb8_redis::RedisConnectionManager;
 use ::redis::aio::MultiplexedConnection;
+use bb8_redis::RedisConnectionManager;
 use secrecy::ExposeSecret;
 
 use super::{ms, StoreError};

@@ -58,7 +58,11 @@ pub async fn find(conn: &mut AsyncPgConnection, id: &str) -> Result<Option<UserR
 }
 
 pub async fn insert(conn: &mut AsyncPgConnection, row: &NewUserRow) -> Result<(), InsertError> {
-    match diesel::insert_into(users::table).values(row).execute(conn).await {
+    match diesel::insert_into(users::table)
+        .values(row)
+        .execute(conn)
+        .await
+    {
         Ok(_) => Ok(()),
         Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info)) => {
             let which = if info.constraint_name() == Some("users_line_number_key") {

@@ -22,10 +22,15 @@ async fn admin_sees_every_actor_kind_with_its_mailboxes() {
     assert_eq!(session["shards"], app.settings.actors.session.shards);
     let shards = session["perShard"].as_array().unwrap();
     assert_eq!(shards.len(), app.settings.actors.session.shards);
-    assert_eq!(shards[0]["mailboxCapacity"], app.settings.actors.session.mailbox);
+    assert_eq!(
+        shards[0]["mailboxCapacity"],
+        app.settings.actors.session.mailbox
+    );
     // Shards are spread over both arbiters.
-    let arbiters: std::collections::BTreeSet<u64> =
-        shards.iter().map(|s| s["arbiter"].as_u64().unwrap()).collect();
+    let arbiters: std::collections::BTreeSet<u64> = shards
+        .iter()
+        .map(|s| s["arbiter"].as_u64().unwrap())
+        .collect();
     assert_eq!(arbiters.len(), 2);
     // The login that fetched this view went through the session and account actors.
     assert!(session["processed"].as_u64().unwrap() >= 1, "{session}");
@@ -48,7 +53,11 @@ async fn a_panicking_actor_is_replaced_and_the_service_keeps_answering() {
     let user = app.login("user01").await;
     for actor in ["session", "account"] {
         let res = app
-            .post_json(&format!("/admin/faults/panic?actor={actor}"), &json!({}), Some(&admin.access))
+            .post_json(
+                &format!("/admin/faults/panic?actor={actor}"),
+                &json!({}),
+                Some(&admin.access),
+            )
             .await;
         assert_eq!(res.status(), StatusCode::ACCEPTED);
         let body: Value = res.json().await.unwrap();
@@ -68,7 +77,11 @@ async fn fault_injection_is_off_unless_configured() {
     let app = spawn_app_with(|s| s.admin.fault_injection = false).await;
     let admin = app.login("admin").await;
     let res = app
-        .post_json("/admin/faults/panic?actor=session", &json!({}), Some(&admin.access))
+        .post_json(
+            "/admin/faults/panic?actor=session",
+            &json!({}),
+            Some(&admin.access),
+        )
         .await;
     assert_error(res, StatusCode::NOT_FOUND, "NOT_FOUND").await;
 }
@@ -78,7 +91,11 @@ async fn unknown_actor_kind_is_400() {
     let app = spawn_app().await;
     let admin = app.login("admin").await;
     let res = app
-        .post_json("/admin/faults/panic?actor=bogus", &json!({}), Some(&admin.access))
+        .post_json(
+            "/admin/faults/panic?actor=bogus",
+            &json!({}),
+            Some(&admin.access),
+        )
         .await;
     assert_error(res, StatusCode::BAD_REQUEST, "INVALID_INPUT").await;
 }
@@ -124,7 +141,12 @@ async fn a_login_storm_beyond_the_hashing_queue_is_shed_as_503() {
         .iter()
         .map(|r| r.status())
         .collect();
-    assert!(statuses.iter().all(|s| *s == StatusCode::OK || *s == StatusCode::SERVICE_UNAVAILABLE), "{statuses:?}");
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s == StatusCode::OK || *s == StatusCode::SERVICE_UNAVAILABLE),
+        "{statuses:?}"
+    );
     assert!(statuses.contains(&StatusCode::OK));
     assert!(statuses.contains(&StatusCode::SERVICE_UNAVAILABLE));
 }

@@ -17,7 +17,10 @@ async fn login_answers_the_web_clients_raw_snake_case_shape() {
     assert_eq!(b["line_number"], "010-1234-5001");
     assert_eq!(b["user"]["user_id"], "user01");
     assert_eq!(b["user"]["line_number"], "010-1234-5001");
-    assert_eq!(b["user"]["permissions"], json!(["BILL_INQUIRY", "PRODUCT_CHANGE"]));
+    assert_eq!(
+        b["user"]["permissions"],
+        json!(["BILL_INQUIRY", "PRODUCT_CHANGE"])
+    );
     assert!(b["user"]["user_name"].is_string());
     assert!(b.get("success").is_none(), "login is not enveloped: {b}");
     assert_eq!(app.verify(&t.access).await, StatusCode::OK);
@@ -64,20 +67,32 @@ async fn five_failures_lock_the_account_until_an_admin_unlocks_it() {
     // Only ADMIN may unlock.
     let user01 = app.login("user01").await;
     let res = app
-        .post_json("/api/v1/auth/unlock/user02", &json!({}), Some(&user01.access))
+        .post_json(
+            "/api/v1/auth/unlock/user02",
+            &json!({}),
+            Some(&user01.access),
+        )
         .await;
     let body = assert_error(res, StatusCode::FORBIDDEN, "FORBIDDEN").await;
     assert_eq!(body["message"], "서비스 이용 권한이 없습니다");
 
     let admin = app.login("admin").await;
     let res = app
-        .post_json("/api/v1/auth/unlock/user02", &json!({}), Some(&admin.access))
+        .post_json(
+            "/api/v1/auth/unlock/user02",
+            &json!({}),
+            Some(&admin.access),
+        )
         .await;
     assert_eq!(res.status(), StatusCode::OK);
     app.login("user02").await;
 
     let res = app
-        .post_json("/api/v1/auth/unlock/ghost01", &json!({}), Some(&admin.access))
+        .post_json(
+            "/api/v1/auth/unlock/ghost01",
+            &json!({}),
+            Some(&admin.access),
+        )
         .await;
     assert_error(res, StatusCode::NOT_FOUND, "NOT_FOUND").await;
 }
@@ -100,13 +115,25 @@ async fn lockout_is_shared_by_two_instances() {
     let a = spawn_app().await;
     let b = a.spawn_peer().await;
     for _ in 0..3 {
-        assert_eq!(a.post_login("user03", "Wrong-passw0rd").await.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            a.post_login("user03", "Wrong-passw0rd").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
     }
     for _ in 0..2 {
-        assert_eq!(b.post_login("user03", "Wrong-passw0rd").await.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            b.post_login("user03", "Wrong-passw0rd").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
     }
-    assert_eq!(a.post_login("user03", PASSWORD).await.status(), StatusCode::LOCKED);
-    assert_eq!(b.post_login("user03", PASSWORD).await.status(), StatusCode::LOCKED);
+    assert_eq!(
+        a.post_login("user03", PASSWORD).await.status(),
+        StatusCode::LOCKED
+    );
+    assert_eq!(
+        b.post_login("user03", PASSWORD).await.status(),
+        StatusCode::LOCKED
+    );
 }
 
 #[actix_web::test]
@@ -124,13 +151,23 @@ async fn login_is_rate_limited_per_client_ip() {
             .send()
     };
     for _ in 0..3 {
-        assert_eq!(attempt("10.0.0.1").await.unwrap().status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            attempt("10.0.0.1").await.unwrap().status(),
+            StatusCode::UNAUTHORIZED
+        );
     }
     let limited = attempt("10.0.0.1").await.unwrap();
-    let retry: u64 = limited.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=60).contains(&retry));
     assert_error(limited, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED").await;
-    assert_eq!(attempt("10.0.0.2").await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        attempt("10.0.0.2").await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 fn registration(user: &str, line: &str) -> Value {
@@ -148,7 +185,11 @@ fn registration(user: &str, line: &str) -> Value {
 async fn registration_creates_an_account_that_can_log_in() {
     let app = spawn_app().await;
     let res = app
-        .post_json("/api/v1/auth/register", &registration("newbie", "01099990001"), None)
+        .post_json(
+            "/api/v1/auth/register",
+            &registration("newbie", "01099990001"),
+            None,
+        )
         .await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let body: Value = res.json().await.unwrap();
@@ -166,11 +207,19 @@ async fn registration_creates_an_account_that_can_log_in() {
 async fn registration_refuses_duplicates_with_409() {
     let app = spawn_app().await;
     let res = app
-        .post_json("/api/v1/auth/register", &registration("user01", "01099990002"), None)
+        .post_json(
+            "/api/v1/auth/register",
+            &registration("user01", "01099990002"),
+            None,
+        )
         .await;
     assert_error(res, StatusCode::CONFLICT, "DUPLICATE_USER").await;
     let res = app
-        .post_json("/api/v1/auth/register", &registration("other01", "010-1234-5001"), None)
+        .post_json(
+            "/api/v1/auth/register",
+            &registration("other01", "010-1234-5001"),
+            None,
+        )
         .await;
     assert_error(res, StatusCode::CONFLICT, "DUPLICATE_LINE").await;
 }
@@ -201,7 +250,10 @@ async fn self_registration_never_grants_admin_or_user_management() {
         let body = assert_error(res, StatusCode::BAD_REQUEST, "INVALID_INPUT").await;
         assert!(body["fieldErrors"]["permissions"].is_string());
     }
-    assert_eq!(app.post_login("climber", "N3w-passw0rd").await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.post_login("climber", "N3w-passw0rd").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[actix_web::test]
@@ -211,7 +263,8 @@ async fn permissions_are_listed_and_checked() {
     let res = app.get("/api/v1/auth/permissions", Some(&t.access)).await;
     let body: Value = res.json().await.unwrap();
     let list = body["data"]["permissions"].as_array().unwrap();
-    let granted = |name: &str| list.iter().find(|p| p["permission"] == name).unwrap()["granted"].clone();
+    let granted =
+        |name: &str| list.iter().find(|p| p["permission"] == name).unwrap()["granted"].clone();
     assert_eq!(granted("BILL_INQUIRY"), true);
     assert_eq!(granted("PRODUCT_CHANGE"), false);
     assert_eq!(granted("ADMIN"), false);
@@ -219,13 +272,24 @@ async fn permissions_are_listed_and_checked() {
     let check = |service: &'static str| {
         let body = json!({ "serviceType": service });
         let (app, token) = (&app, t.access.clone());
-        async move { app.post_json("/api/v1/auth/permissions/check", &body, Some(&token)).await }
+        async move {
+            app.post_json("/api/v1/auth/permissions/check", &body, Some(&token))
+                .await
+        }
     };
     let body: Value = check("PRODUCT_CHANGE").await.json().await.unwrap();
-    assert_eq!(body["data"], json!({ "serviceType": "PRODUCT_CHANGE", "hasPermission": false }));
+    assert_eq!(
+        body["data"],
+        json!({ "serviceType": "PRODUCT_CHANGE", "hasPermission": false })
+    );
     let body: Value = check("BILL_INQUIRY").await.json().await.unwrap();
     assert_eq!(body["data"]["hasPermission"], true);
-    assert_error(check("HACKING").await, StatusCode::BAD_REQUEST, "INVALID_INPUT").await;
+    assert_error(
+        check("HACKING").await,
+        StatusCode::BAD_REQUEST,
+        "INVALID_INPUT",
+    )
+    .await;
 }
 
 #[actix_web::test]

@@ -66,7 +66,11 @@ async fn malformed_json_and_wrong_types_are_400_not_500() {
     assert_error(res, StatusCode::BAD_REQUEST, "BAD_REQUEST").await;
 
     let res = app
-        .post_json("/api/v1/auth/login", &json!({ "userId": 12, "password": ["x"] }), None)
+        .post_json(
+            "/api/v1/auth/login",
+            &json!({ "userId": 12, "password": ["x"] }),
+            None,
+        )
         .await;
     assert_error(res, StatusCode::BAD_REQUEST, "BAD_REQUEST").await;
 
@@ -91,7 +95,11 @@ async fn oversized_bodies_are_413() {
     let app = spawn_app().await;
     let huge = "x".repeat(app.settings.server.max_body_bytes + 10);
     let res = app
-        .post_json("/api/v1/auth/login", &json!({ "userId": "user01", "password": huge }), None)
+        .post_json(
+            "/api/v1/auth/login",
+            &json!({ "userId": "user01", "password": huge }),
+            None,
+        )
         .await;
     assert_error(res, StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE").await;
 }
@@ -104,13 +112,22 @@ async fn cors_preflight_allows_the_configured_origin_only() {
             .request(reqwest::Method::OPTIONS, app.url("/api/v1/auth/login"))
             .header("Origin", origin)
             .header("Access-Control-Request-Method", "POST")
-            .header("Access-Control-Request-Headers", "authorization, content-type, idempotency-key")
+            .header(
+                "Access-Control-Request-Headers",
+                "authorization, content-type, idempotency-key",
+            )
             .send()
     };
     let ok = preflight("http://localhost:3000").await.unwrap();
     assert!(ok.status().is_success(), "{}", ok.status());
-    assert_eq!(ok.headers()["access-control-allow-origin"], "http://localhost:3000");
-    let allowed = ok.headers()["access-control-allow-headers"].to_str().unwrap().to_lowercase();
+    assert_eq!(
+        ok.headers()["access-control-allow-origin"],
+        "http://localhost:3000"
+    );
+    let allowed = ok.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_lowercase();
     for h in ["authorization", "content-type", "idempotency-key"] {
         assert!(allowed.contains(h), "{allowed}");
     }

@@ -14,7 +14,8 @@ use uuid::Uuid;
 pub const PASSWORD: &str = "Passw0rd!";
 
 pub fn pg_base() -> String {
-    std::env::var("PHONEBILL_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+    std::env::var("PHONEBILL_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
 pub fn redis_url() -> String {
@@ -98,7 +99,9 @@ impl TestApp {
     }
 
     pub async fn seed(&self) {
-        phonebill::seed::run(&self.settings, 0).await.expect("seed-demo");
+        phonebill::seed::run(&self.settings, 0)
+            .await
+            .expect("seed-demo");
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -122,8 +125,12 @@ impl TestApp {
     }
 
     pub async fn post_login(&self, user: &str, password: &str) -> Response {
-        self.post_json("/api/v1/auth/login", &json!({ "userId": user, "password": password }), None)
-            .await
+        self.post_json(
+            "/api/v1/auth/login",
+            &json!({ "userId": user, "password": password }),
+            None,
+        )
+        .await
     }
 
     /// Logs in and asserts success.
@@ -132,19 +139,30 @@ impl TestApp {
         assert_eq!(res.status(), StatusCode::OK, "login of {user}");
         let body: Value = res.json().await.expect("login json");
         Tokens {
-            access: body["access_token"].as_str().expect("access_token").to_string(),
-            refresh: body["refresh_token"].as_str().expect("refresh_token").to_string(),
+            access: body["access_token"]
+                .as_str()
+                .expect("access_token")
+                .to_string(),
+            refresh: body["refresh_token"]
+                .as_str()
+                .expect("refresh_token")
+                .to_string(),
             body,
         }
     }
 
     pub async fn refresh(&self, refresh_token: &str) -> Response {
-        self.post_json("/api/v1/auth/refresh", &json!({ "refreshToken": refresh_token }), None)
-            .await
+        self.post_json(
+            "/api/v1/auth/refresh",
+            &json!({ "refreshToken": refresh_token }),
+            None,
+        )
+        .await
     }
 
     pub async fn logout(&self, access: &str) -> Response {
-        self.post_json("/api/v1/auth/logout", &json!({}), Some(access)).await
+        self.post_json("/api/v1/auth/logout", &json!({}), Some(access))
+            .await
     }
 
     pub async fn verify(&self, access: &str) -> StatusCode {
@@ -168,7 +186,10 @@ impl Drop for TestApp {
         let prefix = self.prefix.clone();
         // Drop runs inside the test's runtime; clean up from a thread with its own.
         let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
                 return;
             };
             rt.block_on(async move {

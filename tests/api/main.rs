@@ -1,4 +1,5 @@
 //! Integration tests: one binary, the real application against real PostgreSQL and Redis.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod actors;
 mod auth;

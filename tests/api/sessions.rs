@@ -19,7 +19,10 @@ async fn refresh_rotates_both_tokens() {
     assert_eq!(d["expiresIn"], 1800);
     let new_refresh = d["refreshToken"].as_str().unwrap();
     assert_ne!(new_refresh, t.refresh);
-    assert_eq!(app.verify(d["accessToken"].as_str().unwrap()).await, StatusCode::OK);
+    assert_eq!(
+        app.verify(d["accessToken"].as_str().unwrap()).await,
+        StatusCode::OK
+    );
     // The rotated token works once more.
     assert_eq!(app.refresh(new_refresh).await.status(), StatusCode::OK);
 }
@@ -34,7 +37,10 @@ async fn reusing_a_spent_refresh_token_revokes_the_whole_family() {
 
     let reuse = app.refresh(&t.refresh).await;
     assert_error(reuse, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
-    assert_eq!(app.refresh(&newest_refresh).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.refresh(&newest_refresh).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
     assert_eq!(app.verify(&newest_access).await, StatusCode::UNAUTHORIZED);
     assert_eq!(app.verify(&t.access).await, StatusCode::UNAUTHORIZED);
 }
@@ -50,7 +56,10 @@ async fn logout_ends_both_tokens_at_once_and_is_idempotent() {
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["success"], true);
     assert_eq!(app.verify(&t.access).await, StatusCode::UNAUTHORIZED);
-    assert_eq!(app.refresh(&t.refresh).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.refresh(&t.refresh).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
     assert_eq!(app.logout(&t.access).await.status(), StatusCode::OK);
     // Another session of the same user is untouched.
     assert_eq!(app.verify(&other.access).await, StatusCode::OK);
@@ -87,12 +96,20 @@ async fn sessions_and_refresh_work_across_instances() {
     let access = body["data"]["accessToken"].as_str().unwrap();
     assert_eq!(a.verify(access).await, StatusCode::OK);
     // The spent token is spent on every instance.
-    assert_eq!(a.refresh(&t.refresh).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        a.refresh(&t.refresh).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 fn sign(app: &TestApp, claims: &Value, alg: Algorithm) -> String {
     let secret = app.settings.jwt.secret.expose_secret().as_bytes().to_vec();
-    encode(&Header::new(alg), claims, &EncodingKey::from_secret(&secret)).unwrap()
+    encode(
+        &Header::new(alg),
+        claims,
+        &EncodingKey::from_secret(&secret),
+    )
+    .unwrap()
 }
 
 fn claims_of(app: &TestApp, token: &str) -> Value {
@@ -125,7 +142,8 @@ mod base64_payload {
         const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
         let mut out = String::new();
         for chunk in bytes.chunks(3) {
-            let n = chunk.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)) << (8 * (3 - chunk.len()));
+            let n = chunk.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b))
+                << (8 * (3 - chunk.len()));
             for i in 0..=chunk.len() {
                 out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
             }
@@ -192,10 +210,20 @@ async fn forged_expired_and_foreign_tokens_are_401() {
 
     for (i, token) in forged.iter().enumerate() {
         let res = app.get("/api/v1/auth/verify", Some(token)).await;
-        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "forged token #{i} accepted");
+        assert_eq!(
+            res.status(),
+            StatusCode::UNAUTHORIZED,
+            "forged token #{i} accepted"
+        );
     }
     // The genuine token still works, so the rejections above are not an accident.
     assert_eq!(app.verify(&t.access).await, StatusCode::OK);
-    let res = app.client.get(app.url("/api/v1/auth/verify")).header("Authorization", "Basic abc").send().await.unwrap();
+    let res = app
+        .client
+        .get(app.url("/api/v1/auth/verify"))
+        .header("Authorization", "Basic abc")
+        .send()
+        .await
+        .unwrap();
     assert_error(res, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
 }

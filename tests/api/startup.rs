@@ -12,7 +12,10 @@ fn phonebill(envs: &[(&str, &str)]) -> (i32, String) {
         .args(["serve", "--no-migrate"])
         .output()
         .expect("binary runs");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -58,6 +61,9 @@ async fn instances_starting_together_migrate_once() {
     let a = spawn_app_with(|_| {}).await;
     let (b, c) = tokio::join!(a.spawn_peer(), a.spawn_peer());
     for app in [&a, &b, &c] {
-        assert_eq!(app.get("/health/ready", None).await.status(), reqwest::StatusCode::OK);
+        assert_eq!(
+            app.get("/health/ready", None).await.status(),
+            reqwest::StatusCode::OK
+        );
     }
 }

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, unit tests and the integration tests against real
+# PostgreSQL and Redis (started or installed first when missing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/services.sh
+if cargo fmt --version >/dev/null 2>&1; then
+  cargo fmt --check
+else
+  echo "test: rustfmt not installed; skipping the format check" >&2
+fi
+if cargo clippy --version >/dev/null 2>&1; then
+  cargo clippy --locked --all-targets -- -D warnings
+else
+  echo "test: clippy not installed; skipping lints" >&2
+fi
+cargo test --locked
