@@ -13,7 +13,7 @@ use super::envelope::{ok, with_status};
 use super::error::ApiError;
 use super::extract::{Admin, AnyUser, Auth, BearerClaims, ClientIp};
 use super::AppState;
-use crate::actors::account::{GetAccount, Login, Register, Registration, Unlock};
+use crate::actors::account::{Login, Register, Registration, Unlock};
 use crate::actors::session::{CloseSession, OpenSession, Refresh};
 use crate::domain::{
     CustomerId, LineNumber, NewPassword, Permission, Permissions, UserId, UserName,
@@ -68,7 +68,8 @@ struct LoginResponse {
     user: LoginUser,
 }
 
-fn dashed(digits: &str) -> String {
+/// A stored 11-digit line in the dashed form responses use.
+pub(super) fn dashed(digits: &str) -> String {
     LineNumber::parse(digits).map_or_else(|_| digits.to_string(), |l| l.to_string())
 }
 
@@ -384,30 +385,4 @@ async fn unlock(
     }
     tracing::info!(user = %user_id, "account unlocked by admin");
     Ok(ok(json!({ "userId": user_id, "unlocked": true })))
-}
-
-/// `GET /api/v1/users/{userId}` (self or ADMIN): the account, raw snake_case.
-pub async fn get_user(
-    state: web::Data<AppState>,
-    auth: Auth<AnyUser>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let user_id = UserId::parse(&path.into_inner()).map_err(|e| ApiError::field("userId", e))?;
-    if !auth.principal.may_access_user(&user_id) {
-        return Err(ApiError::Forbidden);
-    }
-    let account = state
-        .actors
-        .accounts
-        .ask(user_id.as_str(), GetAccount(user_id.clone()))
-        .await??
-        .ok_or(ApiError::NotFound("사용자"))?;
-    Ok(HttpResponse::Ok().json(json!({
-        "user_id": account.user_id,
-        "user_name": account.user_name,
-        "customer_id": account.customer_id,
-        "line_number": dashed(&account.line_number),
-        "account_status": account.account_status,
-        "permissions": account.permissions.names(),
-    })))
 }

@@ -7,6 +7,7 @@ pub mod error;
 pub mod extract;
 pub mod middleware;
 pub mod ops;
+pub mod users;
 
 use std::sync::Arc;
 
@@ -30,7 +31,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(ops::routes).service(
         web::scope("/api/v1")
             .configure(auth::routes)
-            .route("/users/{userId}", web::get().to(auth::get_user)),
+            .configure(users::routes),
     );
 }
 

@@ -170,6 +170,20 @@ async fn login_is_rate_limited_per_client_ip() {
     );
 }
 
+#[actix_web::test]
+async fn registration_is_rate_limited_per_client_ip() {
+    let app = spawn_app_with(|s| s.rate_limit.register_per_ip_per_minute = 2).await;
+    for n in 1..=2 {
+        let r = registration(&format!("rate{n}"), &format!("0109999100{n}"));
+        let res = app.post_json("/api/v1/auth/register", &r, None).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+    }
+    let r = registration("rate3", "01099991003");
+    let res = app.post_json("/api/v1/auth/register", &r, None).await;
+    assert!(res.headers().get("retry-after").is_some());
+    assert_error(res, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED").await;
+}
+
 fn registration(user: &str, line: &str) -> Value {
     json!({
         "userId": user,
