@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use argon2::password_hash::{PasswordHash, PasswordVerifier as _};
-use argon2::{Algorithm, Argon2, Params, Version};
 
 fn main() -> anyhow::Result<()> {
     let path = PathBuf::from(
@@ -15,19 +14,8 @@ fn main() -> anyhow::Result<()> {
     );
     let settings = phonebill::settings::Settings::load(&path)?;
     let a = &settings.auth;
-    let params = Params::new(
-        a.argon2_memory_kib,
-        a.argon2_iterations,
-        a.argon2_parallelism,
-        None,
-    )
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-    let salt =
-        argon2::password_hash::SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
-    let hash = argon2::password_hash::PasswordHasher::hash_password(&argon2, b"Passw0rd!", &salt)
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-        .to_string();
+    let argon2 = phonebill::infra::password::argon2id(a)?;
+    let hash = phonebill::infra::password::hash_with(&argon2, "Passw0rd!")?;
     let parsed = PasswordHash::new(&hash).map_err(|e| anyhow::anyhow!("{e}"))?;
     let rounds = 100;
     let started = Instant::now();

@@ -31,14 +31,7 @@ pub struct PasswordHasher {
 impl PasswordHasher {
     /// Start-up only: computes the dummy hash once.
     pub fn new(settings: &AuthSettings) -> anyhow::Result<Self> {
-        let params = Params::new(
-            settings.argon2_memory_kib,
-            settings.argon2_iterations,
-            settings.argon2_parallelism,
-            None,
-        )
-        .map_err(|e| anyhow::anyhow!("auth.argon2_*: {e}"))?;
-        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+        let argon2 = argon2id(settings)?;
         let concurrency = if settings.hash_concurrency == 0 {
             crate::settings::cores()
         } else {
@@ -115,7 +108,20 @@ impl PasswordHasher {
     }
 }
 
-fn hash_with(argon2: &Argon2<'_>, password: &str) -> anyhow::Result<String> {
+/// argon2id with the configured cost parameters.
+pub fn argon2id(settings: &AuthSettings) -> anyhow::Result<Argon2<'static>> {
+    let params = Params::new(
+        settings.argon2_memory_kib,
+        settings.argon2_iterations,
+        settings.argon2_parallelism,
+        None,
+    )
+    .map_err(|e| anyhow::anyhow!("auth.argon2_*: {e}"))?;
+    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+}
+
+/// A PHC hash of `password` with a fresh salt.
+pub fn hash_with(argon2: &Argon2<'_>, password: &str) -> anyhow::Result<String> {
     let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
     argon2
         .hash_password(password.as_bytes(), &salt)
