@@ -9,5 +9,6 @@ pub mod http;
 pub mod infra;
 pub mod seed;
 pub mod settings;
+pub mod simulator;
 pub mod startup;
 pub mod telemetry;

@@ -36,6 +36,8 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub rate_limit: RateLimitSettings,
     pub cors: CorsSettings,
+    pub kos: KosSettings,
+    pub mvno: MvnoSettings,
     pub cache: CacheSettings,
     pub actors: ActorsSettings,
     pub admin: AdminSettings,
@@ -121,6 +123,60 @@ pub struct CorsSettings {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct KosSettings {
+    pub base_url: String,
+    pub simulator_port: u16,
+    pub inquiry_timeout_ms: u64,
+    pub change_timeout_ms: u64,
+    pub connect_timeout_ms: u64,
+    pub max_calls_per_minute: u32,
+    pub max_concurrent_calls: usize,
+    pub breaker: BreakerSettings,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BreakerSettings {
+    pub sliding_window_size: usize,
+    pub minimum_calls: usize,
+    pub failure_rate_threshold: u8,
+    pub slow_call_duration_ms: u64,
+    pub slow_call_rate_threshold: u8,
+    pub wait_open_ms: u64,
+    pub half_open_calls: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MvnoSettings {
+    pub base_url: String,
+    pub timeout_ms: u64,
+    pub poll_interval_ms: u64,
+    pub batch_size: u32,
+    pub retry_base_ms: u64,
+    pub retry_max_ms: u64,
+    pub lease_s: u64,
+    pub keep_delivered_days: u32,
+}
+
+/// Mailbox of an actor kind that runs once per instance (`[actors.KIND]`).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SingleActorSettings {
+    pub mailbox: usize,
+}
+
+impl SingleActorSettings {
+    pub fn as_kind(self) -> ActorKindSettings {
+        ActorKindSettings {
+            mailbox: self.mailbox,
+            shards: 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CacheSettings {
     pub session_ttl_s: u64,
 }
@@ -133,6 +189,8 @@ pub struct ActorsSettings {
     pub retry_after_s: u64,
     pub session: ActorKindSettings,
     pub account: ActorKindSettings,
+    pub kos: SingleActorSettings,
+    pub notifier: SingleActorSettings,
 }
 
 /// Mailbox and sharding of one actor kind (`[actors.KIND]`).
@@ -253,6 +311,62 @@ impl Settings {
         positive("actors.session.shards", self.actors.session.shards)?;
         positive("actors.account.mailbox", self.actors.account.mailbox)?;
         positive("actors.account.shards", self.actors.account.shards)?;
+        positive("actors.kos.mailbox", self.actors.kos.mailbox)?;
+        positive("actors.notifier.mailbox", self.actors.notifier.mailbox)?;
+        for (key, url) in [
+            ("kos.base_url", &self.kos.base_url),
+            ("mvno.base_url", &self.mvno.base_url),
+        ] {
+            if !url.is_empty() && !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(invalid(
+                    key,
+                    "must be empty or start with http:// or https://",
+                ));
+            }
+        }
+        positive(
+            "kos.inquiry_timeout_ms",
+            self.kos.inquiry_timeout_ms as usize,
+        )?;
+        positive("kos.change_timeout_ms", self.kos.change_timeout_ms as usize)?;
+        positive(
+            "kos.connect_timeout_ms",
+            self.kos.connect_timeout_ms as usize,
+        )?;
+        positive("kos.max_concurrent_calls", self.kos.max_concurrent_calls)?;
+        let b = &self.kos.breaker;
+        positive("kos.breaker.sliding_window_size", b.sliding_window_size)?;
+        positive("kos.breaker.half_open_calls", b.half_open_calls)?;
+        positive("kos.breaker.wait_open_ms", b.wait_open_ms as usize)?;
+        positive(
+            "kos.breaker.slow_call_duration_ms",
+            b.slow_call_duration_ms as usize,
+        )?;
+        if b.minimum_calls > b.sliding_window_size {
+            return Err(invalid(
+                "kos.breaker.minimum_calls",
+                "must not exceed sliding_window_size",
+            ));
+        }
+        for (key, pct) in [
+            (
+                "kos.breaker.failure_rate_threshold",
+                b.failure_rate_threshold,
+            ),
+            (
+                "kos.breaker.slow_call_rate_threshold",
+                b.slow_call_rate_threshold,
+            ),
+        ] {
+            if !(1..=100).contains(&pct) {
+                return Err(invalid(key, "must be a percentage from 1 to 100"));
+            }
+        }
+        positive("mvno.timeout_ms", self.mvno.timeout_ms as usize)?;
+        positive("mvno.poll_interval_ms", self.mvno.poll_interval_ms as usize)?;
+        positive("mvno.batch_size", self.mvno.batch_size as usize)?;
+        positive("mvno.retry_base_ms", self.mvno.retry_base_ms as usize)?;
+        positive("mvno.lease_s", self.mvno.lease_s as usize)?;
         for origin in &self.cors.allowed_origins {
             if !(origin.starts_with("http://") || origin.starts_with("https://")) {
                 return Err(invalid(

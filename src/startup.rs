@@ -12,9 +12,12 @@ use actix_web::{web, App, HttpServer};
 use secrecy::ExposeSecret;
 
 use crate::actors::account::AccountActor;
+use crate::actors::kos_gateway::KosGateway;
+use crate::actors::notifier::Notifier;
 use crate::actors::session::SessionActor;
+use crate::actors::session_bus::SessionBus;
 use crate::actors::shard::ShardSet;
-use crate::actors::{session_bus, Actors};
+use crate::actors::Actors;
 use crate::domain::lockout::LockoutPolicy;
 use crate::domain::token::TokenKeys;
 use crate::http::{self, error, middleware, AppState};
@@ -28,6 +31,9 @@ pub struct Application {
     server: Server,
     actors: Arc<Actors>,
     arbiters: Vec<Arbiter>,
+    kos_url: String,
+    mvno_url: String,
+    simulator: Option<actix_web::dev::ServerHandle>,
 }
 
 impl Application {
@@ -69,7 +75,33 @@ impl Application {
         let reply_timeout = Duration::from_millis(settings.actors.reply_timeout_ms);
         let retry_after = settings.actors.retry_after_s;
 
+        // The built-in KOS/MVNO simulator, when no real one is configured.
+        let mut simulator = None;
+        let simulator_url = if settings.kos.base_url.is_empty() || settings.mvno.base_url.is_empty()
+        {
+            let (port, server) =
+                crate::simulator::start("127.0.0.1", settings.kos.simulator_port, 1).map_err(
+                    |e| anyhow::anyhow!("kos.simulator_port: cannot start the simulator: {e}"),
+                )?;
+            tracing::info!(port, "built-in KOS/MVNO simulator listening");
+            simulator = Some(server.handle());
+            actix_web::rt::spawn(server);
+            format!("http://127.0.0.1:{port}")
+        } else {
+            String::new()
+        };
+        let or_simulator = |url: &str| {
+            if url.is_empty() {
+                simulator_url.clone()
+            } else {
+                url.to_string()
+            }
+        };
+        let kos_url = or_simulator(&settings.kos.base_url);
+        let mvno_url = or_simulator(&settings.mvno.base_url);
+
         let session_ttl = Duration::from_secs(settings.cache.session_ttl_s);
+        let bus_live = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let sessions = Arc::new(ShardSet::start(
             "session",
             settings.actors.session,
@@ -79,9 +111,16 @@ impl Application {
             {
                 let stores = stores.clone();
                 let tokens = tokens.clone();
+                let live = bus_live.clone();
                 move |cx| {
                     let redis = stores[cx.arbiter % stores.len()].redis.clone();
-                    SessionActor::new(redis, tokens.clone(), session_ttl, cx.lifeline)
+                    SessionActor::new(
+                        redis,
+                        tokens.clone(),
+                        session_ttl,
+                        live.clone(),
+                        cx.lifeline,
+                    )
                 }
             },
         ));
@@ -106,18 +145,45 @@ impl Application {
             },
         );
 
-        let channel = stores[0].redis.keys.session_events();
-        if let Some(first) = handles.first() {
-            first.spawn(session_bus::run(
-                settings.redis.url.clone(),
-                channel,
-                sessions.clone(),
-            ));
-        }
+        let kos = ShardSet::start(
+            "kos",
+            settings.actors.kos.as_kind(),
+            &handles,
+            reply_timeout,
+            retry_after,
+            {
+                let (kos_settings, url) = (settings.kos.clone(), kos_url.clone());
+                move |cx| KosGateway::new(&kos_settings, url.clone(), cx.lifeline)
+            },
+        );
+        // The notifier runs on the last arbiter, away from the gateway on the first.
+        let notifier_handles = [handles[handles.len() - 1].clone()];
+        let notifier = ShardSet::start(
+            "notifier",
+            settings.actors.notifier.as_kind(),
+            &notifier_handles,
+            reply_timeout,
+            retry_after,
+            {
+                let (mvno, url) = (settings.mvno.clone(), mvno_url.clone());
+                let db = stores[stores.len() - 1].db.clone();
+                move |cx| Notifier::new(db.clone(), url.clone(), mvno.clone(), cx.lifeline)
+            },
+        );
+
+        let bus = SessionBus {
+            url: settings.redis.url.clone(),
+            redis: stores[0].redis.clone(),
+            sessions: sessions.clone(),
+            live: bus_live,
+        };
+        handles[0].spawn(bus.run());
 
         let actors = Arc::new(Actors {
             sessions,
             accounts,
+            kos,
+            notifier,
             hasher,
         });
         let state = web::Data::new(AppState {
@@ -168,6 +234,9 @@ impl Application {
             server,
             actors,
             arbiters,
+            kos_url,
+            mvno_url,
+            simulator,
         })
     }
 
@@ -175,11 +244,34 @@ impl Application {
         self.port
     }
 
+    /// The actors, for tools and tests that drive them directly.
+    pub fn actors(&self) -> Arc<Actors> {
+        self.actors.clone()
+    }
+
+    /// Base URL of KOS-Order in use (the built-in simulator's when none is configured).
+    pub fn kos_url(&self) -> &str {
+        &self.kos_url
+    }
+
+    /// Base URL of the MVNO AP server in use.
+    pub fn mvno_url(&self) -> &str {
+        &self.mvno_url
+    }
+
+    /// A handle that stops the HTTP server gracefully (and with it the application).
+    pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
     /// Serves until the server stops (SIGINT/SIGTERM stop it gracefully), then stops the
     /// actors without restarting them.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
         self.actors.begin_shutdown();
+        if let Some(simulator) = &self.simulator {
+            simulator.stop(true).await;
+        }
         for arbiter in &self.arbiters {
             arbiter.stop();
         }

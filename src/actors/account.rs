@@ -1,9 +1,13 @@
 //! Account actors: logins (password check, lockout), registration, account look-ups.
 //!
-//! State: none of their own beyond handles; the lockout counters live in PostgreSQL so that
-//! every instance shares them. Sharded by user id so one user's logins meet one actor.
+//! State: a queue per user with a login in progress, so that one user's logins run one
+//! after another on this instance (a burst of guesses gets no parallelism). The lockout
+//! counters live in PostgreSQL so that every instance shares them, and each attempt is
+//! counted there before its password is checked, which bounds parallel guesses made through
+//! several instances too. Sharded by user id so one user's logins meet one actor.
 //! Senders: the auth and user endpoints.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -131,6 +135,8 @@ pub struct StoreHealth {
 }
 
 pub struct AccountActor {
+    /// One gate per user with a login in progress on this shard.
+    login_queues: HashMap<String, Arc<tokio::sync::Mutex<()>>>,
     stores: Stores,
     hasher: Arc<PasswordHasher>,
     policy: LockoutPolicy,
@@ -147,6 +153,7 @@ impl AccountActor {
         lifeline: Lifeline,
     ) -> Self {
         Self {
+            login_queues: HashMap::new(),
             stores,
             hasher,
             policy,
@@ -158,6 +165,14 @@ impl AccountActor {
 
 impl Actor for AccountActor {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        // Forget the gates of users with no login waiting.
+        ctx.run_interval(std::time::Duration::from_secs(10), |act, _| {
+            act.login_queues
+                .retain(|_, gate| Arc::strong_count(gate) > 1);
+        });
+    }
 }
 
 impl Supervised for AccountActor {}
@@ -178,40 +193,67 @@ impl Handler<Login> for AccountActor {
     type Result = ResponseFuture<Result<Account, AccountError>>;
 
     fn handle(&mut self, msg: Login, _: &mut Context<Self>) -> Self::Result {
+        let gate = self
+            .login_queues
+            .entry(msg.user_id.clone())
+            .or_default()
+            .clone();
         let stores = self.stores.clone();
         let hasher = self.hasher.clone();
         let policy = self.policy;
         let per_minute = self.limits.login_per_ip_per_minute;
         Box::pin(async move {
             check_rate(&stores, "login", &msg.client, per_minute).await?;
+            let _turn = gate.lock_owned().await;
             let row = if UserId::parse(&msg.user_id).is_ok() {
                 let mut conn = stores.db.get().await.map_err(StoreError::from)?;
                 users::find(&mut conn, &msg.user_id).await?
             } else {
                 None
             };
-            if let Some(until) = row.as_ref().and_then(|r| r.locked_until) {
-                if policy.is_locked(Some(until), Utc::now()) {
-                    return Err(AccountError::Locked { until });
+            let locked = |until: Option<DateTime<Utc>>| AccountError::Locked {
+                until: until.unwrap_or_else(|| Utc::now() + policy.duration),
+            };
+            // Every attempt on an existing account is counted before the password is
+            // checked, so a burst of parallel guesses gets no more tries than a sequence.
+            let attempt = match &row {
+                Some(r) => {
+                    let mut conn = stores.db.get().await.map_err(StoreError::from)?;
+                    match users::reserve_attempt(&mut conn, &r.user_id, policy.max_failures).await?
+                    {
+                        Some(n) => Some(n),
+                        None => {
+                            return Err(locked(
+                                r.locked_until
+                                    .filter(|u| policy.is_locked(Some(*u), Utc::now())),
+                            ))
+                        }
+                    }
                 }
-            }
+                None => None,
+            };
             // The connection is not held while hashing.
             let matched = hasher
                 .verify(msg.password, row.as_ref().map(|r| r.password_hash.clone()))
                 .await?;
-            let Some(row) = row else {
+            let (Some(row), Some(attempt)) = (row, attempt) else {
                 return Err(AccountError::InvalidCredentials);
             };
             let mut conn = stores.db.get().await.map_err(StoreError::from)?;
             if !matched {
-                let failures = users::record_failure(&mut conn, &row.user_id).await?;
-                if let Some(until) = policy.lock_after(failures, Utc::now()) {
+                if let Some(until) = policy.lock_after(attempt, Utc::now()) {
                     users::lock(&mut conn, &row.user_id, until).await?;
                     tracing::warn!(user = %row.user_id, "account locked after repeated failures");
                 }
                 return Err(AccountError::InvalidCredentials);
             }
-            users::record_success(&mut conn, &row.user_id).await?;
+            if !users::record_success(&mut conn, &row.user_id).await? {
+                return Err(locked(None));
+            }
+            // A disabled account gets the same answer as a wrong password.
+            if row.account_status != "ACTIVE" {
+                return Err(AccountError::InvalidCredentials);
+            }
             Ok(Account::from_row(row))
         })
     }

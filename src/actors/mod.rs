@@ -2,6 +2,8 @@
 //! handlers); `shard` is the machinery they all run on.
 
 pub mod account;
+pub mod kos_gateway;
+pub mod notifier;
 pub mod session;
 pub mod session_bus;
 pub mod shard;
@@ -12,13 +14,17 @@ use serde::Serialize;
 
 use crate::infra::password::PasswordHasher;
 use account::AccountActor;
+use kos_gateway::{GatewaySnapshot, KosGateway};
+use notifier::{Notifier, NotifierSnapshot};
 use session::SessionActor;
-use shard::{KindSnapshot, ShardSet};
+use shard::{ActorError, KindSnapshot, Panic, ShardSet};
 
 /// Every actor set of one instance; what HTTP handlers talk to.
 pub struct Actors {
     pub sessions: Arc<ShardSet<SessionActor>>,
     pub accounts: ShardSet<AccountActor>,
+    pub kos: ShardSet<KosGateway>,
+    pub notifier: ShardSet<Notifier>,
     pub hasher: Arc<PasswordHasher>,
 }
 
@@ -31,23 +37,62 @@ pub struct HasherSnapshot {
     pub in_flight: usize,
 }
 
+/// Everything `/admin/actors` shows.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActorsSnapshot {
+    pub actors: Vec<KindSnapshot>,
+    pub password_hasher: HasherSnapshot,
+    /// `None` when the gateway could not answer (e.g. being replaced).
+    pub kos_gateway: Option<GatewaySnapshot>,
+    /// `None` when PostgreSQL could not be asked.
+    pub mvno_notifier: Option<NotifierSnapshot>,
+}
+
 impl Actors {
-    pub fn snapshot(&self) -> (Vec<KindSnapshot>, HasherSnapshot) {
-        (
-            vec![self.sessions.snapshot(), self.accounts.snapshot()],
-            HasherSnapshot {
+    /// Actor kinds that `/admin/faults/panic?actor=KIND` accepts.
+    pub const KINDS: [&'static str; 4] = ["session", "account", "kos", "notifier"];
+
+    pub async fn snapshot(&self) -> ActorsSnapshot {
+        let kos_gateway = self.kos.ask_shard(0, kos_gateway::Snapshot).await.ok();
+        let mvno_notifier = match self.notifier.ask_shard(0, notifier::Snapshot).await {
+            Ok(Ok(s)) => Some(s),
+            _ => None,
+        };
+        ActorsSnapshot {
+            actors: vec![
+                self.sessions.snapshot(),
+                self.accounts.snapshot(),
+                self.kos.snapshot(),
+                self.notifier.snapshot(),
+            ],
+            password_hasher: HasherSnapshot {
                 concurrency: self.hasher.concurrency(),
                 capacity: self.hasher.capacity(),
                 in_flight: self.hasher.in_flight(),
             },
-        )
+            kos_gateway,
+            mvno_notifier,
+        }
     }
 
-    /// Actor kinds that `/admin/faults/panic?actor=KIND` accepts.
-    pub const KINDS: [&'static str; 2] = ["session", "account"];
+    /// Makes shard 0 of `kind` panic. `None` for an unknown kind; otherwise whether the
+    /// actor died before answering.
+    pub async fn panic(&self, kind: &str) -> Option<bool> {
+        let outcome: Result<(), ActorError> = match kind {
+            "session" => self.sessions.ask_shard(0, Panic).await,
+            "account" => self.accounts.ask_shard(0, Panic).await,
+            "kos" => self.kos.ask_shard(0, Panic).await,
+            "notifier" => self.notifier.ask_shard(0, Panic).await,
+            _ => return None,
+        };
+        Some(outcome.is_err())
+    }
 
     pub fn begin_shutdown(&self) {
         self.sessions.begin_shutdown();
         self.accounts.begin_shutdown();
+        self.kos.begin_shutdown();
+        self.notifier.begin_shutdown();
     }
 }

@@ -2,7 +2,10 @@
 //!
 //! State: an in-memory copy of the sessions of the users this shard owns (sharded by user
 //! id), each kept `[cache] session_ttl_s` before it is read from Redis again, plus
-//! tombstones of sessions ended recently so a late Redis read cannot resurrect one.
+//! tombstones of sessions ended recently so a late Redis read cannot resurrect one, and an
+//! epoch that `EvictAll` advances so reads started before it are not cached.
+//! While the session bus is not listening (`bus_live` false) logouts of other instances
+//! cannot reach this one, so the in-memory copies are not trusted: every check reads Redis.
 //! The truth is in Redis (`session:{sid}` hash: `data` JSON, `gen` refresh generation, TTL =
 //! refresh lifetime), so every instance sees every session.
 //! Senders: the HTTP auth extractor (`Authenticate`), the auth endpoints (`OpenSession`,
@@ -10,6 +13,7 @@
 //! logouts announced by any instance over Redis pub/sub.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -88,8 +92,10 @@ pub struct SessionActor {
     redis: RedisStore,
     tokens: Arc<TokenKeys>,
     memory_ttl: Duration,
+    bus_live: Arc<AtomicBool>,
     sessions: HashMap<Uuid, Cached>,
     tombstones: HashMap<Uuid, Instant>,
+    epoch: u64,
     _lifeline: Lifeline,
 }
 
@@ -98,14 +104,17 @@ impl SessionActor {
         redis: RedisStore,
         tokens: Arc<TokenKeys>,
         memory_ttl: Duration,
+        bus_live: Arc<AtomicBool>,
         lifeline: Lifeline,
     ) -> Self {
         Self {
             redis,
             tokens,
             memory_ttl,
+            bus_live,
             sessions: HashMap::new(),
             tombstones: HashMap::new(),
+            epoch: 0,
             _lifeline: lifeline,
         }
     }
@@ -204,7 +213,11 @@ impl Handler<Authenticate> for SessionActor {
     fn handle(&mut self, msg: Authenticate, _: &mut Context<Self>) -> Self::Result {
         let claims = msg.0;
         let sid = claims.sid;
-        if let Some(cached) = self.sessions.get(&sid) {
+        if self.tombstones.contains_key(&sid) {
+            return Box::pin(fut::ready(Err(SessionError::Ended)));
+        }
+        let trusted = self.bus_live.load(Ordering::Acquire);
+        if let Some(cached) = self.sessions.get(&sid).filter(|_| trusted) {
             if cached.loaded_at.elapsed() < self.memory_ttl {
                 let answer = if cached.record.user_id == claims.sub {
                     principal_of(&cached.record, &claims).ok_or(SessionError::Ended)
@@ -216,7 +229,7 @@ impl Handler<Authenticate> for SessionActor {
         }
         let redis = self.redis.clone();
         let key = redis.keys.session(&sid);
-        let asked_at = Instant::now();
+        let epoch = self.epoch;
         let load = async move {
             let data: Option<String> = redis
                 .run(|mut conn| async move { conn.hget(&key, "data").await })
@@ -230,18 +243,21 @@ impl Handler<Authenticate> for SessionActor {
         };
         Box::pin(load.into_actor(self).map(move |loaded, act, _| {
             let record = Arc::new(loaded?);
-            // A logout that arrived while Redis was being read wins.
-            let ended_meanwhile = act.tombstones.get(&sid).is_some_and(|at| *at >= asked_at);
-            if ended_meanwhile || record.user_id != claims.sub {
+            // A logout that arrived while Redis was being read wins (session ids are never
+            // reused, so any tombstone is final).
+            if act.tombstones.contains_key(&sid) || record.user_id != claims.sub {
                 return Err(SessionError::Ended);
             }
-            act.sessions.insert(
-                sid,
-                Cached {
-                    record: record.clone(),
-                    loaded_at: Instant::now(),
-                },
-            );
+            // Only a read that started after the last EvictAll may be remembered.
+            if act.epoch == epoch {
+                act.sessions.insert(
+                    sid,
+                    Cached {
+                        record: record.clone(),
+                        loaded_at: Instant::now(),
+                    },
+                );
+            }
             principal_of(&record, &claims).ok_or(SessionError::Ended)
         }))
     }
@@ -255,7 +271,7 @@ local gen = redis.call('HGET', KEYS[1], 'gen')
 if not gen then return -1 end
 if tonumber(gen) ~= tonumber(ARGV[1]) then
   redis.call('DEL', KEYS[1])
-  redis.call('PUBLISH', KEYS[2], ARGV[3])
+  redis.call('PUBLISH', ARGV[4], ARGV[3])
   return -2
 end
 local next = tonumber(ARGV[1]) + 1
@@ -281,10 +297,12 @@ impl Handler<Refresh> for SessionActor {
                 .run(|mut conn| async move {
                     redis::Script::new(ROTATE_SCRIPT)
                         .key(&key)
-                        .key(&channel)
                         .arg(generation)
                         .arg(ttl)
                         .arg(&payload)
+                        // The channel is an argument, not a key: on Redis Cluster a
+                        // script's keys must share a slot.
+                        .arg(&channel)
                         .invoke_async(&mut conn)
                         .await
                 })
@@ -341,11 +359,8 @@ impl Handler<EvictAll> for SessionActor {
     type Result = ();
 
     fn handle(&mut self, _: EvictAll, _: &mut Context<Self>) {
-        let now = Instant::now();
-        for sid in self.sessions.keys() {
-            self.tombstones.insert(*sid, now);
-        }
         self.sessions.clear();
+        self.epoch += 1;
     }
 }
 

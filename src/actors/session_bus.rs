@@ -1,44 +1,92 @@
 //! The session bus: relays session ends announced by any instance (Redis pub/sub) to this
 //! instance's session actors, so a logout on one instance is effective on all at once.
 //!
-//! It runs as a task on an arbiter and reconnects by itself. Whenever it (re)subscribes it
-//! tells every session shard to drop its in-memory sessions, because announcements made
-//! while it was not listening are lost; sessions are then re-read from Redis.
+//! It runs as a task on an arbiter and reconnects by itself. It publishes a heartbeat on the
+//! channel and expects to hear it back; a subscription that falls silent is treated as
+//! lost. Whenever it is not listening, `live` is false and the session actors read every
+//! session from Redis instead of trusting their memory; when it (re)subscribes it has every
+//! shard drop what it remembered, because announcements made meanwhile were missed.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::session::{parse_event_payload, Evict, EvictAll, SessionActor};
 use super::shard::ShardSet;
+use crate::infra::redis::RedisStore;
 
-pub async fn run(url: SecretString, channel: String, sessions: Arc<ShardSet<SessionActor>>) {
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        match subscribe(&url, &channel).await {
-            Ok(mut pubsub) => {
-                backoff = Duration::from_millis(100);
-                sessions.tell_all(EvictAll);
-                tracing::debug!("session bus subscribed");
-                let mut messages = pubsub.on_message();
-                while let Some(msg) = messages.next().await {
-                    let Ok(payload) = msg.get_payload::<String>() else {
-                        continue;
-                    };
+const HEARTBEAT: Duration = Duration::from_secs(2);
+const HEARTBEAT_PAYLOAD: &str = "heartbeat";
+
+pub struct SessionBus {
+    pub url: SecretString,
+    pub redis: RedisStore,
+    pub sessions: Arc<ShardSet<SessionActor>>,
+    pub live: Arc<AtomicBool>,
+}
+
+impl SessionBus {
+    pub async fn run(self) {
+        let channel = self.redis.keys.session_events();
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match subscribe(&self.url, &channel).await {
+                Ok(pubsub) => {
+                    backoff = Duration::from_millis(100);
+                    self.sessions.deliver_all(EvictAll).await;
+                    self.live.store(true, Ordering::Release);
+                    tracing::debug!("session bus subscribed");
+                    self.listen(pubsub, &channel).await;
+                    self.live.store(false, Ordering::Release);
+                    self.sessions.deliver_all(EvictAll).await;
+                    tracing::warn!("session bus lost its Redis subscription; reconnecting");
+                }
+                Err(e) => tracing::warn!(error = %e, "session bus cannot subscribe; retrying"),
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    /// Relays announcements until the subscription ends or falls silent.
+    async fn listen(&self, mut pubsub: redis::aio::PubSub, channel: &str) {
+        let mut messages = pubsub.on_message();
+        let mut tick = tokio::time::interval(HEARTBEAT);
+        let mut last_heard = Instant::now();
+        loop {
+            tokio::select! {
+                msg = messages.next() => {
+                    let Some(msg) = msg else { return };
+                    last_heard = Instant::now();
+                    let Ok(payload) = msg.get_payload::<String>() else { continue };
                     if let Some((user, sid)) = parse_event_payload(&payload) {
-                        sessions.tell(user, Evict(sid));
+                        if self.sessions.deliver(user, Evict(sid)).await.is_err() {
+                            // The shard is being replaced; its successor starts empty.
+                            tracing::debug!("session shard gone while evicting");
+                        }
                     }
                 }
-                tracing::warn!("session bus lost its Redis subscription; reconnecting");
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "session bus cannot subscribe; retrying");
+                _ = tick.tick() => {
+                    if last_heard.elapsed() > HEARTBEAT * 3 {
+                        return;
+                    }
+                    let channel = channel.to_string();
+                    let _ = self
+                        .redis
+                        .run(|mut conn| async move {
+                            redis::cmd("PUBLISH")
+                                .arg(channel)
+                                .arg(HEARTBEAT_PAYLOAD)
+                                .query_async::<i64>(&mut conn)
+                                .await
+                        })
+                        .await;
+                }
             }
         }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(5));
     }
 }
 

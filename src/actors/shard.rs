@@ -362,6 +362,38 @@ where
         }
     }
 
+    /// Delivers a control message to the shard owning `key`, waiting for mailbox space
+    /// rather than dropping it (used where losing the message would be wrong).
+    pub async fn deliver<M>(&self, key: &(impl Hash + ?Sized), msg: M) -> Result<(), ActorError>
+    where
+        M: Message<Result = ()> + Send + 'static,
+        A: Handler<M>,
+        A::Context: ToEnvelope<A, M>,
+    {
+        let slot = self.slot_for(key);
+        let addr = slot.addr.load_full();
+        addr.send(msg).await.map_err(|_| ActorError::Gone {
+            kind: self.kind,
+            retry_after_s: self.retry_after_s,
+        })?;
+        slot.stats.processed.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// `deliver` to every shard.
+    pub async fn deliver_all<M>(&self, msg: M)
+    where
+        M: Message<Result = ()> + Clone + Send + 'static,
+        A: Handler<M>,
+        A::Context: ToEnvelope<A, M>,
+    {
+        for slot in &self.slots {
+            if slot.addr.load_full().send(msg.clone()).await.is_ok() {
+                slot.stats.processed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
     /// Stops restarting shards; called before the arbiters stop.
     pub fn begin_shutdown(&self) {
         self.stopping.store(true, Ordering::Release);

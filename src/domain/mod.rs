@@ -1,5 +1,6 @@
 //! Pure domain: value types parsed at the edge and the rules over them. No I/O, no async.
 
+pub mod breaker;
 pub mod line_number;
 pub mod lockout;
 pub mod permission;

@@ -14,10 +14,12 @@ use super::error::ApiError;
 use super::extract::{Admin, AnyUser, Auth, BearerClaims, ClientIp};
 use super::AppState;
 use crate::actors::account::{Login, Register, Registration, Unlock};
+use crate::actors::kos_gateway::InquireCustomer;
 use crate::actors::session::{CloseSession, OpenSession, Refresh};
 use crate::domain::{
     CustomerId, LineNumber, NewPassword, Permission, Permissions, UserId, UserName,
 };
+use crate::infra::kos::Answer;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -33,8 +35,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// Longest password accepted at login; longer ones are refused before any hashing.
-const MAX_PASSWORD_LEN: usize = 128;
+/// Longest password accepted at login, in bytes (50 characters of up to 4 bytes each, with
+/// room); longer ones are refused before any hashing.
+const MAX_PASSWORD_LEN: usize = 256;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -283,6 +286,32 @@ async fn register(
         user_name: registration.user_name.as_str().to_string(),
         permissions: registration.permissions.names(),
     };
+    // Only the customer who holds the line may register it: KOS must know the pair.
+    let customer = state
+        .actors
+        .kos
+        .ask_shard(
+            0,
+            InquireCustomer {
+                line: registration.line_number.clone(),
+            },
+        )
+        .await??;
+    match customer {
+        Answer::Ok(c) if c.customer_id == view.customer_id => {}
+        Answer::Ok(_) => {
+            return Err(ApiError::field(
+                "customerId",
+                "고객 ID와 회선 정보가 일치하지 않습니다",
+            ))
+        }
+        Answer::Refused { .. } => {
+            return Err(ApiError::field(
+                "lineNumber",
+                "통신사에 등록되지 않은 회선입니다",
+            ))
+        }
+    }
     let key = view.user_id.clone();
     state
         .actors

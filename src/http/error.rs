@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 
 use super::envelope::{now_iso, request_id, Envelope, ErrorBody};
 use crate::actors::account::AccountError;
+use crate::actors::kos_gateway::KosError;
 use crate::actors::session::SessionError;
 use crate::actors::shard::ActorError;
 use crate::domain::FieldError;
@@ -190,6 +191,15 @@ impl From<ActorError> for ApiError {
         ApiError::Unavailable {
             reason: e.to_string(),
             retry_after_s,
+        }
+    }
+}
+
+impl From<KosError> for ApiError {
+    fn from(e: KosError) -> Self {
+        ApiError::Unavailable {
+            retry_after_s: e.retry_after_s(),
+            reason: e.to_string(),
         }
     }
 }

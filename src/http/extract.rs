@@ -132,8 +132,9 @@ impl<R: Requirement + 'static> FromRequest for Auth<R> {
     }
 }
 
-/// The client's address for rate limiting: the peer address, or the first
-/// `X-Forwarded-For` entry when `[rate_limit] trust_forwarded_for` is on.
+/// The client's address for rate limiting: the peer address, or, when
+/// `[rate_limit] trust_forwarded_for` is on, the last `X-Forwarded-For` entry: the one our
+/// own proxy appended (earlier entries are whatever the client chose to send).
 pub struct ClientIp(pub String);
 
 impl FromRequest for ClientIp {
@@ -147,9 +148,9 @@ impl FromRequest for ClientIp {
                 req.headers()
                     .get("x-forwarded-for")
                     .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.split(',').next())
-                    .map(|v| v.trim().to_string())
-                    .filter(|v| !v.is_empty())
+                    .and_then(|v| v.rsplit(',').next())
+                    .and_then(|v| v.trim().parse::<std::net::IpAddr>().ok())
+                    .map(|ip| ip.to_string())
             })
             .flatten();
         let ip = forwarded

@@ -8,7 +8,7 @@ use super::error::ApiError;
 use super::extract::{Admin, Auth};
 use super::AppState;
 use crate::actors::account::CheckStores;
-use crate::actors::shard::Panic;
+use crate::actors::kos_gateway;
 use crate::actors::Actors;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -25,14 +25,30 @@ async fn live() -> HttpResponse {
 /// Ready when PostgreSQL and Redis answer. 503 otherwise, naming which is down.
 async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let health = state.actors.accounts.ask_shard(0, CheckStores).await?;
-    let check = |r: &Result<(), String>| match r {
+    // Details of a failure go to the log, not to this unauthenticated endpoint.
+    let check = |name: &str, r: &Result<(), String>| match r {
         Ok(()) => json!({ "status": "UP" }),
-        Err(e) => json!({ "status": "DOWN", "error": e }),
+        Err(e) => {
+            tracing::warn!(store = name, error = %e, "readiness check failed");
+            json!({ "status": "DOWN" })
+        }
     };
     let up = health.postgres.is_ok() && health.redis.is_ok();
+    // KOS being down does not make the instance unready (cached answers are still served),
+    // but the breakers are shown.
+    let kos = match state.actors.kos.ask_shard(0, kos_gateway::Snapshot).await {
+        Ok(g) => {
+            json!({ "readBreaker": g.read_breaker.state, "changeBreaker": g.change_breaker.state })
+        }
+        Err(_) => json!({ "status": "UNKNOWN" }),
+    };
     let body = json!({
         "status": if up { "UP" } else { "DOWN" },
-        "checks": { "postgres": check(&health.postgres), "redis": check(&health.redis) },
+        "checks": {
+            "postgres": check("postgres", &health.postgres),
+            "redis": check("redis", &health.redis),
+        },
+        "kos": kos,
     });
     Ok(if up {
         HttpResponse::Ok().json(body)
@@ -44,8 +60,7 @@ async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
 }
 
 async fn actors(state: web::Data<AppState>, _admin: Auth<Admin>) -> HttpResponse {
-    let (kinds, hasher) = state.actors.snapshot();
-    HttpResponse::Ok().json(json!({ "actors": kinds, "passwordHasher": hasher }))
+    HttpResponse::Ok().json(state.actors.snapshot().await)
 }
 
 #[derive(Deserialize)]
@@ -63,20 +78,12 @@ async fn panic_actor(
         return Err(ApiError::NotFound("요청한 경로"));
     }
     let kind = query.into_inner().actor.unwrap_or_default();
-    let outcome = match kind.as_str() {
-        "session" => state.actors.sessions.ask_shard(0, Panic).await,
-        "account" => state.actors.accounts.ask_shard(0, Panic).await,
-        _ => {
-            return Err(ApiError::field(
-                "actor",
-                format!("one of {}", Actors::KINDS.join(", ")),
-            ))
-        }
-    };
     tracing::warn!(actor = %kind, "fault injection: actor panic requested");
-    Ok(HttpResponse::Accepted().json(json!({
-        "actor": kind,
-        "shard": 0,
-        "panicked": outcome.is_err(),
-    })))
+    let Some(panicked) = state.actors.panic(&kind).await else {
+        return Err(ApiError::field(
+            "actor",
+            format!("one of {}", Actors::KINDS.join(", ")),
+        ));
+    };
+    Ok(HttpResponse::Accepted().json(json!({ "actor": kind, "shard": 0, "panicked": panicked })))
 }

@@ -2,6 +2,8 @@
 //! Used by actors (and the command line); never by HTTP handlers.
 
 pub mod db;
+pub mod kos;
+pub mod outbox;
 pub mod password;
 pub mod rate_limit;
 pub mod redis;

@@ -91,20 +91,24 @@ impl PasswordHasher {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HashError> {
-        let _admitted = self
+        let admitted = self
             .admission
             .clone()
             .try_acquire_owned()
             .map_err(|_| HashError::Busy)?;
-        let _slot = self
+        let slot = self
             .workers
             .clone()
             .acquire_owned()
             .await
             .map_err(|_| HashError::Busy)?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|e| HashError::Failed(e.to_string()))
+        // The permits live as long as the hashing itself, even if the caller goes away.
+        tokio::task::spawn_blocking(move || {
+            let _held = (admitted, slot);
+            work()
+        })
+        .await
+        .map_err(|e| HashError::Failed(e.to_string()))
     }
 }
 

@@ -16,3 +16,18 @@ diesel::table! {
         updated_at -> Timestamptz,
     }
 }
+
+diesel::table! {
+    mvno_outbox (id) {
+        id -> Int8,
+        kind -> Varchar,
+        event_id -> Varchar,
+        payload -> Jsonb,
+        created_at -> Timestamptz,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        leased_until -> Nullable<Timestamptz>,
+        delivered_at -> Nullable<Timestamptz>,
+        last_error -> Nullable<Text>,
+    }
+}

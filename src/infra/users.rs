@@ -88,17 +88,35 @@ pub async fn insert_missing(
         .await?)
 }
 
-/// Counts one more consecutive failure atomically; returns the new count.
-pub async fn record_failure(conn: &mut AsyncPgConnection, id: &str) -> Result<u32, StoreError> {
-    let count: i32 = diesel::update(users::table.find(id))
-        .set((
-            users::failed_login_count.eq(users::failed_login_count + 1),
-            users::updated_at.eq(diesel::dsl::now),
-        ))
-        .returning(users::failed_login_count)
-        .get_result(conn)
-        .await?;
-    Ok(u32::try_from(count).unwrap_or(0))
+/// Reserves one login attempt before the password is checked: counts it as a failure up
+/// front, atomically, and only while the account is not locked and fewer than `max`
+/// attempts are counted (failed or still being checked). `None`: no attempt is left, so
+/// parallel guesses cannot outrun the lockout. `Some(n)`: this attempt is number `n`.
+pub async fn reserve_attempt(
+    conn: &mut AsyncPgConnection,
+    id: &str,
+    max: u32,
+) -> Result<Option<u32>, StoreError> {
+    let now = Utc::now();
+    let count: Option<i32> = diesel::update(
+        users::table
+            .find(id)
+            .filter(
+                users::locked_until
+                    .is_null()
+                    .or(users::locked_until.le(now)),
+            )
+            .filter(users::failed_login_count.lt(i32::try_from(max).unwrap_or(i32::MAX))),
+    )
+    .set((
+        users::failed_login_count.eq(users::failed_login_count + 1),
+        users::updated_at.eq(now),
+    ))
+    .returning(users::failed_login_count)
+    .get_result(conn)
+    .await
+    .optional()?;
+    Ok(count.map(|c| u32::try_from(c).unwrap_or(0)))
 }
 
 /// Locks the account until `until` and restarts the failure count.
@@ -118,18 +136,26 @@ pub async fn lock(
     Ok(())
 }
 
-/// A successful login: the failure count restarts and any expired lock is cleared.
-pub async fn record_success(conn: &mut AsyncPgConnection, id: &str) -> Result<(), StoreError> {
-    diesel::update(users::table.find(id))
-        .set((
-            users::failed_login_count.eq(0),
-            users::locked_until.eq(None::<DateTime<Utc>>),
-            users::last_login_at.eq(Some(Utc::now())),
-            users::updated_at.eq(diesel::dsl::now),
-        ))
-        .execute(conn)
-        .await?;
-    Ok(())
+/// A successful login: the failure count restarts and an expired lock is cleared. Answers
+/// false, changing nothing, if a parallel attempt locked the account meanwhile.
+pub async fn record_success(conn: &mut AsyncPgConnection, id: &str) -> Result<bool, StoreError> {
+    let now = Utc::now();
+    let n = diesel::update(
+        users::table.find(id).filter(
+            users::locked_until
+                .is_null()
+                .or(users::locked_until.le(now)),
+        ),
+    )
+    .set((
+        users::failed_login_count.eq(0),
+        users::locked_until.eq(None::<DateTime<Utc>>),
+        users::last_login_at.eq(Some(now)),
+        users::updated_at.eq(now),
+    ))
+    .execute(conn)
+    .await?;
+    Ok(n == 1)
 }
 
 /// Clears a lock and the failure count; false if the user does not exist.

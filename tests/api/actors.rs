@@ -135,7 +135,9 @@ async fn a_login_storm_beyond_the_hashing_queue_is_shed_as_503() {
         s.auth.hash_queue = 1;
     })
     .await;
-    let attempts = (0..16).map(|_| app.post_login("user01", PASSWORD));
+    phonebill::seed::run(&app.settings, 16).await.unwrap();
+    let users: Vec<String> = (1..=16).map(|n| format!("load{n:05}")).collect();
+    let attempts = users.iter().map(|u| app.post_login(u, PASSWORD));
     let statuses: Vec<StatusCode> = futures_util::future::join_all(attempts)
         .await
         .iter()

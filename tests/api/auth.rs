@@ -111,6 +111,42 @@ async fn a_success_resets_the_failure_count() {
 }
 
 #[actix_web::test]
+async fn parallel_guesses_get_no_more_tries_than_sequential_ones() {
+    let a = spawn_app().await;
+    let b = a.spawn_peer().await;
+    let guesses = (0..24).map(|i| {
+        let app = if i % 2 == 0 { &a } else { &b };
+        app.post_login("user05", "Wrong-passw0rd")
+    });
+    let statuses: Vec<StatusCode> = futures_util::future::join_all(guesses)
+        .await
+        .iter()
+        .map(|r| r.status())
+        .collect();
+    let checked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    assert!(checked <= 5, "{checked} passwords checked: {statuses:?}");
+    assert!(statuses
+        .iter()
+        .all(|s| *s == StatusCode::UNAUTHORIZED || *s == StatusCode::LOCKED));
+    assert_eq!(
+        a.post_login("user05", PASSWORD).await.status(),
+        StatusCode::LOCKED
+    );
+}
+
+#[actix_web::test]
+async fn a_user_logging_in_from_many_tabs_at_once_is_not_locked_out() {
+    let app = spawn_app().await;
+    let logins = (0..8).map(|_| app.post_login("user04", PASSWORD));
+    for res in futures_util::future::join_all(logins).await {
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+}
+
+#[actix_web::test]
 async fn lockout_is_shared_by_two_instances() {
     let a = spawn_app().await;
     let b = a.spawn_peer().await;
@@ -173,6 +209,9 @@ async fn login_is_rate_limited_per_client_ip() {
 #[actix_web::test]
 async fn registration_is_rate_limited_per_client_ip() {
     let app = spawn_app_with(|s| s.rate_limit.register_per_ip_per_minute = 2).await;
+    for n in 1..=3 {
+        app.kos_customer("CUST900", &format!("0109999100{n}")).await;
+    }
     for n in 1..=2 {
         let r = registration(&format!("rate{n}"), &format!("0109999100{n}"));
         let res = app.post_json("/api/v1/auth/register", &r, None).await;
@@ -198,6 +237,7 @@ fn registration(user: &str, line: &str) -> Value {
 #[actix_web::test]
 async fn registration_creates_an_account_that_can_log_in() {
     let app = spawn_app().await;
+    app.kos_customer("CUST900", "01099990001").await;
     let res = app
         .post_json(
             "/api/v1/auth/register",
@@ -220,6 +260,7 @@ async fn registration_creates_an_account_that_can_log_in() {
 #[actix_web::test]
 async fn registration_refuses_duplicates_with_409() {
     let app = spawn_app().await;
+    app.kos_customer("CUST900", "01099990002").await;
     let res = app
         .post_json(
             "/api/v1/auth/register",
@@ -228,14 +269,35 @@ async fn registration_refuses_duplicates_with_409() {
         )
         .await;
     assert_error(res, StatusCode::CONFLICT, "DUPLICATE_USER").await;
+    let mut taken = registration("other01", "010-1234-5001");
+    taken["customerId"] = json!("CUST001");
+    let res = app.post_json("/api/v1/auth/register", &taken, None).await;
+    assert_error(res, StatusCode::CONFLICT, "DUPLICATE_LINE").await;
+}
+
+#[actix_web::test]
+async fn registration_needs_a_line_kos_knows_for_that_customer() {
+    let app = spawn_app().await;
+    // A line KOS does not know.
     let res = app
         .post_json(
             "/api/v1/auth/register",
-            &registration("other01", "010-1234-5001"),
+            &registration("stranger", "01099990009"),
             None,
         )
         .await;
-    assert_error(res, StatusCode::CONFLICT, "DUPLICATE_LINE").await;
+    let body = assert_error(res, StatusCode::BAD_REQUEST, "INVALID_INPUT").await;
+    assert!(body["fieldErrors"]["lineNumber"].is_string(), "{body}");
+    // Someone else's line (user02's, customer CUST002).
+    let res = app
+        .post_json(
+            "/api/v1/auth/register",
+            &registration("thief01", "010-1234-5002"),
+            None,
+        )
+        .await;
+    let body = assert_error(res, StatusCode::BAD_REQUEST, "INVALID_INPUT").await;
+    assert!(body["fieldErrors"]["customerId"].is_string(), "{body}");
 }
 
 #[actix_web::test]

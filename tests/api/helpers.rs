@@ -4,6 +4,10 @@
 use std::path::Path;
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use std::sync::Arc;
+
+use actix_web::dev::ServerHandle;
+use phonebill::actors::Actors;
 use phonebill::settings::Settings;
 use phonebill::startup::Application;
 use reqwest::{Client, Response, StatusCode};
@@ -45,6 +49,10 @@ pub struct TestApp {
     pub address: String,
     pub client: Client,
     pub settings: Settings,
+    pub actors: Arc<Actors>,
+    /// The KOS simulator this instance talks to (its own built-in one unless configured).
+    pub kos_url: String,
+    server: ServerHandle,
     db_name: String,
     prefix: String,
     owner: bool,
@@ -79,11 +87,17 @@ async fn start(settings: Settings, db_name: String, prefix: String) -> TestApp {
         .await
         .expect("application builds");
     let address = format!("http://127.0.0.1:{}", application.port());
+    let actors = application.actors();
+    let kos_url = application.kos_url().to_string();
+    let server = application.server_handle();
     actix_web::rt::spawn(application.run_until_stopped());
     TestApp {
         address,
         client: Client::builder().build().expect("client"),
         settings,
+        actors,
+        kos_url,
+        server,
         db_name,
         prefix,
         owner: false,
@@ -96,6 +110,47 @@ impl TestApp {
         let mut settings = self.settings.clone();
         settings.database.migrate_on_start = true;
         start(settings, self.db_name.clone(), self.prefix.clone()).await
+    }
+
+    /// Stops this instance gracefully (its database stays until the owner is dropped).
+    pub async fn stop(&self) {
+        self.server.stop(true).await;
+    }
+
+    /// Drives the KOS simulator's fault API, as an operator would.
+    pub async fn kos_fault(&self, fault: Value) {
+        let res = self
+            .client
+            .put(format!("{}/api/v1/kos/admin/faults", self.kos_url))
+            .json(&fault)
+            .send()
+            .await
+            .expect("fault API");
+        assert!(res.status().is_success(), "fault API refused {fault}");
+    }
+
+    /// Calls per endpoint the simulator has seen.
+    pub async fn kos_stats(&self) -> Value {
+        self.client
+            .get(format!("{}/api/v1/kos/admin/stats", self.kos_url))
+            .send()
+            .await
+            .expect("stats")
+            .json()
+            .await
+            .expect("stats json")
+    }
+
+    /// Creates a customer on a line in KOS, as the web client's register page does.
+    pub async fn kos_customer(&self, customer_id: &str, line: &str) {
+        let res = self
+            .client
+            .post(format!("{}/api/v1/kos/mock-datas", self.kos_url))
+            .json(&json!({ "customerId": customer_id, "lineNumber": line }))
+            .send()
+            .await
+            .expect("mock-datas");
+        assert!(res.status().is_success());
     }
 
     pub async fn seed(&self) {

@@ -1,0 +1,183 @@
+//! The MVNO outbox: notifications written durably by producers and delivered at least once.
+//! Several instances share it: a round leases due rows with `FOR UPDATE SKIP LOCKED`, so no
+//! two instances deliver the same row at once, and a lease that runs out (crash) frees it.
+
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Double, Int4, Integer, Jsonb, Text, Varchar};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde_json::Value;
+
+use super::schema::mvno_outbox;
+use super::StoreError;
+
+/// Kinds of notification, as the MVNO AP server's endpoints name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    BillResult,
+    ProductChangeResult,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::BillResult => "bill-result",
+            Kind::ProductChangeResult => "product-change-result",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "bill-result" => Some(Kind::BillResult),
+            "product-change-result" => Some(Kind::ProductChangeResult),
+            _ => None,
+        }
+    }
+
+    /// Path of the MVNO AP endpoint receiving this kind.
+    pub fn path(self) -> &'static str {
+        match self {
+            Kind::BillResult => "/api/v1/mvno/bill-results",
+            Kind::ProductChangeResult => "/api/v1/mvno/product-change-results",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = mvno_outbox)]
+pub struct NewNotification {
+    pub kind: String,
+    pub event_id: String,
+    pub payload: Value,
+}
+
+impl NewNotification {
+    pub fn new(kind: Kind, event_id: impl Into<String>, payload: Value) -> Self {
+        Self {
+            kind: kind.as_str().into(),
+            event_id: event_id.into(),
+            payload,
+        }
+    }
+}
+
+#[derive(Debug, Clone, QueryableByName)]
+pub struct Leased {
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = Varchar)]
+    pub kind: String,
+    #[diesel(sql_type = Varchar)]
+    pub event_id: String,
+    #[diesel(sql_type = Jsonb)]
+    pub payload: Value,
+    #[diesel(sql_type = Int4)]
+    pub attempts: i32,
+}
+
+/// Stores notifications; an event already stored is not stored twice. Returns how many
+/// were new.
+pub async fn enqueue(
+    conn: &mut AsyncPgConnection,
+    rows: &[NewNotification],
+) -> Result<usize, StoreError> {
+    Ok(diesel::insert_into(mvno_outbox::table)
+        .values(rows)
+        .on_conflict(mvno_outbox::event_id)
+        .do_nothing()
+        .execute(conn)
+        .await?)
+}
+
+/// Leases up to `limit` due notifications for `lease_s` seconds, counting the attempt.
+pub async fn lease_due(
+    conn: &mut AsyncPgConnection,
+    limit: i64,
+    lease_s: f64,
+) -> Result<Vec<Leased>, StoreError> {
+    Ok(diesel::sql_query(
+        "UPDATE mvno_outbox SET leased_until = now() + make_interval(secs => $1), \
+                attempts = attempts + 1 \
+         WHERE id IN (SELECT id FROM mvno_outbox \
+                      WHERE delivered_at IS NULL AND next_attempt_at <= now() \
+                        AND (leased_until IS NULL OR leased_until < now()) \
+                      ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED) \
+         RETURNING id, kind, event_id, payload, attempts",
+    )
+    .bind::<Double, _>(lease_s)
+    .bind::<BigInt, _>(limit)
+    .load(conn)
+    .await?)
+}
+
+pub async fn mark_delivered(conn: &mut AsyncPgConnection, ids: &[i64]) -> Result<(), StoreError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    diesel::sql_query(
+        "UPDATE mvno_outbox SET delivered_at = now(), leased_until = NULL, last_error = NULL \
+         WHERE id = ANY($1)",
+    )
+    .bind::<Array<BigInt>, _>(ids)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Schedules another attempt after `delay_ms`.
+pub async fn retry_later(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    delay_ms: i64,
+    error: &str,
+) -> Result<(), StoreError> {
+    diesel::sql_query(
+        "UPDATE mvno_outbox SET leased_until = NULL, last_error = $3, \
+                next_attempt_at = now() + make_interval(secs => $2::double precision / 1000) \
+         WHERE id = $1",
+    )
+    .bind::<BigInt, _>(id)
+    .bind::<BigInt, _>(delay_ms)
+    .bind::<Text, _>(error)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Deletes delivered notifications older than `days`.
+pub async fn purge_delivered(conn: &mut AsyncPgConnection, days: i32) -> Result<usize, StoreError> {
+    Ok(diesel::sql_query(
+        "DELETE FROM mvno_outbox WHERE delivered_at < now() - make_interval(days => $1)",
+    )
+    .bind::<Integer, _>(days)
+    .execute(conn)
+    .await?)
+}
+
+#[derive(Debug, Clone, QueryableByName, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Lag {
+    #[diesel(sql_type = BigInt)]
+    pub pending: i64,
+    /// Age of the oldest undelivered notification, seconds.
+    #[diesel(sql_type = Double)]
+    pub oldest_pending_s: f64,
+}
+
+pub async fn lag(conn: &mut AsyncPgConnection) -> Result<Lag, StoreError> {
+    Ok(diesel::sql_query(
+        "SELECT count(*) AS pending, \
+                COALESCE(EXTRACT(EPOCH FROM now() - min(created_at))::double precision, 0) AS oldest_pending_s \
+         FROM mvno_outbox WHERE delivered_at IS NULL",
+    )
+    .get_result(conn)
+    .await?)
+}
+
+/// A delivered notification, for tests and tools.
+pub async fn delivered_event_ids(conn: &mut AsyncPgConnection) -> Result<Vec<String>, StoreError> {
+    Ok(mvno_outbox::table
+        .filter(mvno_outbox::delivered_at.is_not_null())
+        .select(mvno_outbox::event_id)
+        .load(conn)
+        .await?)
+}

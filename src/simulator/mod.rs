@@ -1,0 +1,420 @@
+//! The KOS-Order and MVNO AP simulator (`kos-mock`; started in-process by `phonebill serve`
+//! when `[kos] base_url` is empty). SPEC section 5 is its contract.
+//!
+//! This is a stand-in for external systems, not part of phonebill proper: its small amount
+//! of mutable state (changed lines, idempotency records, received notifications) sits behind
+//! short-held locks; faults are swapped whole and stats are atomics, so the hot read path
+//! (bill inquiry of an unchanged line) takes one uncontended read lock.
+
+pub mod data;
+pub mod faults;
+
+use std::collections::{HashMap, VecDeque};
+use std::net::TcpListener;
+use std::sync::{Mutex, RwLock};
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpResponse, HttpServer};
+use arc_swap::ArcSwap;
+use rand::Rng as _;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::domain::LineNumber;
+use data::Line;
+use faults::{Endpoint, Fault, FaultRequest, FaultTable, Mode, Stats};
+
+/// Notifications the MVNO receiver keeps for `received` (oldest dropped first).
+const RECEIVED_KEEP: usize = 100_000;
+
+#[derive(Default)]
+pub struct SimState {
+    faults: ArcSwap<FaultTable>,
+    stats: Stats,
+    lines: RwLock<HashMap<String, Line>>,
+    changes: Mutex<HashMap<String, Value>>,
+    received: Mutex<VecDeque<Value>>,
+}
+
+impl SimState {
+    fn line(&self, digits: &str) -> Option<Line> {
+        if let Ok(lines) = self.lines.read() {
+            if let Some(l) = lines.get(digits) {
+                return Some(l.clone());
+            }
+        }
+        data::base_line(digits)
+    }
+}
+
+/// Starts the simulator on `host:port` (0 = a free port) with `workers` threads.
+pub fn start(host: &str, port: u16, workers: usize) -> std::io::Result<(u16, Server)> {
+    let listener = TcpListener::bind((host, port))?;
+    let port = listener.local_addr()?.port();
+    let state = web::Data::new(SimState::default());
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(64 * 1024)
+                    .error_handler(|e, _| {
+                        actix_web::error::InternalError::from_response(
+                            e,
+                            HttpResponse::BadRequest().json(
+                                json!({ "resultCode": "9998", "resultMessage": "bad request" }),
+                            ),
+                        )
+                        .into()
+                    }),
+            )
+            .configure(routes)
+    })
+    .workers(workers.max(1))
+    .disable_signals()
+    .listen(listener)?
+    .run();
+    Ok((port, server))
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/api/v1/kos")
+            .route("/bill/inquiry", web::post().to(bill_inquiry))
+            .route(
+                "/bill/available-months/{line}",
+                web::get().to(available_months),
+            )
+            .route("/product/change", web::post().to(product_change))
+            .route("/product/list", web::get().to(product_list))
+            .route("/product/inquiry", web::post().to(product_inquiry))
+            .route("/mock-datas", web::post().to(mock_datas))
+            .route("/admin/faults", web::put().to(put_faults))
+            .route("/admin/faults", web::get().to(get_faults))
+            .route("/admin/stats", web::get().to(get_stats))
+            .route("/admin/stats/reset", web::post().to(reset_stats)),
+    )
+    .service(
+        web::scope("/api/v1/mvno")
+            .route("/bill-results", web::post().to(mvno_bill))
+            .route("/product-change-results", web::post().to(mvno_change))
+            .route("/admin/received", web::get().to(mvno_received)),
+    );
+}
+
+fn ok(data: impl serde::Serialize) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "resultCode": "0000", "resultMessage": "정상", "data": data }))
+}
+
+fn refusal(code: &str, message: &str) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "resultCode": code, "resultMessage": message, "data": null }))
+}
+
+/// Counts the call and applies `down`. `Ok(fault)` to go on.
+fn gate(state: &SimState, endpoint: Endpoint, stat: &str) -> Result<Fault, HttpResponse> {
+    state.stats.count(stat);
+    let fault = state.faults.load().get(endpoint);
+    if fault.mode == Mode::Down {
+        return Err(HttpResponse::ServiceUnavailable()
+            .json(json!({ "resultCode": "9999", "resultMessage": "KOS unavailable" })));
+    }
+    Ok(fault)
+}
+
+/// Whether `error` mode or the failure rate turns this call into `9999`.
+fn fails(fault: &Fault) -> bool {
+    fault.mode == Mode::Error
+        || (fault.failure_rate > 0.0 && rand::thread_rng().gen::<f64>() < fault.failure_rate)
+}
+
+/// Delays the answer as the fault says: `hang` never answers, latency waits.
+async fn answer(fault: Fault, response: HttpResponse) -> HttpResponse {
+    if fault.mode == Mode::Hang {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    }
+    if fault.latency_ms > 0 {
+        tokio::time::sleep(fault.latency()).await;
+    }
+    response
+}
+
+fn system_error() -> HttpResponse {
+    refusal("9999", "시스템 오류")
+}
+
+fn digits(line: &str) -> Option<String> {
+    LineNumber::parse(line).ok().map(|l| l.digits().to_string())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BillRequest {
+    line_number: String,
+    billing_month: String,
+    #[allow(dead_code)]
+    #[serde(default)]
+    request_id: Option<String>,
+}
+
+async fn bill_inquiry(state: web::Data<SimState>, body: web::Json<BillRequest>) -> HttpResponse {
+    let fault = match gate(&state, Endpoint::BillInquiry, "bill-inquiry") {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    if fails(&fault) {
+        return answer(fault, system_error()).await;
+    }
+    let response = match digits(&body.line_number).and_then(|d| state.line(&d)) {
+        None => refusal("1001", "존재하지 않는 회선입니다"),
+        Some(line) if line.line_status != "ACTIVE" => refusal("1002", "사용 중이 아닌 회선입니다"),
+        Some(line) => {
+            let month = body.billing_month.replace('-', "");
+            match data::bill(&line, &month, &data::available_months()) {
+                Some(bill) => ok(bill),
+                None => refusal("1003", "해당 월의 청구 내역이 없습니다"),
+            }
+        }
+    };
+    answer(fault, response).await
+}
+
+async fn available_months(state: web::Data<SimState>, path: web::Path<String>) -> HttpResponse {
+    let fault = match gate(&state, Endpoint::BillInquiry, "available-months") {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    if fails(&fault) {
+        return answer(fault, system_error()).await;
+    }
+    let response = match digits(&path).and_then(|d| state.line(&d)) {
+        None => refusal("1001", "존재하지 않는 회선입니다"),
+        Some(line) => {
+            ok(json!({ "lineNumber": line.line_number, "months": data::available_months() }))
+        }
+    };
+    answer(fault, response).await
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ChangeRequest {
+    line_number: String,
+    #[serde(default)]
+    current_product_code: Option<String>,
+    target_product_code: String,
+    request_id: String,
+}
+
+async fn product_change(
+    state: web::Data<SimState>,
+    body: web::Json<ChangeRequest>,
+) -> HttpResponse {
+    let fault = match gate(&state, Endpoint::ProductChange, "product-change") {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    if fails(&fault) {
+        return answer(fault, system_error()).await;
+    }
+    // Applied before any delay: a caller that times out does not know whether it happened.
+    let response = apply_change(&state, &body);
+    answer(fault, response).await
+}
+
+fn apply_change(state: &SimState, req: &ChangeRequest) -> HttpResponse {
+    let Ok(mut done) = state.changes.lock() else {
+        return system_error();
+    };
+    if let Some(previous) = done.get(&req.request_id) {
+        return HttpResponse::Ok().json(previous);
+    }
+    let Some(key) = digits(&req.line_number) else {
+        return refusal("2001", "존재하지 않는 회선입니다");
+    };
+    let outcome = match state.line(&key) {
+        None => Err(("2001", "존재하지 않는 회선입니다")),
+        Some(line) if line.line_status != "ACTIVE" => Err(("2002", "사용 중이 아닌 회선입니다")),
+        Some(line) => match data::product(&req.target_product_code) {
+            None => Err(("2003", "존재하지 않는 상품입니다")),
+            Some(p) if !p.is_available => Err(("2004", "판매 중이 아닌 상품입니다")),
+            Some(p) if p.operator_code != line.operator_code => {
+                Err(("2005", "사업자가 일치하지 않습니다"))
+            }
+            Some(p) => Ok((line, p)),
+        },
+    };
+    let body = match outcome {
+        Err((code, message)) => {
+            json!({ "resultCode": code, "resultMessage": message, "data": null })
+        }
+        Ok((mut line, product)) => {
+            let previous =
+                std::mem::replace(&mut line.product_code, product.product_code.to_string());
+            let data = json!({
+                "requestId": req.request_id,
+                "lineNumber": line.line_number,
+                "previousProductCode": previous,
+                "requestedCurrentProductCode": req.current_product_code,
+                "productCode": product.product_code,
+                "productName": product.product_name,
+                "kosOrderId": format!("KOS{:016X}", data::hash(req.request_id.as_bytes())),
+                "processedAt": chrono::Utc::now().to_rfc3339(),
+            });
+            if let Ok(mut lines) = state.lines.write() {
+                lines.insert(key, line);
+            }
+            json!({ "resultCode": "0000", "resultMessage": "정상", "data": data })
+        }
+    };
+    done.insert(req.request_id.clone(), body.clone());
+    HttpResponse::Ok().json(body)
+}
+
+async fn product_list(state: web::Data<SimState>) -> HttpResponse {
+    let fault = match gate(&state, Endpoint::ProductList, "product-list") {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    if fails(&fault) {
+        return answer(fault, system_error()).await;
+    }
+    answer(fault, ok(json!({ "products": data::CATALOGUE }))).await
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LineRequest {
+    line_number: String,
+}
+
+async fn product_inquiry(state: web::Data<SimState>, body: web::Json<LineRequest>) -> HttpResponse {
+    let fault = match gate(&state, Endpoint::ProductInquiry, "product-inquiry") {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    if fails(&fault) {
+        return answer(fault, system_error()).await;
+    }
+    let response = match digits(&body.line_number).and_then(|d| state.line(&d)) {
+        None => refusal("1001", "존재하지 않는 회선입니다"),
+        Some(line) => {
+            let product = data::product(&line.product_code);
+            let h = data::hash(line.line_number.as_bytes());
+            ok(json!({
+                "lineNumber": line.line_number,
+                "customerId": line.customer_id,
+                "customerName": line.customer_name,
+                "operatorCode": line.operator_code,
+                "lineStatus": line.line_status,
+                "currentProductCode": line.product_code,
+                "currentProductName": product.map(|p| p.product_name),
+                "contractInfo": {
+                    "contractDate": line.contract_date,
+                    "termEndDate": format!("2026-{:02}-01", 1 + h % 12),
+                    "earlyTerminationFee": (h % 30) as i64 * 10_000,
+                },
+            }))
+        }
+    };
+    answer(fault, response).await
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MockDataRequest {
+    customer_id: String,
+    line_number: String,
+}
+
+/// Creates a customer on a new line (the web client's register page calls this).
+async fn mock_datas(state: web::Data<SimState>, body: web::Json<MockDataRequest>) -> HttpResponse {
+    state.stats.count("mock-datas");
+    let Some(key) = digits(&body.line_number) else {
+        return HttpResponse::BadRequest()
+            .json(json!({ "resultCode": "9998", "resultMessage": "lineNumber" }));
+    };
+    if let Some(existing) = state.line(&key) {
+        return ok(existing);
+    }
+    let line = Line {
+        line_number: key.clone(),
+        customer_id: body.customer_id.clone(),
+        customer_name: format!("고객{}", body.customer_id),
+        operator_code: "KT".into(),
+        line_status: "ACTIVE".into(),
+        product_code: "LTE-BASIC-001".into(),
+        contract_date: chrono::Utc::now().format("%Y-%m-%d").to_string(),
+    };
+    if let Ok(mut lines) = state.lines.write() {
+        lines.insert(key, line.clone());
+    }
+    ok(line)
+}
+
+async fn put_faults(state: web::Data<SimState>, body: web::Json<FaultRequest>) -> HttpResponse {
+    match state.faults.load().apply(&body) {
+        Ok(next) => {
+            state.faults.store(std::sync::Arc::new(next));
+            get_faults(state).await
+        }
+        Err(message) => HttpResponse::BadRequest()
+            .json(json!({ "resultCode": "9998", "resultMessage": message })),
+    }
+}
+
+async fn get_faults(state: web::Data<SimState>) -> HttpResponse {
+    let table = state.faults.load();
+    let view: HashMap<&str, Fault> = Endpoint::ALL
+        .iter()
+        .map(|e| (e.name(), table.get(*e)))
+        .collect();
+    HttpResponse::Ok().json(view)
+}
+
+async fn get_stats(state: web::Data<SimState>) -> HttpResponse {
+    HttpResponse::Ok().json(state.stats.snapshot())
+}
+
+async fn reset_stats(state: web::Data<SimState>) -> HttpResponse {
+    state.stats.reset();
+    HttpResponse::Ok().json(state.stats.snapshot())
+}
+
+async fn mvno_receive(state: web::Data<SimState>, kind: &str, body: Value) -> HttpResponse {
+    let fault = match gate(&state, Endpoint::Mvno, "mvno") {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    if fails(&fault) {
+        return answer(fault, system_error()).await;
+    }
+    if let Ok(mut received) = state.received.lock() {
+        if received.len() == RECEIVED_KEEP {
+            received.pop_front();
+        }
+        received.push_back(json!({
+            "kind": kind,
+            "receivedAt": chrono::Utc::now().to_rfc3339(),
+            "payload": body,
+        }));
+    }
+    answer(fault, ok(json!({}))).await
+}
+
+async fn mvno_bill(state: web::Data<SimState>, body: web::Json<Value>) -> HttpResponse {
+    mvno_receive(state, "bill-result", body.into_inner()).await
+}
+
+async fn mvno_change(state: web::Data<SimState>, body: web::Json<Value>) -> HttpResponse {
+    mvno_receive(state, "product-change-result", body.into_inner()).await
+}
+
+async fn mvno_received(state: web::Data<SimState>) -> HttpResponse {
+    let items: Vec<Value> = state
+        .received
+        .lock()
+        .map(|r| r.iter().cloned().collect())
+        .unwrap_or_default();
+    HttpResponse::Ok().json(json!({ "count": items.len(), "items": items }))
+}
