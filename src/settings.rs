@@ -317,7 +317,7 @@ impl Settings {
             ("kos.base_url", &self.kos.base_url),
             ("mvno.base_url", &self.mvno.base_url),
         ] {
-            if !url.is_empty() && !(url.starts_with("http://") || url.starts_with("https://")) {
+            if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(invalid(
                     key,
                     "must be empty or start with http:// or https://",

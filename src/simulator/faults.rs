@@ -48,6 +48,9 @@ pub enum Mode {
     Hang,
     /// Answer `9999` without doing anything.
     Error,
+    /// Answer `0000` with data of the wrong shape, without doing anything (an extension of
+    /// SPEC section 5, to show that phonebill validates KOS answers).
+    Malformed,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]

@@ -111,21 +111,27 @@ fn refusal(code: &str, message: &str) -> HttpResponse {
     HttpResponse::Ok().json(json!({ "resultCode": code, "resultMessage": message, "data": null }))
 }
 
-/// Counts the call and applies `down`. `Ok(fault)` to go on.
-fn gate(state: &SimState, endpoint: Endpoint, stat: &str) -> Result<Fault, HttpResponse> {
+/// Counts the call and applies `down`: `None` means refuse with [`down`].
+fn gate(state: &SimState, endpoint: Endpoint, stat: &str) -> Option<Fault> {
     state.stats.count(stat);
     let fault = state.faults.load().get(endpoint);
-    if fault.mode == Mode::Down {
-        return Err(HttpResponse::ServiceUnavailable()
-            .json(json!({ "resultCode": "9999", "resultMessage": "KOS unavailable" })));
-    }
-    Ok(fault)
+    (fault.mode != Mode::Down).then_some(fault)
 }
 
-/// Whether `error` mode or the failure rate turns this call into `9999`.
-fn fails(fault: &Fault) -> bool {
-    fault.mode == Mode::Error
-        || (fault.failure_rate > 0.0 && rand::thread_rng().gen::<f64>() < fault.failure_rate)
+fn down() -> HttpResponse {
+    HttpResponse::ServiceUnavailable()
+        .json(json!({ "resultCode": "9999", "resultMessage": "KOS unavailable" }))
+}
+
+/// The answer a fault puts in place of the real one: `9999` for `error` mode or the
+/// failure rate, a wrongly shaped `0000` for `malformed`.
+fn injected(fault: &Fault) -> Option<HttpResponse> {
+    if fault.mode == Mode::Malformed {
+        return Some(ok(json!({ "unexpected": true })));
+    }
+    let fails = fault.mode == Mode::Error
+        || (fault.failure_rate > 0.0 && rand::thread_rng().gen::<f64>() < fault.failure_rate);
+    fails.then(system_error)
 }
 
 /// Delays the answer as the fault says: `hang` never answers, latency waits.
@@ -158,12 +164,11 @@ struct BillRequest {
 }
 
 async fn bill_inquiry(state: web::Data<SimState>, body: web::Json<BillRequest>) -> HttpResponse {
-    let fault = match gate(&state, Endpoint::BillInquiry, "bill-inquiry") {
-        Ok(f) => f,
-        Err(r) => return r,
+    let Some(fault) = gate(&state, Endpoint::BillInquiry, "bill-inquiry") else {
+        return down();
     };
-    if fails(&fault) {
-        return answer(fault, system_error()).await;
+    if let Some(r) = injected(&fault) {
+        return answer(fault, r).await;
     }
     let response = match digits(&body.line_number).and_then(|d| state.line(&d)) {
         None => refusal("1001", "존재하지 않는 회선입니다"),
@@ -180,12 +185,11 @@ async fn bill_inquiry(state: web::Data<SimState>, body: web::Json<BillRequest>) 
 }
 
 async fn available_months(state: web::Data<SimState>, path: web::Path<String>) -> HttpResponse {
-    let fault = match gate(&state, Endpoint::BillInquiry, "available-months") {
-        Ok(f) => f,
-        Err(r) => return r,
+    let Some(fault) = gate(&state, Endpoint::BillInquiry, "available-months") else {
+        return down();
     };
-    if fails(&fault) {
-        return answer(fault, system_error()).await;
+    if let Some(r) = injected(&fault) {
+        return answer(fault, r).await;
     }
     let response = match digits(&path).and_then(|d| state.line(&d)) {
         None => refusal("1001", "존재하지 않는 회선입니다"),
@@ -210,12 +214,11 @@ async fn product_change(
     state: web::Data<SimState>,
     body: web::Json<ChangeRequest>,
 ) -> HttpResponse {
-    let fault = match gate(&state, Endpoint::ProductChange, "product-change") {
-        Ok(f) => f,
-        Err(r) => return r,
+    let Some(fault) = gate(&state, Endpoint::ProductChange, "product-change") else {
+        return down();
     };
-    if fails(&fault) {
-        return answer(fault, system_error()).await;
+    if let Some(r) = injected(&fault) {
+        return answer(fault, r).await;
     }
     // Applied before any delay: a caller that times out does not know whether it happened.
     let response = apply_change(&state, &body);
@@ -272,12 +275,11 @@ fn apply_change(state: &SimState, req: &ChangeRequest) -> HttpResponse {
 }
 
 async fn product_list(state: web::Data<SimState>) -> HttpResponse {
-    let fault = match gate(&state, Endpoint::ProductList, "product-list") {
-        Ok(f) => f,
-        Err(r) => return r,
+    let Some(fault) = gate(&state, Endpoint::ProductList, "product-list") else {
+        return down();
     };
-    if fails(&fault) {
-        return answer(fault, system_error()).await;
+    if let Some(r) = injected(&fault) {
+        return answer(fault, r).await;
     }
     answer(fault, ok(json!({ "products": data::CATALOGUE }))).await
 }
@@ -289,12 +291,11 @@ struct LineRequest {
 }
 
 async fn product_inquiry(state: web::Data<SimState>, body: web::Json<LineRequest>) -> HttpResponse {
-    let fault = match gate(&state, Endpoint::ProductInquiry, "product-inquiry") {
-        Ok(f) => f,
-        Err(r) => return r,
+    let Some(fault) = gate(&state, Endpoint::ProductInquiry, "product-inquiry") else {
+        return down();
     };
-    if fails(&fault) {
-        return answer(fault, system_error()).await;
+    if let Some(r) = injected(&fault) {
+        return answer(fault, r).await;
     }
     let response = match digits(&body.line_number).and_then(|d| state.line(&d)) {
         None => refusal("1001", "존재하지 않는 회선입니다"),
@@ -382,12 +383,11 @@ async fn reset_stats(state: web::Data<SimState>) -> HttpResponse {
 }
 
 async fn mvno_receive(state: web::Data<SimState>, kind: &str, body: Value) -> HttpResponse {
-    let fault = match gate(&state, Endpoint::Mvno, "mvno") {
-        Ok(f) => f,
-        Err(r) => return r,
+    let Some(fault) = gate(&state, Endpoint::Mvno, "mvno") else {
+        return down();
     };
-    if fails(&fault) {
-        return answer(fault, system_error()).await;
+    if let Some(r) = injected(&fault) {
+        return answer(fault, r).await;
     }
     if let Ok(mut received) = state.received.lock() {
         if received.len() == RECEIVED_KEEP {

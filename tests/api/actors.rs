@@ -51,7 +51,7 @@ async fn a_panicking_actor_is_replaced_and_the_service_keeps_answering() {
     .await;
     let admin = app.login("admin").await;
     let user = app.login("user01").await;
-    for actor in ["session", "account"] {
+    for actor in ["session", "account", "kos", "notifier"] {
         let res = app
             .post_json(
                 &format!("/admin/faults/panic?actor={actor}"),
@@ -68,8 +68,12 @@ async fn a_panicking_actor_is_replaced_and_the_service_keeps_answering() {
     app.login("user02").await;
     let res = app.get("/admin/actors", Some(&admin.access)).await;
     let view: Value = res.json().await.unwrap();
-    assert_eq!(kind(&view, "session")["restarts"], 1);
-    assert_eq!(kind(&view, "account")["restarts"], 1);
+    for actor in ["session", "account", "kos", "notifier"] {
+        assert_eq!(kind(&view, actor)["restarts"], 1, "{actor}");
+    }
+    // The replacements work: the gateway answers, the notifier reports.
+    assert_eq!(view["kosGateway"]["readBreaker"]["state"], "CLOSED");
+    assert!(view["mvnoNotifier"]["pending"].is_number());
 }
 
 #[actix_web::test]

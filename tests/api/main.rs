@@ -5,5 +5,8 @@ mod actors;
 mod auth;
 mod edge;
 mod helpers;
+mod kos;
+mod notifier;
 mod sessions;
+mod simulator;
 mod startup;

@@ -1,0 +1,121 @@
+//! MVNO notifications: at least once, through an MVNO outage and a phonebill restart.
+
+use std::time::Duration;
+
+use phonebill::actors::notifier::Enqueue;
+use phonebill::infra::outbox::{Kind, NewNotification};
+use serde_json::{json, Value};
+
+use crate::helpers::{spawn_app_with, TestApp};
+
+/// A simulator of our own, so its MVNO outage outlives a phonebill instance.
+fn standalone_simulator() -> String {
+    let (port, server) = phonebill::simulator::start("127.0.0.1", 0, 1).unwrap();
+    actix_web::rt::spawn(server);
+    format!("http://127.0.0.1:{port}")
+}
+
+async fn received(app: &TestApp, sim: &str) -> Vec<Value> {
+    let body: Value = app
+        .client
+        .get(format!("{sim}/api/v1/mvno/admin/received"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["items"].as_array().unwrap().clone()
+}
+
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..100 {
+        if check().await {
+            return;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("never happened: {what}");
+}
+
+#[actix_web::test]
+async fn notifications_survive_an_mvno_outage_and_a_restart() {
+    let sim = standalone_simulator();
+    let a = spawn_app_with(|s| {
+        s.kos.base_url = sim.clone();
+        s.mvno.base_url = sim.clone();
+        s.mvno.poll_interval_ms = 100;
+        s.mvno.retry_base_ms = 100;
+        s.mvno.retry_max_ms = 300;
+        s.mvno.timeout_ms = 500;
+    })
+    .await;
+    a.kos_fault(json!({ "mode": "down", "endpoint": "mvno" }))
+        .await;
+    let notes: Vec<NewNotification> = (0..3)
+        .map(|i| {
+            NewNotification::new(
+                if i == 0 {
+                    Kind::ProductChangeResult
+                } else {
+                    Kind::BillResult
+                },
+                format!("evt-{i}"),
+                json!({ "n": i }),
+            )
+        })
+        .collect();
+    let stored = a
+        .actors
+        .notifier
+        .ask_shard(0, Enqueue(notes.clone()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored, 3);
+    // The same events again are not stored twice.
+    assert_eq!(
+        a.actors
+            .notifier
+            .ask_shard(0, Enqueue(notes))
+            .await
+            .unwrap()
+            .unwrap(),
+        0
+    );
+
+    eventually("delivery attempts fail while the MVNO is down", || async {
+        let view = a.admin_actors().await;
+        view["mvnoNotifier"]["failedAttempts"].as_u64().unwrap_or(0) >= 3
+    })
+    .await;
+    assert!(received(&a, &sim).await.is_empty());
+    let view = a.admin_actors().await;
+    assert_eq!(view["mvnoNotifier"]["pending"], 3);
+
+    a.stop().await;
+    a.kos_fault(json!({ "mode": "normal", "latencyMs": 0 }))
+        .await;
+    let b = a.spawn_peer().await;
+    eventually("all three delivered after the restart", || async {
+        received(&b, &sim).await.len() >= 3
+    })
+    .await;
+    let got = received(&b, &sim).await;
+    let mut ids: Vec<&str> = got
+        .iter()
+        .map(|r| r["payload"]["eventId"].as_str().unwrap())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids, ["evt-0", "evt-1", "evt-2"]);
+    assert!(got.iter().any(|r| r["kind"] == "product-change-result"));
+    eventually("the outbox drains", || async {
+        b.admin_actors().await["mvnoNotifier"]["pending"] == 0
+    })
+    .await;
+}
