@@ -21,7 +21,9 @@ async fn main() -> anyhow::Result<()> {
     settings.log.level = "error".into();
     settings.redis.key_prefix = "phonebill-bench:".into();
     if std::env::var("PHONEBILL__DATABASE__URL").is_err() {
-        settings.database.url = "postgres://postgres@127.0.0.1:5432/phonebill_bench".to_string().into();
+        settings.database.url = "postgres://postgres@127.0.0.1:5432/phonebill_bench"
+            .to_string()
+            .into();
     }
     let app = Application::build(settings.clone()).await?;
     let (actors, kos_url) = (app.actors(), app.kos_url().to_string());
@@ -37,14 +39,23 @@ async fn main() -> anyhow::Result<()> {
     let call = || {
         actors.kos.ask_shard(
             0,
-            InquireBill { line: line.clone(), month: month.clone(), request_id: "bench".into() },
+            InquireBill {
+                line: line.clone(),
+                month: month.clone(),
+                request_id: "bench".into(),
+            },
         )
     };
     // Time-outs until the breaker opens (minimum_calls of them, concurrently).
     let started = Instant::now();
-    let opening = futures_util::future::join_all((0..settings.kos.breaker.minimum_calls).map(|_| call())).await;
+    let opening =
+        futures_util::future::join_all((0..settings.kos.breaker.minimum_calls).map(|_| call()))
+            .await;
     let timeout_wait = started.elapsed();
-    let timed_out = opening.iter().filter(|r| matches!(r, Ok(Err(KosError::Unavailable(_))))).count();
+    let timed_out = opening
+        .iter()
+        .filter(|r| matches!(r, Ok(Err(KosError::Unavailable(_)))))
+        .count();
 
     let mut samples = Vec::with_capacity(20_000);
     let mut refused = 0;
@@ -58,11 +69,16 @@ async fn main() -> anyhow::Result<()> {
     samples.sort();
     println!("inquiry time-out: {} ms; {timed_out} calls timed out together in {:.0} ms, opening the breaker",
         settings.kos.inquiry_timeout_ms, timeout_wait.as_secs_f64() * 1000.0);
-    println!("breaker open: {refused}/20000 calls refused; p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs",
+    println!(
+        "breaker open: {refused}/20000 calls refused; p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs",
         percentile(&samples, 0.5).as_secs_f64() * 1e6,
         percentile(&samples, 0.99).as_secs_f64() * 1e6,
-        samples[samples.len() - 1].as_secs_f64() * 1e6);
-    println!("p99 fail-fast / time-out = {:.6}",
-        percentile(&samples, 0.99).as_secs_f64() / (settings.kos.inquiry_timeout_ms as f64 / 1000.0));
+        samples[samples.len() - 1].as_secs_f64() * 1e6
+    );
+    println!(
+        "p99 fail-fast / time-out = {:.6}",
+        percentile(&samples, 0.99).as_secs_f64()
+            / (settings.kos.inquiry_timeout_ms as f64 / 1000.0)
+    );
     Ok(())
 }

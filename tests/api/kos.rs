@@ -353,3 +353,34 @@ async fn readiness_and_the_admin_view_show_the_breakers() {
     assert_eq!(view["kosGateway"]["readBreaker"]["state"], "OPEN");
     assert!(view["mvnoNotifier"]["pending"].is_number(), "{view}");
 }
+
+#[actix_web::test]
+async fn kos_unavailable_reaches_the_client_as_503_with_retry_after() {
+    let app = kos_app().await;
+    app.kos_fault(json!({ "mode": "down", "endpoint": "product-inquiry" }))
+        .await;
+    let body = json!({
+        "userId": "newbie", "customerId": "CUST900", "lineNumber": "01099990001",
+        "userName": "신규", "password": "N3w-passw0rd", "permissions": ["BILL_INQUIRY"],
+    });
+    let res = app.post_json("/api/v1/auth/register", &body, None).await;
+    assert!(res.headers().get("retry-after").is_some());
+    let err =
+        crate::helpers::assert_error(res, StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE")
+            .await;
+    assert_eq!(err["message"], "시스템 일시 장애, 잠시 후 재시도");
+    // Once the breaker is open the answer says when the next probe goes.
+    for _ in 0..4 {
+        let _ = app.post_json("/api/v1/auth/register", &body, None).await;
+    }
+    let res = app.post_json("/api/v1/auth/register", &body, None).await;
+    let retry: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (1..=1).contains(&retry),
+        "wait_open is {WAIT_OPEN_MS} ms: {retry}"
+    );
+}
