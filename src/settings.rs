@@ -38,6 +38,7 @@ pub struct Settings {
     pub cors: CorsSettings,
     pub kos: KosSettings,
     pub mvno: MvnoSettings,
+    pub locale: LocaleSettings,
     pub cache: CacheSettings,
     pub actors: ActorsSettings,
     pub admin: AdminSettings,
@@ -177,8 +178,39 @@ impl SingleActorSettings {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct LocaleSettings {
+    pub time_zone: String,
+}
+
+impl LocaleSettings {
+    /// The configured zone; validated at load, so this falls back only in hand-built settings.
+    pub fn tz(&self) -> chrono_tz::Tz {
+        self.time_zone.parse().unwrap_or(chrono_tz::Asia::Seoul)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CacheSettings {
+    pub customer_ttl_s: u64,
+    pub bill_ttl_s: u64,
+    pub products_ttl_s: u64,
+    pub not_found_ttl_s: u64,
+    pub ttl_jitter_percent: u8,
+    pub memory_entries: usize,
+    pub redis_timeout_ms: u64,
+    pub redis_retry_ms: u64,
     pub session_ttl_s: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistorySettings {
+    pub mailbox: usize,
+    pub batch_size: usize,
+    pub flush_interval_ms: u64,
+    pub spool_dir: std::path::PathBuf,
+    pub replay_interval_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -189,6 +221,8 @@ pub struct ActorsSettings {
     pub retry_after_s: u64,
     pub session: ActorKindSettings,
     pub account: ActorKindSettings,
+    pub cache: ActorKindSettings,
+    pub history: HistorySettings,
     pub kos: SingleActorSettings,
     pub notifier: SingleActorSettings,
 }
@@ -312,6 +346,38 @@ impl Settings {
         positive("actors.account.mailbox", self.actors.account.mailbox)?;
         positive("actors.account.shards", self.actors.account.shards)?;
         positive("actors.kos.mailbox", self.actors.kos.mailbox)?;
+        positive("actors.cache.mailbox", self.actors.cache.mailbox)?;
+        positive("actors.cache.shards", self.actors.cache.shards)?;
+        positive("actors.history.mailbox", self.actors.history.mailbox)?;
+        positive("actors.history.batch_size", self.actors.history.batch_size)?;
+        positive(
+            "actors.history.flush_interval_ms",
+            self.actors.history.flush_interval_ms as usize,
+        )?;
+        positive(
+            "actors.history.replay_interval_ms",
+            self.actors.history.replay_interval_ms as usize,
+        )?;
+        if self.actors.history.batch_size > 4000 {
+            return Err(invalid(
+                "actors.history.batch_size",
+                "must be at most 4000 (PostgreSQL bind limit)",
+            ));
+        }
+        if self.locale.time_zone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(invalid("locale.time_zone", "is not an IANA time zone name"));
+        }
+        positive("cache.customer_ttl_s", self.cache.customer_ttl_s as usize)?;
+        positive("cache.bill_ttl_s", self.cache.bill_ttl_s as usize)?;
+        positive("cache.products_ttl_s", self.cache.products_ttl_s as usize)?;
+        positive("cache.memory_entries", self.cache.memory_entries)?;
+        positive(
+            "cache.redis_timeout_ms",
+            self.cache.redis_timeout_ms as usize,
+        )?;
+        if self.cache.ttl_jitter_percent > 50 {
+            return Err(invalid("cache.ttl_jitter_percent", "must be at most 50"));
+        }
         positive("actors.notifier.mailbox", self.actors.notifier.mailbox)?;
         for (key, url) in [
             ("kos.base_url", &self.kos.base_url),

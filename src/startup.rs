@@ -12,6 +12,8 @@ use actix_web::{web, App, HttpServer};
 use secrecy::ExposeSecret;
 
 use crate::actors::account::AccountActor;
+use crate::actors::cache::{CacheActor, CacheStats};
+use crate::actors::history::HistoryWriter;
 use crate::actors::kos_gateway::KosGateway;
 use crate::actors::notifier::Notifier;
 use crate::actors::session::SessionActor;
@@ -24,7 +26,7 @@ use crate::http::{self, error, middleware, AppState};
 use crate::infra::password::PasswordHasher;
 use crate::infra::redis::RedisStore;
 use crate::infra::{db, Stores};
-use crate::settings::{cores, Settings};
+use crate::settings::{cores, ActorKindSettings, Settings};
 
 pub struct Application {
     port: u16,
@@ -145,7 +147,7 @@ impl Application {
             },
         );
 
-        let kos = ShardSet::start(
+        let kos = Arc::new(ShardSet::start(
             "kos",
             settings.actors.kos.as_kind(),
             &handles,
@@ -155,10 +157,36 @@ impl Application {
                 let (kos_settings, url) = (settings.kos.clone(), kos_url.clone());
                 move |cx| KosGateway::new(&kos_settings, url.clone(), cx.lifeline)
             },
+        ));
+        let cache_stats = Arc::new(CacheStats::default());
+        let cache = ShardSet::start(
+            "cache",
+            settings.actors.cache,
+            &handles,
+            reply_timeout,
+            retry_after,
+            {
+                let (stores, kos, stats, cache_settings) = (
+                    stores.clone(),
+                    kos.clone(),
+                    cache_stats.clone(),
+                    settings.cache.clone(),
+                );
+                move |cx| {
+                    let redis = stores[cx.arbiter % stores.len()].redis.clone();
+                    CacheActor::new(
+                        cache_settings.clone(),
+                        redis,
+                        kos.clone(),
+                        stats.clone(),
+                        cx.lifeline,
+                    )
+                }
+            },
         );
         // The notifier runs on the last arbiter, away from the gateway on the first.
         let notifier_handles = [handles[handles.len() - 1].clone()];
-        let notifier = ShardSet::start(
+        let notifier = Arc::new(ShardSet::start(
             "notifier",
             settings.actors.notifier.as_kind(),
             &notifier_handles,
@@ -168,6 +196,25 @@ impl Application {
                 let (mvno, url) = (settings.mvno.clone(), mvno_url.clone());
                 let db = stores[stores.len() - 1].db.clone();
                 move |cx| Notifier::new(db.clone(), url.clone(), mvno.clone(), cx.lifeline)
+            },
+        ));
+        // The history writer shares the notifier's arbiter: it wakes it after each write.
+        let history = ShardSet::start(
+            "history",
+            ActorKindSettings {
+                mailbox: settings.actors.history.mailbox,
+                shards: 1,
+            },
+            &notifier_handles,
+            reply_timeout,
+            retry_after,
+            {
+                let (db, hs, notifier) = (
+                    stores[stores.len() - 1].db.clone(),
+                    settings.actors.history.clone(),
+                    notifier.clone(),
+                );
+                move |cx| HistoryWriter::new(db.clone(), hs.clone(), notifier.clone(), cx.lifeline)
             },
         );
 
@@ -183,6 +230,9 @@ impl Application {
             sessions,
             accounts,
             kos,
+            cache,
+            cache_stats,
+            history,
             notifier,
             hasher,
         });
@@ -191,6 +241,7 @@ impl Application {
             tokens,
             trust_forwarded_for: settings.rate_limit.trust_forwarded_for,
             fault_injection: settings.admin.fault_injection,
+            tz: settings.locale.tz(),
         });
 
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
@@ -268,6 +319,8 @@ impl Application {
     /// actors without restarting them.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
+        // In-flight requests are done: write what the history writer holds, then stop.
+        self.actors.flush().await;
         self.actors.begin_shutdown();
         if let Some(simulator) = &self.simulator {
             simulator.stop(true).await;

@@ -2,6 +2,8 @@
 //! handlers); `shard` is the machinery they all run on.
 
 pub mod account;
+pub mod cache;
+pub mod history;
 pub mod kos_gateway;
 pub mod notifier;
 pub mod session;
@@ -14,6 +16,8 @@ use serde::Serialize;
 
 use crate::infra::password::PasswordHasher;
 use account::AccountActor;
+use cache::{CacheActor, CacheSnapshot, CacheStats};
+use history::{HistorySnapshot, HistoryWriter};
 use kos_gateway::{GatewaySnapshot, KosGateway};
 use notifier::{Notifier, NotifierSnapshot};
 use session::SessionActor;
@@ -23,8 +27,11 @@ use shard::{ActorError, KindSnapshot, Panic, ShardSet};
 pub struct Actors {
     pub sessions: Arc<ShardSet<SessionActor>>,
     pub accounts: ShardSet<AccountActor>,
-    pub kos: ShardSet<KosGateway>,
-    pub notifier: ShardSet<Notifier>,
+    pub kos: Arc<ShardSet<KosGateway>>,
+    pub cache: ShardSet<CacheActor>,
+    pub cache_stats: Arc<CacheStats>,
+    pub history: ShardSet<HistoryWriter>,
+    pub notifier: Arc<ShardSet<Notifier>>,
     pub hasher: Arc<PasswordHasher>,
 }
 
@@ -47,11 +54,14 @@ pub struct ActorsSnapshot {
     pub kos_gateway: Option<GatewaySnapshot>,
     /// `None` when PostgreSQL could not be asked.
     pub mvno_notifier: Option<NotifierSnapshot>,
+    pub cache: CacheSnapshot,
+    pub history_writer: Option<HistorySnapshot>,
 }
 
 impl Actors {
     /// Actor kinds that `/admin/faults/panic?actor=KIND` accepts.
-    pub const KINDS: [&'static str; 4] = ["session", "account", "kos", "notifier"];
+    pub const KINDS: [&'static str; 6] =
+        ["session", "account", "kos", "notifier", "cache", "history"];
 
     pub async fn snapshot(&self) -> ActorsSnapshot {
         let kos_gateway = self.kos.ask_shard(0, kos_gateway::Snapshot).await.ok();
@@ -59,13 +69,18 @@ impl Actors {
             Ok(Ok(s)) => Some(s),
             _ => None,
         };
+        let history_writer = self.history.ask_shard(0, history::Snapshot).await.ok();
         ActorsSnapshot {
             actors: vec![
                 self.sessions.snapshot(),
                 self.accounts.snapshot(),
                 self.kos.snapshot(),
+                self.cache.snapshot(),
+                self.history.snapshot(),
                 self.notifier.snapshot(),
             ],
+            cache: self.cache_stats.snapshot(),
+            history_writer,
             password_hasher: HasherSnapshot {
                 concurrency: self.hasher.concurrency(),
                 capacity: self.hasher.capacity(),
@@ -84,12 +99,21 @@ impl Actors {
             "account" => self.accounts.ask_shard(0, Panic).await,
             "kos" => self.kos.ask_shard(0, Panic).await,
             "notifier" => self.notifier.ask_shard(0, Panic).await,
+            "cache" => self.cache.ask_shard(0, Panic).await,
+            "history" => self.history.ask_shard(0, Panic).await,
             _ => return None,
         };
         Some(outcome.is_err())
     }
 
+    /// Writes what the history writer holds (shutdown).
+    pub async fn flush(&self) {
+        let _ = self.history.ask_shard(0, history::Flush).await;
+    }
+
     pub fn begin_shutdown(&self) {
+        self.cache.begin_shutdown();
+        self.history.begin_shutdown();
         self.sessions.begin_shutdown();
         self.accounts.begin_shutdown();
         self.kos.begin_shutdown();

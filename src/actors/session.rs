@@ -6,6 +6,8 @@
 //! epoch that `EvictAll` advances so reads started before it are not cached.
 //! While the session bus is not listening (`bus_live` false) logouts of other instances
 //! cannot reach this one, so the in-memory copies are not trusted: every check reads Redis.
+//! Only when Redis itself cannot be asked is a session this shard has seen honoured from
+//! memory (nobody can log out meanwhile: logout needs Redis too).
 //! The truth is in Redis (`session:{sid}` hash: `data` JSON, `gen` refresh generation, TTL =
 //! refresh lifetime), so every instance sees every session.
 //! Senders: the HTTP auth extractor (`Authenticate`), the auth endpoints (`OpenSession`,
@@ -78,7 +80,8 @@ pub struct CloseSession {
 #[rtype(result = "()")]
 pub struct Evict(pub Uuid);
 
-/// The session bus lost its subscription (messages may have been missed): forget everything.
+/// The session bus (re)subscribed and may have missed announcements: re-check every
+/// remembered session with Redis before trusting it again.
 #[derive(Message, Clone, Copy)]
 #[rtype(result = "()")]
 pub struct EvictAll;
@@ -86,6 +89,9 @@ pub struct EvictAll;
 struct Cached {
     record: Arc<SessionRecord>,
     loaded_at: Instant,
+    /// Must be read from Redis again before it is trusted (announcements may have been
+    /// missed); still the fallback while Redis cannot be asked.
+    stale: bool,
 }
 
 pub struct SessionActor {
@@ -125,9 +131,13 @@ impl SessionActor {
     }
 
     fn sweep(&mut self) {
-        let ttl = self.memory_ttl;
-        self.sessions.retain(|_, c| c.loaded_at.elapsed() < ttl);
-        self.tombstones.retain(|_, at| at.elapsed() < ttl);
+        // Copies are kept as long as an access token lives, as the fallback for Redis
+        // outages; they are trusted without asking Redis only for `memory_ttl`.
+        let keep = self
+            .memory_ttl
+            .max(Duration::from_secs(self.tokens.access_ttl_s()));
+        self.sessions.retain(|_, c| c.loaded_at.elapsed() < keep);
+        self.tombstones.retain(|_, at| at.elapsed() < keep);
     }
 }
 
@@ -200,6 +210,7 @@ impl Handler<OpenSession> for SessionActor {
                 Cached {
                     record: Arc::new(record),
                     loaded_at: Instant::now(),
+                    stale: false,
                 },
             );
             Ok(issued)
@@ -217,7 +228,7 @@ impl Handler<Authenticate> for SessionActor {
             return Box::pin(fut::ready(Err(SessionError::Ended)));
         }
         let trusted = self.bus_live.load(Ordering::Acquire);
-        if let Some(cached) = self.sessions.get(&sid).filter(|_| trusted) {
+        if let Some(cached) = self.sessions.get(&sid).filter(|c| trusted && !c.stale) {
             if cached.loaded_at.elapsed() < self.memory_ttl {
                 let answer = if cached.record.user_id == claims.sub {
                     principal_of(&cached.record, &claims).ok_or(SessionError::Ended)
@@ -230,6 +241,7 @@ impl Handler<Authenticate> for SessionActor {
         let redis = self.redis.clone();
         let key = redis.keys.session(&sid);
         let epoch = self.epoch;
+        let fallback = self.sessions.get(&sid).map(|c| c.record.clone());
         let load = async move {
             let data: Option<String> = redis
                 .run(|mut conn| async move { conn.hget(&key, "data").await })
@@ -242,7 +254,14 @@ impl Handler<Authenticate> for SessionActor {
             }
         };
         Box::pin(load.into_actor(self).map(move |loaded, act, _| {
-            let record = Arc::new(loaded?);
+            let record = match (loaded, fallback) {
+                (Ok(r), _) => Arc::new(r),
+                (Err(SessionError::Store(e)), Some(seen)) if !act.tombstones.contains_key(&sid) => {
+                    tracing::debug!(error = %e, "Redis unavailable; honouring a session seen before");
+                    return principal_of(&seen, &claims).ok_or(SessionError::Ended);
+                }
+                (Err(e), _) => return Err(e),
+            };
             // A logout that arrived while Redis was being read wins (session ids are never
             // reused, so any tombstone is final).
             if act.tombstones.contains_key(&sid) || record.user_id != claims.sub {
@@ -255,6 +274,7 @@ impl Handler<Authenticate> for SessionActor {
                     Cached {
                         record: record.clone(),
                         loaded_at: Instant::now(),
+                        stale: false,
                     },
                 );
             }
@@ -359,7 +379,9 @@ impl Handler<EvictAll> for SessionActor {
     type Result = ();
 
     fn handle(&mut self, _: EvictAll, _: &mut Context<Self>) {
-        self.sessions.clear();
+        for cached in self.sessions.values_mut() {
+            cached.stale = true;
+        }
         self.epoch += 1;
     }
 }

@@ -4,8 +4,9 @@
 //! It runs as a task on an arbiter and reconnects by itself. It publishes a heartbeat on the
 //! channel and expects to hear it back; a subscription that falls silent is treated as
 //! lost. Whenever it is not listening, `live` is false and the session actors read every
-//! session from Redis instead of trusting their memory; when it (re)subscribes it has every
-//! shard drop what it remembered, because announcements made meanwhile were missed.
+//! session from Redis instead of trusting their memory (falling back to it only if Redis
+//! cannot be asked); when it (re)subscribes every shard re-checks what it remembered with
+//! Redis, because announcements made meanwhile were missed.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -40,8 +41,9 @@ impl SessionBus {
                     self.live.store(true, Ordering::Release);
                     tracing::debug!("session bus subscribed");
                     self.listen(pubsub, &channel).await;
+                    // Not listening any more: copies are no longer trusted (and all are
+                    // re-checked once the subscription is back).
                     self.live.store(false, Ordering::Release);
-                    self.sessions.deliver_all(EvictAll).await;
                     tracing::warn!("session bus lost its Redis subscription; reconnecting");
                 }
                 Err(e) => tracing::warn!(error = %e, "session bus cannot subscribe; retrying"),

@@ -309,10 +309,21 @@ where
                 stats.processed.fetch_add(1, Ordering::Relaxed);
                 Ok(reply)
             }
-            Ok(Err(MailboxError::Closed)) => Err(ActorError::Gone {
-                kind,
-                retry_after_s,
-            }),
+            Ok(Err(MailboxError::Closed)) => {
+                // The actor died. Its replacement is installed a moment after the mailbox
+                // closes; wait for it (briefly) so the caller's next request reaches it.
+                for _ in 0..100 {
+                    let replaced = !Arc::ptr_eq(&slot.addr.load_full(), &addr);
+                    if replaced || self.stopping.load(Ordering::Acquire) {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                Err(ActorError::Gone {
+                    kind,
+                    retry_after_s,
+                })
+            }
             Ok(Err(MailboxError::Timeout)) | Err(_) => Err(ActorError::Timeout {
                 kind,
                 retry_after_s,

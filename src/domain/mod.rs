@@ -1,13 +1,16 @@
 //! Pure domain: value types parsed at the edge and the rules over them. No I/O, no async.
 
+pub mod billing_month;
 pub mod breaker;
 pub mod line_number;
 pub mod lockout;
+pub mod paging;
 pub mod permission;
 pub mod principal;
 pub mod token;
 pub mod user;
 
+pub use billing_month::BillingMonth;
 pub use line_number::LineNumber;
 pub use permission::{Permission, Permissions};
 pub use principal::Principal;

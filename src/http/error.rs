@@ -42,6 +42,10 @@ pub enum ApiError {
     Forbidden,
     #[error("not found: {0}")]
     NotFound(&'static str),
+    #[error("not found: {code}")]
+    NotFoundCode { code: &'static str, message: String },
+    #[error("unprocessable: {code}")]
+    Unprocessable { code: &'static str, message: String },
     #[error("conflict: {code}")]
     Conflict { code: &'static str, message: String },
     #[error("account locked")]
@@ -70,6 +74,7 @@ impl ApiError {
             ApiError::InvalidCredentials => "INVALID_CREDENTIALS",
             ApiError::Forbidden => "FORBIDDEN",
             ApiError::NotFound(_) => "NOT_FOUND",
+            ApiError::NotFoundCode { code, .. } | ApiError::Unprocessable { code, .. } => code,
             ApiError::Conflict { code, .. } => code,
             ApiError::Locked { .. } => "ACCOUNT_LOCKED",
             ApiError::RateLimited { .. } => "RATE_LIMITED",
@@ -86,7 +91,9 @@ impl ApiError {
             ApiError::InvalidCredentials => "아이디 또는 비밀번호가 올바르지 않습니다".into(),
             ApiError::Forbidden => MSG_FORBIDDEN.into(),
             ApiError::NotFound(what) => format!("{what}을(를) 찾을 수 없습니다"),
-            ApiError::Conflict { message, .. } => message.clone(),
+            ApiError::Conflict { message, .. }
+            | ApiError::NotFoundCode { message, .. }
+            | ApiError::Unprocessable { message, .. } => message.clone(),
             ApiError::Locked { .. } => {
                 "로그인 실패가 반복되어 계정이 잠겼습니다. 30분 후 다시 시도해주세요".into()
             }
@@ -128,7 +135,8 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized(_) | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden => StatusCode::FORBIDDEN,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::NotFound(_) | ApiError::NotFoundCode { .. } => StatusCode::NOT_FOUND,
+            ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::Locked { .. } => StatusCode::LOCKED,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,

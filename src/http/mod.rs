@@ -2,6 +2,7 @@
 //! input into domain types, message actors and map the replies; they hold no state.
 
 pub mod auth;
+pub mod bills;
 pub mod envelope;
 pub mod error;
 pub mod extract;
@@ -25,13 +26,16 @@ pub struct AppState {
     pub tokens: Arc<TokenKeys>,
     pub trust_forwarded_for: bool,
     pub fault_injection: bool,
+    /// Time zone of billing months and history dates.
+    pub tz: chrono_tz::Tz,
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(ops::routes).service(
         web::scope("/api/v1")
             .configure(auth::routes)
-            .configure(users::routes),
+            .configure(users::routes)
+            .configure(bills::routes),
     );
 }
 

@@ -29,6 +29,15 @@ pub enum Answer<T> {
     Refused { code: String, message: String },
 }
 
+impl<T> Answer<T> {
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Answer<U> {
+        match self {
+            Answer::Ok(v) => Answer::Ok(f(v)),
+            Answer::Refused { code, message } => Answer::Refused { code, message },
+        }
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Envelope {

@@ -2,6 +2,7 @@
 //! Used by actors (and the command line); never by HTTP handlers.
 
 pub mod db;
+pub mod history;
 pub mod kos;
 pub mod outbox;
 pub mod password;

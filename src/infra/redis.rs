@@ -2,6 +2,8 @@
 //! slow or absent Redis is reported as unavailable instead of holding requests.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ::redis::aio::MultiplexedConnection;
@@ -11,7 +13,38 @@ use secrecy::ExposeSecret;
 use super::{ms, StoreError};
 use crate::settings::RedisSettings;
 
-pub type RedisPool = bb8::Pool<RedisConnectionManager>;
+/// A pooled Redis connection and whether a command on it failed at the I/O level.
+pub struct RedisConnection {
+    conn: MultiplexedConnection,
+    broken: Arc<AtomicBool>,
+}
+
+/// bb8-redis's manager, plus what it lacks: it never reports a connection as broken, so a
+/// pool would keep handing out dead connections after a Redis restart. Connections that
+/// failed are marked and bb8 drops them when they come back.
+pub struct RedisManager(RedisConnectionManager);
+
+impl bb8::ManageConnection for RedisManager {
+    type Connection = RedisConnection;
+    type Error = ::redis::RedisError;
+
+    async fn connect(&self) -> Result<Self::Connection, Self::Error> {
+        Ok(RedisConnection {
+            conn: self.0.connect().await?,
+            broken: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    async fn is_valid(&self, conn: &mut Self::Connection) -> Result<(), Self::Error> {
+        self.0.is_valid(&mut conn.conn).await
+    }
+
+    fn has_broken(&self, conn: &mut Self::Connection) -> bool {
+        conn.broken.load(Ordering::Relaxed)
+    }
+}
+
+pub type RedisPool = bb8::Pool<RedisManager>;
 
 /// A pool plus the key prefix and command time-out every caller must use.
 #[derive(Clone)]
@@ -24,7 +57,7 @@ pub struct RedisStore {
 impl RedisStore {
     /// Builds the pool without connecting. Must be called inside a tokio runtime.
     pub fn new(settings: &RedisSettings) -> Result<Self, StoreError> {
-        let manager = RedisConnectionManager::new(settings.url.expose_secret())?;
+        let manager = RedisManager(RedisConnectionManager::new(settings.url.expose_secret())?);
         let pool = bb8::Pool::builder()
             .max_size(settings.pool_max_size)
             .min_idle(None)
@@ -38,21 +71,44 @@ impl RedisStore {
         })
     }
 
-    /// Runs `f` with a connection, bounded by the command time-out. Connections are
-    /// multiplexed, so `f` gets its own handle and the pool slot is released at once.
+    /// Runs `f` like [`run`](Self::run), bounded by `timeout` instead of the configured one.
+    pub async fn run_within<T, F, Fut>(&self, timeout: Duration, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(MultiplexedConnection) -> Fut,
+        Fut: Future<Output = Result<T, ::redis::RedisError>>,
+    {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let pooled = tokio::time::timeout_at(deadline, self.pool.get())
+            .await
+            .map_err(|_| StoreError::RedisUnavailable("no connection in time".into()))??;
+        // Multiplexed: `f` gets its own handle; the pooled one stays checked out until the
+        // outcome is known, so a failed connection is marked broken before it goes back.
+        match tokio::time::timeout_at(deadline, f(pooled.conn.clone())).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => {
+                if e.is_io_error()
+                    || e.is_connection_dropped()
+                    || e.is_connection_refusal()
+                    || e.is_timeout()
+                {
+                    pooled.broken.store(true, Ordering::Relaxed);
+                }
+                Err(e.into())
+            }
+            Err(_) => {
+                pooled.broken.store(true, Ordering::Relaxed);
+                Err(StoreError::RedisUnavailable("command timed out".into()))
+            }
+        }
+    }
+
+    /// Runs `f` with a connection, bounded by the command time-out.
     pub async fn run<T, F, Fut>(&self, f: F) -> Result<T, StoreError>
     where
         F: FnOnce(MultiplexedConnection) -> Fut,
         Fut: Future<Output = Result<T, ::redis::RedisError>>,
     {
-        let work = async {
-            let conn: MultiplexedConnection = self.pool.get().await?.clone();
-            Ok::<T, StoreError>(f(conn).await?)
-        };
-        match tokio::time::timeout(self.command_timeout, work).await {
-            Ok(result) => result,
-            Err(_) => Err(StoreError::RedisUnavailable("command timed out".into())),
-        }
+        self.run_within(self.command_timeout, f).await
     }
 }
 
@@ -76,6 +132,11 @@ impl Keys {
     /// Hash of one live session: `data` (JSON) and `gen` (current refresh generation).
     pub fn session(&self, sid: &uuid::Uuid) -> String {
         format!("{}session:{sid}", self.prefix)
+    }
+
+    /// A cached KOS answer (`name` from `CacheKey::name`).
+    pub fn cache(&self, name: &str) -> String {
+        format!("{}cache:{name}", self.prefix)
     }
 
     /// Pub/sub channel on which logouts and revocations are announced to every instance.

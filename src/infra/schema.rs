@@ -31,3 +31,21 @@ diesel::table! {
         last_error -> Nullable<Text>,
     }
 }
+
+diesel::table! {
+    bill_inquiry_history (id) {
+        id -> Int8,
+        request_id -> Varchar,
+        user_id -> Varchar,
+        line_number -> Bpchar,
+        inquiry_month -> Bpchar,
+        request_time -> Timestamptz,
+        process_time -> Timestamptz,
+        status -> Varchar,
+        result_code -> Varchar,
+        result_message -> Text,
+        kos_response_ms -> Nullable<Int4>,
+        cache_hit -> Bool,
+        result -> Nullable<Jsonb>,
+    }
+}

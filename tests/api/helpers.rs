@@ -38,11 +38,17 @@ pub fn test_settings(db_name: &str, prefix: &str) -> Settings {
     s.database.migrate_on_start = true;
     s.redis.url = SecretString::from(redis_url());
     s.redis.key_prefix = prefix.to_string();
+    s.actors.history.spool_dir = spool_dir(prefix);
     s.actors.arbiters = 2;
     s.admin.fault_injection = true;
     s.rate_limit.login_per_ip_per_minute = 0;
     s.rate_limit.register_per_ip_per_minute = 0;
     s
+}
+
+/// The history spool of a test: under the temporary directory, named after its prefix.
+pub fn spool_dir(prefix: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(prefix.replace(':', "_"))
 }
 
 pub struct TestApp {
@@ -71,6 +77,13 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts an application after `tweak` adjusted its settings.
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    // `PHONEBILL_TEST_LOG=debug cargo test NAME` shows the application's log.
+    if let Ok(level) = std::env::var("PHONEBILL_TEST_LOG") {
+        phonebill::telemetry::init(&phonebill::settings::LogSettings {
+            format: phonebill::settings::LogFormat::Text,
+            level,
+        });
+    }
     let id = Uuid::new_v4().simple().to_string();
     let db_name = format!("pbtest_{id}");
     let prefix = format!("pbtest:{id}:");
@@ -239,6 +252,7 @@ impl Drop for TestApp {
         }
         let db_name = self.db_name.clone();
         let prefix = self.prefix.clone();
+        let _ = std::fs::remove_dir_all(spool_dir(&prefix));
         // Drop runs inside the test's runtime; clean up from a thread with its own.
         let _ = std::thread::spawn(move || {
             let Ok(rt) = tokio::runtime::Builder::new_current_thread()

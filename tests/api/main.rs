@@ -3,10 +3,12 @@
 
 mod actors;
 mod auth;
+mod bills;
 mod edge;
 mod helpers;
 mod kos;
 mod notifier;
+mod owned;
 mod sessions;
 mod simulator;
 mod startup;

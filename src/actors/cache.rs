@@ -1,0 +1,437 @@
+//! Cache actors: two-tier cache-aside in front of KOS.
+//!
+//! State, per shard (sharded by key): the in-memory tier (entries with their expiry,
+//! bounded in number), the loads in flight with the requests waiting on each (so concurrent
+//! misses for one key make one load, across every request of the instance), and whether
+//! Redis is being skipped after an error. Below the memory tier is Redis (shared by all
+//! instances, TTLs from `[cache]` with jitter), below that the KOS gateway.
+//! Errors and time-outs are never cached; an authoritative "not found" is, briefly. Redis
+//! trouble is a miss: reads and writes have tight time-outs, and after an error Redis is
+//! skipped for `redis_retry_ms`, then used again by itself.
+//! Senders: the bill and product handlers (`Get`, `Invalidate`).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use rand::Rng as _;
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+
+use super::kos_gateway::{InquireBill, InquireCustomer, KosError, KosGateway, ListProducts};
+use super::shard::{Lifeline, Panic, ShardSet};
+use crate::domain::{BillingMonth, LineNumber};
+use crate::infra::kos::{Answer, KosBill, KosCustomer, KosProductList};
+use crate::infra::redis::RedisStore;
+use crate::settings::CacheSettings;
+
+/// What can be cached.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum CacheKey {
+    Bill {
+        line: LineNumber,
+        month: BillingMonth,
+    },
+    Customer(LineNumber),
+    Products,
+}
+
+impl CacheKey {
+    /// The key's name, in Redis (under the prefix) and for sharding.
+    pub fn name(&self) -> String {
+        match self {
+            CacheKey::Bill { line, month } => format!("bill:{}:{}", line.digits(), month.compact()),
+            CacheKey::Customer(line) => format!("customer:{}", line.digits()),
+            CacheKey::Products => "products".into(),
+        }
+    }
+
+    fn ttl(&self, s: &CacheSettings) -> Duration {
+        Duration::from_secs(match self {
+            CacheKey::Bill { .. } => s.bill_ttl_s,
+            CacheKey::Customer(_) => s.customer_ttl_s,
+            CacheKey::Products => s.products_ttl_s,
+        })
+    }
+}
+
+/// A cached KOS answer.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", content = "value")]
+pub enum Cached {
+    Bill(Box<KosBill>),
+    Customer(Box<KosCustomer>),
+    Products(KosProductList),
+    /// KOS said the thing does not exist (or the line is not in use).
+    Refused {
+        code: String,
+        message: String,
+    },
+}
+
+/// Where an answer came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    Memory,
+    Redis,
+    Kos,
+}
+
+#[derive(Debug, Clone)]
+pub struct Lookup {
+    pub value: Arc<Cached>,
+    pub tier: Tier,
+    /// How long KOS took, when it was asked.
+    pub kos_ms: Option<u64>,
+}
+
+#[derive(Message)]
+#[rtype(result = "Result<Lookup, KosError>")]
+pub struct Get(pub CacheKey);
+
+/// Drops a key from this instance's memory and from Redis.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Invalidate(pub CacheKey);
+
+/// Hit and miss counters of all cache shards (atomics, shared with `/admin/actors`).
+#[derive(Debug, Default)]
+pub struct CacheStats {
+    memory_hits: AtomicU64,
+    redis_hits: AtomicU64,
+    misses: AtomicU64,
+    coalesced: AtomicU64,
+    load_errors: AtomicU64,
+    redis_errors: AtomicU64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CacheSnapshot {
+    pub memory_hits: u64,
+    pub redis_hits: u64,
+    /// Lookups that went to KOS.
+    pub misses: u64,
+    /// Lookups that waited on another request's load instead of loading.
+    pub coalesced: u64,
+    pub load_errors: u64,
+    pub redis_errors: u64,
+    /// Share of lookups answered without KOS.
+    pub hit_ratio: f64,
+}
+
+impl CacheStats {
+    pub fn snapshot(&self) -> CacheSnapshot {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let (m, r, miss, co) = (
+            get(&self.memory_hits),
+            get(&self.redis_hits),
+            get(&self.misses),
+            get(&self.coalesced),
+        );
+        let total = m + r + miss + co;
+        CacheSnapshot {
+            memory_hits: m,
+            redis_hits: r,
+            misses: miss,
+            coalesced: co,
+            load_errors: get(&self.load_errors),
+            redis_errors: get(&self.redis_errors),
+            hit_ratio: if total == 0 {
+                0.0
+            } else {
+                (m + r + co) as f64 / total as f64
+            },
+        }
+    }
+}
+
+struct Entry {
+    value: Arc<Cached>,
+    expires: Instant,
+}
+
+type Waiter = oneshot::Sender<Result<Lookup, KosError>>;
+
+pub struct CacheActor {
+    settings: CacheSettings,
+    redis: RedisStore,
+    kos: Arc<ShardSet<KosGateway>>,
+    stats: Arc<CacheStats>,
+    memory: HashMap<CacheKey, Entry>,
+    loading: HashMap<CacheKey, Vec<Waiter>>,
+    skip_redis_until: Option<Instant>,
+    _lifeline: Lifeline,
+}
+
+impl CacheActor {
+    pub fn new(
+        settings: CacheSettings,
+        redis: RedisStore,
+        kos: Arc<ShardSet<KosGateway>>,
+        stats: Arc<CacheStats>,
+        lifeline: Lifeline,
+    ) -> Self {
+        Self {
+            settings,
+            redis,
+            kos,
+            stats,
+            memory: HashMap::new(),
+            loading: HashMap::new(),
+            skip_redis_until: None,
+            _lifeline: lifeline,
+        }
+    }
+
+    fn remember(&mut self, key: CacheKey, value: Arc<Cached>, ttl: Duration) {
+        let now = Instant::now();
+        if self.memory.len() >= self.settings.memory_entries {
+            self.memory.retain(|_, e| e.expires > now);
+        }
+        if self.memory.len() >= self.settings.memory_entries {
+            // Still full of live entries: drop the one expiring first.
+            if let Some(victim) = self
+                .memory
+                .iter()
+                .min_by_key(|(_, e)| e.expires)
+                .map(|(k, _)| k.clone())
+            {
+                self.memory.remove(&victim);
+            }
+        }
+        self.memory.insert(
+            key,
+            Entry {
+                value,
+                expires: now + ttl,
+            },
+        );
+    }
+
+    fn jitter(&self, ttl: Duration) -> Duration {
+        let cut =
+            rand::thread_rng().gen_range(0.0..=f64::from(self.settings.ttl_jitter_percent) / 100.0);
+        ttl.mul_f64(1.0 - cut)
+    }
+}
+
+impl Actor for CacheActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.run_interval(Duration::from_secs(30), |act, _| {
+            let now = Instant::now();
+            act.memory.retain(|_, e| e.expires > now);
+        });
+    }
+}
+
+impl Supervised for CacheActor {}
+
+/// Which codes are an authoritative "does not exist / not usable" worth caching briefly.
+fn cacheable_refusal(code: &str) -> bool {
+    matches!(code, "1001" | "1002" | "1003")
+}
+
+/// Loads a key from KOS: the answer to cache, or a refusal not worth caching.
+async fn load_from_kos(
+    kos: &ShardSet<KosGateway>,
+    key: &CacheKey,
+) -> Result<Answer<Cached>, KosError> {
+    let retry_after_s = 1;
+    let gone = |e: super::shard::ActorError| {
+        KosError::Unavailable(format!("{e} (retry in {retry_after_s}s)"))
+    };
+    let answer = match key {
+        CacheKey::Bill { line, month } => kos
+            .ask_shard(
+                0,
+                InquireBill {
+                    line: line.clone(),
+                    month: month.compact(),
+                    request_id: uuid::Uuid::new_v4().to_string(),
+                },
+            )
+            .await
+            .map_err(gone)??
+            .map(|b| Cached::Bill(Box::new(b))),
+        CacheKey::Customer(line) => kos
+            .ask_shard(0, InquireCustomer { line: line.clone() })
+            .await
+            .map_err(gone)??
+            .map(|c| Cached::Customer(Box::new(c))),
+        CacheKey::Products => kos
+            .ask_shard(0, ListProducts)
+            .await
+            .map_err(gone)??
+            .map(Cached::Products),
+    };
+    Ok(answer)
+}
+
+impl Handler<Get> for CacheActor {
+    type Result = ResponseFuture<Result<Lookup, KosError>>;
+
+    fn handle(&mut self, msg: Get, ctx: &mut Context<Self>) -> Self::Result {
+        let key = msg.0;
+        let now = Instant::now();
+        if let Some(e) = self.memory.get(&key).filter(|e| e.expires > now) {
+            self.stats.memory_hits.fetch_add(1, Ordering::Relaxed);
+            let hit = Lookup {
+                value: e.value.clone(),
+                tier: Tier::Memory,
+                kos_ms: None,
+            };
+            return Box::pin(async move { Ok(hit) });
+        }
+        let (tx, rx) = oneshot::channel();
+        let answer = async move {
+            rx.await
+                .unwrap_or_else(|_| Err(KosError::Unavailable("cache shard restarted".into())))
+        };
+        if let Some(waiters) = self.loading.get_mut(&key) {
+            self.stats.coalesced.fetch_add(1, Ordering::Relaxed);
+            waiters.push(tx);
+            return Box::pin(answer);
+        }
+        self.loading.insert(key.clone(), vec![tx]);
+
+        let use_redis = self.skip_redis_until.is_none_or(|t| now >= t);
+        let redis = self.redis.clone();
+        let kos = self.kos.clone();
+        let stats = self.stats.clone();
+        let redis_key = redis.keys.cache(&key.name());
+        let redis_timeout = Duration::from_millis(self.settings.redis_timeout_ms);
+        let ttl = self.jitter(key.ttl(&self.settings));
+        let refusal_ttl = self.jitter(Duration::from_secs(self.settings.not_found_ttl_s));
+        let load_key = key.clone();
+        let load = async move {
+            let mut redis_ok = true;
+            if use_redis {
+                let read_key = redis_key.clone();
+                let read = redis
+                    .run_within(redis_timeout, |mut conn| async move {
+                        redis::pipe()
+                            .get(&read_key)
+                            .pttl(&read_key)
+                            .query_async::<(Option<String>, i64)>(&mut conn)
+                            .await
+                    })
+                    .await;
+                match read {
+                    Ok((Some(json), pttl)) => {
+                        if let Ok(value) = serde_json::from_str::<Cached>(&json) {
+                            stats.redis_hits.fetch_add(1, Ordering::Relaxed);
+                            let left = Duration::from_millis(pttl.max(1000) as u64).min(ttl);
+                            let found = Lookup {
+                                value: Arc::new(value),
+                                tier: Tier::Redis,
+                                kos_ms: None,
+                            };
+                            return (Ok(found), left, redis_ok);
+                        }
+                    }
+                    Ok((None, _)) => {}
+                    Err(_) => redis_ok = false,
+                }
+            }
+            stats.misses.fetch_add(1, Ordering::Relaxed);
+            let started = Instant::now();
+            let loaded = load_from_kos(&kos, &load_key).await;
+            let kos_ms = Some(started.elapsed().as_millis() as u64);
+            let (value, keep) = match loaded {
+                Ok(Answer::Ok(v)) => (v, ttl),
+                Ok(Answer::Refused { code, message }) => {
+                    let keep = if cacheable_refusal(&code) {
+                        refusal_ttl
+                    } else {
+                        Duration::ZERO
+                    };
+                    (Cached::Refused { code, message }, keep)
+                }
+                Err(e) => {
+                    stats.load_errors.fetch_add(1, Ordering::Relaxed);
+                    return (Err(e), Duration::ZERO, redis_ok);
+                }
+            };
+            if use_redis && redis_ok && !keep.is_zero() {
+                if let Ok(json) = serde_json::to_string(&value) {
+                    let secs = keep.as_secs().max(1);
+                    let written = redis
+                        .run_within(redis_timeout, |mut conn| async move {
+                            redis::cmd("SET")
+                                .arg(&redis_key)
+                                .arg(json)
+                                .arg("EX")
+                                .arg(secs)
+                                .query_async::<()>(&mut conn)
+                                .await
+                        })
+                        .await;
+                    redis_ok = written.is_ok();
+                }
+            }
+            (
+                Ok(Lookup {
+                    value: Arc::new(value),
+                    tier: Tier::Kos,
+                    kos_ms,
+                }),
+                keep,
+                redis_ok,
+            )
+        };
+        ctx.spawn(
+            load.into_actor(self)
+                .map(move |(result, keep, redis_ok), act, _| {
+                    if !redis_ok {
+                        act.stats.redis_errors.fetch_add(1, Ordering::Relaxed);
+                        act.skip_redis_until = Some(
+                            Instant::now() + Duration::from_millis(act.settings.redis_retry_ms),
+                        );
+                    }
+                    if let Ok(found) = &result {
+                        if !keep.is_zero() {
+                            act.remember(key.clone(), found.value.clone(), keep);
+                        }
+                    }
+                    for waiter in act.loading.remove(&key).unwrap_or_default() {
+                        let _ = waiter.send(result.clone());
+                    }
+                }),
+        );
+        Box::pin(answer)
+    }
+}
+
+impl Handler<Invalidate> for CacheActor {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, msg: Invalidate, _: &mut Context<Self>) -> Self::Result {
+        self.memory.remove(&msg.0);
+        let redis = self.redis.clone();
+        let key = redis.keys.cache(&msg.0.name());
+        Box::pin(async move {
+            let _ = redis
+                .run(|mut conn| async move {
+                    redis::cmd("DEL")
+                        .arg(key)
+                        .query_async::<()>(&mut conn)
+                        .await
+                })
+                .await;
+        })
+    }
+}
+
+impl Handler<Panic> for CacheActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Panic, _: &mut Context<Self>) {
+        panic!("fault injection: cache actor panics on request");
+    }
+}

@@ -1,0 +1,408 @@
+//! The history writer: records bill inquiries (and the MVNO notifications that go with
+//! them) in PostgreSQL, in batches, without making requests wait.
+//!
+//! State: the records accepted and not yet written (at most a few flush intervals' worth),
+//! whether a write is under way, and whether PostgreSQL is being skipped after a failure.
+//! Handlers hand it records (`Record`) and go on; it writes a batch when `batch_size`
+//! records are waiting or every `flush_interval_ms`. While PostgreSQL is unavailable the
+//! batches go to an append-only spool file (fsynced) and are replayed, without duplicates
+//! (`request_id` is unique), once it is back. If the actor dies or stops with records still
+//! buffered, they are spooled as it is dropped. One per instance.
+//! Senders: the bill handlers (`Record`, `Find`, `Page`), shutdown (`Flush`), `/admin`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use serde::Serialize;
+
+use super::notifier::{Notifier, Wake};
+use super::shard::{Lifeline, Panic, ShardSet};
+use crate::infra::db::DbPool;
+use crate::infra::history::{self, HistoryFilter, HistoryRecord, Spool, StoredInquiry};
+use crate::infra::StoreError;
+use crate::settings::HistorySettings;
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Record(pub HistoryRecord);
+
+/// Writes everything buffered now; answers when it is in PostgreSQL or the spool.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Flush;
+
+#[derive(Message)]
+#[rtype(result = "Result<Option<StoredInquiry>, StoreError>")]
+pub struct Find(pub String);
+
+#[derive(Message)]
+#[rtype(result = "Result<(Vec<StoredInquiry>, i64), StoreError>")]
+pub struct Page(pub HistoryFilter);
+
+#[derive(Message)]
+#[rtype(result = "HistorySnapshot")]
+pub struct Snapshot;
+
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistorySnapshot {
+    pub buffered: usize,
+    pub written: u64,
+    pub batches: u64,
+    pub spooled: u64,
+    pub replayed: u64,
+    pub last_batch_size: usize,
+    pub last_flush_ms: u64,
+    pub postgres_skipped: bool,
+}
+
+/// How a write round ended.
+struct Written {
+    written: u64,
+    spooled: u64,
+    /// Records neither written nor spooled (both failed): kept for the next round.
+    kept: Vec<HistoryRecord>,
+    postgres_failed: bool,
+    batch: usize,
+    took: Duration,
+}
+
+pub struct HistoryWriter {
+    db: DbPool,
+    spool: Spool,
+    settings: HistorySettings,
+    notifier: Arc<ShardSet<Notifier>>,
+    buffer: Vec<HistoryRecord>,
+    busy: bool,
+    skip_postgres_until: Option<Instant>,
+    stats: HistorySnapshot,
+    _lifeline: Lifeline,
+}
+
+impl HistoryWriter {
+    pub fn new(
+        db: DbPool,
+        settings: HistorySettings,
+        notifier: Arc<ShardSet<Notifier>>,
+        lifeline: Lifeline,
+    ) -> Self {
+        Self {
+            db,
+            spool: Spool::new(settings.spool_dir.clone()),
+            settings,
+            notifier,
+            buffer: Vec::new(),
+            busy: false,
+            skip_postgres_until: None,
+            stats: HistorySnapshot::default(),
+            _lifeline: lifeline,
+        }
+    }
+
+    /// Starts a write round if none is running; `done` is told when this round ends.
+    fn flush(&mut self, ctx: &mut Context<Self>, done: Option<tokio::sync::oneshot::Sender<()>>) {
+        if self.busy || self.buffer.is_empty() {
+            if let Some(d) = done {
+                if self.buffer.is_empty() && !self.busy {
+                    let _ = d.send(());
+                } else {
+                    // A round is running: ask again once it ends.
+                    ctx.run_later(Duration::from_millis(5), move |act, ctx| {
+                        act.flush(ctx, Some(d))
+                    });
+                }
+            }
+            return;
+        }
+        self.busy = true;
+        let records = std::mem::take(&mut self.buffer);
+        let try_postgres = self.skip_postgres_until.is_none_or(|t| Instant::now() >= t);
+        let (db, spool, batch_size) = (
+            self.db.clone(),
+            self.spool.clone(),
+            self.settings.batch_size,
+        );
+        let round = write_round(db, spool, records, batch_size, try_postgres);
+        ctx.spawn(round.into_actor(self).map(move |w, act, ctx| {
+            act.busy = false;
+            act.stats.written += w.written;
+            act.stats.spooled += w.spooled;
+            act.stats.batches += 1;
+            act.stats.last_batch_size = w.batch;
+            act.stats.last_flush_ms = w.took.as_millis() as u64;
+            if w.postgres_failed {
+                act.skip_postgres_until =
+                    Some(Instant::now() + Duration::from_millis(act.settings.replay_interval_ms));
+            } else if w.written > 0 {
+                act.notifier.tell(&0, Wake);
+            }
+            if !w.kept.is_empty() {
+                let newer = std::mem::replace(&mut act.buffer, w.kept);
+                act.buffer.extend(newer);
+            }
+            if let Some(d) = done {
+                if act.buffer.is_empty() {
+                    let _ = d.send(());
+                } else {
+                    act.flush(ctx, Some(d));
+                }
+            } else if act.buffer.len() >= act.settings.batch_size {
+                act.flush(ctx, None);
+            }
+        }));
+    }
+
+    /// Replays the spool into PostgreSQL, when there is one and nothing else runs.
+    fn replay(&mut self, ctx: &mut Context<Self>) {
+        if self.busy || self.skip_postgres_until.is_some_and(|t| Instant::now() < t) {
+            return;
+        }
+        self.busy = true;
+        let (db, spool, batch_size) = (
+            self.db.clone(),
+            self.spool.clone(),
+            self.settings.batch_size,
+        );
+        let work = async move {
+            let check = spool.clone();
+            if !tokio::task::spawn_blocking(move || check.has_pending())
+                .await
+                .unwrap_or(false)
+            {
+                return Ok(0);
+            }
+            replay_spool(&db, spool, batch_size).await
+        };
+        ctx.spawn(work.into_actor(self).map(|outcome, act, _| {
+            act.busy = false;
+            match outcome {
+                Ok(0) => {}
+                Ok(n) => {
+                    act.stats.replayed += n;
+                    tracing::info!(records = n, "history spool replayed into PostgreSQL");
+                    act.notifier.tell(&0, Wake);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "history spool replay failed; will retry");
+                    act.skip_postgres_until = Some(
+                        Instant::now() + Duration::from_millis(act.settings.replay_interval_ms),
+                    );
+                }
+            }
+        }));
+    }
+}
+
+/// Writes `records` in batches; what PostgreSQL does not take goes to the spool.
+async fn write_round(
+    db: DbPool,
+    spool: Spool,
+    mut records: Vec<HistoryRecord>,
+    batch_size: usize,
+    try_postgres: bool,
+) -> Written {
+    let started = Instant::now();
+    let batch = records.len();
+    let mut written = 0;
+    let mut postgres_failed = !try_postgres;
+    if try_postgres {
+        match db.get().await {
+            Ok(mut conn) => {
+                while !records.is_empty() {
+                    let n = records.len().min(batch_size);
+                    match history::write_batch(&mut conn, &records[..n]).await {
+                        Ok(_) => {
+                            written += n as u64;
+                            records.drain(..n);
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "history write failed; spooling");
+                            postgres_failed = true;
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "PostgreSQL unavailable for history; spooling");
+                postgres_failed = true;
+            }
+        }
+    }
+    let mut spooled = 0;
+    let mut kept = Vec::new();
+    if !records.is_empty() {
+        let count = records.len() as u64;
+        let to_spool = records.clone();
+        match tokio::task::spawn_blocking(move || spool.append(&to_spool)).await {
+            Ok(Ok(())) => spooled = count,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "history spool write failed; keeping records in memory");
+                kept = records;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "history spool task failed; keeping records in memory");
+                kept = records;
+            }
+        }
+    }
+    Written {
+        written,
+        spooled,
+        kept,
+        postgres_failed,
+        batch,
+        took: started.elapsed(),
+    }
+}
+
+async fn replay_spool(db: &DbPool, spool: Spool, batch_size: usize) -> Result<u64, String> {
+    let files = {
+        let s = spool.clone();
+        tokio::task::spawn_blocking(move || s.take_pending())
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?
+    };
+    let mut conn = db.get().await.map_err(|e| e.to_string())?;
+    let mut replayed = 0;
+    for file in files {
+        let path = file.clone();
+        let records = tokio::task::spawn_blocking(move || Spool::read(&path))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        for chunk in records.chunks(batch_size) {
+            history::write_batch(&mut conn, chunk)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        replayed += records.len() as u64;
+        std::fs::remove_file(&file).map_err(|e| e.to_string())?;
+    }
+    Ok(replayed)
+}
+
+impl Actor for HistoryWriter {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.run_interval(
+            Duration::from_millis(self.settings.flush_interval_ms),
+            |act, ctx| act.flush(ctx, None),
+        );
+        ctx.run_interval(
+            Duration::from_millis(self.settings.replay_interval_ms),
+            |act, ctx| act.replay(ctx),
+        );
+        // Whatever an earlier run left in the spool goes first.
+        self.replay(ctx);
+    }
+}
+
+impl Supervised for HistoryWriter {}
+
+impl Drop for HistoryWriter {
+    fn drop(&mut self) {
+        // Dying (panic) or stopping with records buffered: keep them in the spool.
+        if !self.buffer.is_empty() {
+            match self.spool.append(&self.buffer) {
+                Ok(()) => tracing::warn!(
+                    records = self.buffer.len(),
+                    "history writer stopped; buffered records spooled"
+                ),
+                Err(e) => {
+                    tracing::error!(records = self.buffer.len(), error = %e, "history records lost: spool failed")
+                }
+            }
+        }
+    }
+}
+
+impl Handler<Record> for HistoryWriter {
+    type Result = ();
+
+    fn handle(&mut self, msg: Record, ctx: &mut Context<Self>) {
+        self.buffer.push(msg.0);
+        if self.buffer.len() >= self.settings.batch_size {
+            self.flush(ctx, None);
+        }
+    }
+}
+
+impl Handler<Flush> for HistoryWriter {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: Flush, ctx: &mut Context<Self>) -> Self::Result {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.flush(ctx, Some(tx));
+        Box::pin(async move {
+            let _ = rx.await;
+        })
+    }
+}
+
+impl Handler<Find> for HistoryWriter {
+    type Result = ResponseFuture<Result<Option<StoredInquiry>, StoreError>>;
+
+    fn handle(&mut self, msg: Find, _: &mut Context<Self>) -> Self::Result {
+        // A record still waiting to be written is found too.
+        if let Some(r) = self.buffer.iter().find(|r| r.row.request_id == msg.0) {
+            let row = &r.row;
+            let found = StoredInquiry {
+                request_id: row.request_id.clone(),
+                user_id: row.user_id.clone(),
+                line_number: row.line_number.clone(),
+                inquiry_month: row.inquiry_month.clone(),
+                request_time: row.request_time,
+                process_time: row.process_time,
+                status: row.status.clone(),
+                result_code: row.result_code.clone(),
+                result_message: row.result_message.clone(),
+                result: row.result.clone(),
+            };
+            return Box::pin(async move { Ok(Some(found)) });
+        }
+        let db = self.db.clone();
+        Box::pin(async move {
+            let mut conn = db.get().await.map_err(StoreError::from)?;
+            history::find(&mut conn, &msg.0).await
+        })
+    }
+}
+
+impl Handler<Page> for HistoryWriter {
+    type Result = ResponseFuture<Result<(Vec<StoredInquiry>, i64), StoreError>>;
+
+    fn handle(&mut self, msg: Page, ctx: &mut Context<Self>) -> Self::Result {
+        // Write what is buffered first, so a client sees its own latest inquiries.
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.flush(ctx, Some(tx));
+        let db = self.db.clone();
+        Box::pin(async move {
+            let _ = rx.await;
+            let mut conn = db.get().await.map_err(StoreError::from)?;
+            history::page(&mut conn, &msg.0).await
+        })
+    }
+}
+
+impl Handler<Snapshot> for HistoryWriter {
+    type Result = MessageResult<Snapshot>;
+
+    fn handle(&mut self, _: Snapshot, _: &mut Context<Self>) -> Self::Result {
+        let mut s = self.stats.clone();
+        s.buffered = self.buffer.len();
+        s.postgres_skipped = self.skip_postgres_until.is_some_and(|t| Instant::now() < t);
+        MessageResult(s)
+    }
+}
+
+impl Handler<Panic> for HistoryWriter {
+    type Result = ();
+
+    fn handle(&mut self, _: Panic, _: &mut Context<Self>) {
+        panic!("fault injection: history writer panics on request");
+    }
+}

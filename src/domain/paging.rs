@@ -1,0 +1,143 @@
+//! Paging and date-range rules of the history endpoints.
+
+use chrono::{Duration, NaiveDate};
+use serde::Serialize;
+
+/// A request field that failed a rule, and why.
+pub type FieldProblem = (&'static str, String);
+
+/// An inclusive range of dates, either end open.
+pub type DateRange = (Option<NaiveDate>, Option<NaiveDate>);
+
+/// A validated page request (1-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    pub page: u32,
+    pub size: u32,
+}
+
+impl PageRequest {
+    /// `page` ≥ 1; `size` 1…`max_size`; absent values take the defaults.
+    pub fn parse(
+        page: Option<u32>,
+        size: Option<u32>,
+        default_size: u32,
+        max_size: u32,
+    ) -> Result<Self, FieldProblem> {
+        let page = page.unwrap_or(1);
+        let size = size.unwrap_or(default_size);
+        if page == 0 {
+            return Err(("page", "page는 1 이상이어야 합니다".into()));
+        }
+        if size == 0 || size > max_size {
+            return Err(("size", format!("size는 1~{max_size} 사이여야 합니다")));
+        }
+        Ok(Self { page, size })
+    }
+
+    pub fn offset(&self) -> i64 {
+        i64::from(self.page - 1) * i64::from(self.size)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Pagination {
+    pub current_page: u32,
+    pub total_pages: u32,
+    pub total_items: u64,
+    pub page_size: u32,
+    pub has_next: bool,
+    pub has_previous: bool,
+}
+
+impl Pagination {
+    pub fn new(req: PageRequest, total_items: u64) -> Self {
+        let total_pages = total_items.div_ceil(u64::from(req.size)) as u32;
+        Self {
+            current_page: req.page,
+            total_pages,
+            total_items,
+            page_size: req.size,
+            has_next: req.page < total_pages,
+            has_previous: req.page > 1,
+        }
+    }
+}
+
+/// An inclusive date range; `start` ≤ `end` and, when `max_back` is given, `start` no
+/// earlier than `today - max_back`.
+pub fn date_range(
+    start: Option<&str>,
+    end: Option<&str>,
+    today: NaiveDate,
+    max_back: Option<Duration>,
+) -> Result<DateRange, FieldProblem> {
+    let parse = |field: &'static str,
+                 v: Option<&str>|
+     -> Result<Option<NaiveDate>, (&'static str, String)> {
+        v.filter(|s| !s.is_empty())
+            .map(|s| {
+                NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                    .or_else(|_| NaiveDate::parse_from_str(s, "%Y%m%d"))
+                    .map_err(|_| (field, "날짜는 YYYY-MM-DD 형식이어야 합니다".to_string()))
+            })
+            .transpose()
+    };
+    let start = parse("startDate", start)?;
+    let end = parse("endDate", end)?;
+    if let (Some(s), Some(e)) = (start, end) {
+        if s > e {
+            return Err(("startDate", "시작일은 종료일보다 늦을 수 없습니다".into()));
+        }
+    }
+    if let (Some(s), Some(back)) = (start, max_back) {
+        if s < today - back {
+            return Err(("startDate", "조회 시작일은 최근 2년 이내여야 합니다".into()));
+        }
+    }
+    Ok((start, end))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_rules() {
+        assert_eq!(
+            PageRequest::parse(None, None, 20, 100).unwrap(),
+            PageRequest { page: 1, size: 20 }
+        );
+        assert!(PageRequest::parse(Some(0), None, 20, 100).is_err());
+        assert!(PageRequest::parse(None, Some(101), 20, 100).is_err());
+        assert_eq!(
+            PageRequest::parse(Some(3), Some(10), 20, 100)
+                .unwrap()
+                .offset(),
+            20
+        );
+    }
+
+    #[test]
+    fn pagination_counts_pages() {
+        let p = Pagination::new(PageRequest { page: 2, size: 10 }, 25);
+        assert_eq!((p.total_pages, p.has_next, p.has_previous), (3, true, true));
+        let p = Pagination::new(PageRequest { page: 1, size: 10 }, 0);
+        assert_eq!(
+            (p.total_pages, p.has_next, p.has_previous),
+            (0, false, false)
+        );
+    }
+
+    #[test]
+    fn date_ranges() {
+        let today = NaiveDate::from_ymd_opt(2026, 11, 21).unwrap();
+        assert!(date_range(Some("2026-11-01"), Some("2026-11-21"), today, None).is_ok());
+        assert!(date_range(Some("2026-11-22"), Some("2026-11-21"), today, None).is_err());
+        assert!(date_range(Some("11/01/2026"), None, today, None).is_err());
+        let two_years = Some(Duration::days(731));
+        assert!(date_range(Some("2024-11-21"), None, today, two_years).is_ok());
+        assert!(date_range(Some("2023-11-01"), None, today, two_years).is_err());
+    }
+}

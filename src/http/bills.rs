@@ -1,0 +1,402 @@
+//! `/api/v1/bills/*`: the bill menu, bill inquiry (UFR-BILL-010…040), a past result, and
+//! the inquiry history. Permission `BILL_INQUIRY`; every line-scoped request passes the
+//! ownership guard before any cache or KOS access.
+
+use std::collections::BTreeMap;
+
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Duration, NaiveTime, TimeZone as _, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::envelope::ok;
+use super::error::ApiError;
+use super::extract::{Auth, BillInquiry};
+use super::AppState;
+use crate::actors::cache::{CacheKey, Cached, Get, Lookup, Tier};
+use crate::actors::history::{Find, Page, Record};
+use crate::domain::paging::{date_range, PageRequest, Pagination};
+use crate::domain::{BillingMonth, LineNumber};
+use crate::infra::history::{
+    HistoryFilter, HistoryRecord, HistoryRow, SpooledNotification, StoredInquiry,
+};
+use crate::infra::kos::KosBill;
+use crate::infra::outbox::Kind;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/bills")
+            .route("/menu", web::get().to(menu))
+            .route("/inquiry", web::post().to(inquire))
+            .route("/inquiry/{requestId}", web::get().to(inquiry_result))
+            .route("/history", web::get().to(history)),
+    );
+}
+
+fn field(name: &str, problem: impl Into<String>) -> ApiError {
+    ApiError::field(name, problem)
+}
+
+/// `GET /bills/menu`: the caller's line and the months they may choose.
+async fn menu(
+    state: web::Data<AppState>,
+    auth: Auth<BillInquiry>,
+) -> Result<HttpResponse, ApiError> {
+    let p = &auth.principal;
+    let key = CacheKey::Customer(p.line_number.clone());
+    // The menu stays usable while KOS is down: the account's own data stands in.
+    let (customer_id, customer_name) = match state.actors.cache.ask(&key.name(), Get(key)).await {
+        Ok(Ok(Lookup { value, .. })) => match &*value {
+            Cached::Customer(c) => (c.customer_id.clone(), c.customer_name.clone()),
+            _ => (
+                p.customer_id.as_str().to_string(),
+                p.user_name.as_str().to_string(),
+            ),
+        },
+        _ => (
+            p.customer_id.as_str().to_string(),
+            p.user_name.as_str().to_string(),
+        ),
+    };
+    let months: Vec<String> = BillingMonth::selectable(Utc::now(), state.tz)
+        .iter()
+        .map(|m| m.dashed())
+        .collect();
+    let current = months.first().cloned().unwrap_or_default();
+    Ok(ok(json!({
+        "customerInfo": { "customerId": customer_id, "customerName": customer_name, "lineNumber": p.line_number },
+        "availableMonths": months,
+        "currentMonth": current,
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InquiryRequest {
+    #[serde(default)]
+    line_number: Option<String>,
+    #[serde(default)]
+    inquiry_month: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BillInfo<'a> {
+    line_number: String,
+    billing_month: &'a str,
+    product_code: &'a str,
+    product_name: &'a str,
+    monthly_fee: i64,
+    usage_fee: i64,
+    discount_amount: i64,
+    total_fee: i64,
+    data_usage: &'a str,
+    voice_usage: &'a str,
+    sms_usage: &'a str,
+    bill_status: &'a str,
+    due_date: &'a str,
+    discount_info: &'a [crate::infra::kos::KosDiscount],
+    estimated_cancellation_fee: i64,
+    device_installment: i64,
+    payment_info: &'a crate::infra::kos::KosPaymentInfo,
+}
+
+fn bill_result(request_id: &str, line: &LineNumber, b: &KosBill) -> Value {
+    let info = BillInfo {
+        line_number: line.to_string(),
+        billing_month: &b.billing_month,
+        product_code: &b.product_code,
+        product_name: &b.product_name,
+        monthly_fee: b.monthly_fee,
+        usage_fee: b.usage_fee,
+        discount_amount: b.discount_amount,
+        total_fee: b.total_fee,
+        data_usage: &b.data_usage,
+        voice_usage: &b.voice_usage,
+        sms_usage: &b.sms_usage,
+        bill_status: &b.bill_status,
+        due_date: &b.due_date,
+        discount_info: &b.discount_info,
+        estimated_cancellation_fee: b.estimated_cancellation_fee,
+        device_installment: b.device_installment,
+        payment_info: &b.payment_info,
+    };
+    json!({
+        "requestId": request_id,
+        "procStatus": "COMPLETED",
+        "resultCode": "0000",
+        "resultMessage": "요금 조회가 완료되었습니다",
+        "billInfo": info,
+        "customerInfo": {
+            "customerName": b.customer_name,
+            "customerId": b.customer_id,
+            "operatorCode": b.operator_code,
+            "lineStatus": b.line_status,
+        },
+    })
+}
+
+/// A KOS refusal as the client sees it.
+fn refusal(code: &str) -> ApiError {
+    let (status_code, message) = match code {
+        "1001" => ("LINE_NOT_FOUND", "존재하지 않는 회선입니다"),
+        "1002" => ("LINE_NOT_ACTIVE", "사용 중이 아닌 회선입니다"),
+        "1003" => ("BILL_NOT_FOUND", "해당 월의 청구 내역이 없습니다"),
+        _ => ("KOS_REFUSED", "요금 조회를 처리할 수 없습니다"),
+    };
+    match code {
+        "1001" | "1003" => ApiError::NotFoundCode {
+            code: status_code,
+            message: message.into(),
+        },
+        _ => ApiError::Unprocessable {
+            code: status_code,
+            message: message.into(),
+        },
+    }
+}
+
+/// Hands a record to the history writer, waiting for mailbox space rather than dropping it.
+async fn record(state: &AppState, rec: HistoryRecord) {
+    let id = rec.row.request_id.clone();
+    for attempt in 0..3 {
+        match state.actors.history.deliver(&0, Record(rec.clone())).await {
+            Ok(()) => return,
+            // The writer is being replaced after a failure; its successor takes the retry.
+            Err(_) => {
+                actix_web::rt::time::sleep(std::time::Duration::from_millis(20 << attempt)).await
+            }
+        }
+    }
+    tracing::error!(request_id = %id, "history record could not be handed to the writer");
+}
+
+/// `POST /bills/inquiry`: a month's bill of a line (the caller's own, or any for ADMIN).
+async fn inquire(
+    state: web::Data<AppState>,
+    auth: Auth<BillInquiry>,
+    body: web::Json<InquiryRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let requested_at = Utc::now();
+    let body = body.into_inner();
+    let mut errors = BTreeMap::new();
+    let line = match body.line_number.as_deref().filter(|s| !s.trim().is_empty()) {
+        None => Some(auth.principal.line_number.clone()),
+        Some(s) => LineNumber::parse(s)
+            .map_err(|e| errors.insert("lineNumber".to_string(), e.to_string()))
+            .ok(),
+    };
+    let month = match body
+        .inquiry_month
+        .as_deref()
+        .filter(|s| !s.trim().is_empty())
+    {
+        None => Some(BillingMonth::current(requested_at, state.tz)),
+        Some(s) => BillingMonth::parse(s)
+            .and_then(|m| m.ensure_selectable(requested_at, state.tz))
+            .map_err(|e| errors.insert("inquiryMonth".to_string(), e.to_string()))
+            .ok(),
+    };
+    let (Some(line), Some(month)) = (line, month) else {
+        return Err(ApiError::Validation(errors));
+    };
+    auth.ensure_line(&line)?;
+
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let key = CacheKey::Bill {
+        line: line.clone(),
+        month,
+    };
+    let looked_up = state.actors.cache.ask(&key.name(), Get(key)).await?;
+    let mut row = HistoryRow {
+        request_id: request_id.clone(),
+        user_id: auth.principal.user_id.to_string(),
+        line_number: line.digits().to_string(),
+        inquiry_month: month.compact(),
+        request_time: requested_at,
+        process_time: Utc::now(),
+        status: "FAILED".into(),
+        result_code: "9999".into(),
+        result_message: String::new(),
+        kos_response_ms: None,
+        cache_hit: false,
+        result: None,
+    };
+    let lookup = match looked_up {
+        Ok(l) => l,
+        Err(e) => {
+            row.result_message = "KOS unavailable".into();
+            record(&state, HistoryRecord { row, notify: None }).await;
+            return Err(e.into());
+        }
+    };
+    row.kos_response_ms = lookup.kos_ms.map(|ms| ms.min(i32::MAX as u64) as i32);
+    row.cache_hit = lookup.tier != Tier::Kos;
+    match &*lookup.value {
+        Cached::Bill(bill) => {
+            let data = bill_result(&request_id, &line, bill);
+            row.status = "COMPLETED".into();
+            row.result_code = "0000".into();
+            row.result_message = "요금 조회가 완료되었습니다".into();
+            row.result = Some(data.clone());
+            let notify = SpooledNotification {
+                kind: Kind::BillResult.as_str().into(),
+                event_id: request_id.clone(),
+                payload: json!({
+                    "requestId": request_id,
+                    "lineNumber": line,
+                    "billingMonth": month.compact(),
+                    "totalFee": bill.total_fee,
+                    "customerId": bill.customer_id,
+                    "processedAt": row.process_time.to_rfc3339(),
+                }),
+            };
+            record(
+                &state,
+                HistoryRecord {
+                    row,
+                    notify: Some(notify),
+                },
+            )
+            .await;
+            Ok(ok(data))
+        }
+        Cached::Refused { code, message } => {
+            row.result_code = code.clone();
+            row.result_message = message.clone();
+            record(&state, HistoryRecord { row, notify: None }).await;
+            Err(refusal(code))
+        }
+        other => Err(ApiError::Internal(format!("bill cache held {other:?}"))),
+    }
+}
+
+fn valid_request_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// `GET /bills/inquiry/{requestId}`: a past inquiry's answer, to its owner (or ADMIN).
+async fn inquiry_result(
+    state: web::Data<AppState>,
+    auth: Auth<BillInquiry>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    if !valid_request_id(&id) {
+        return Err(field("requestId", "요청 ID 형식이 올바르지 않습니다"));
+    }
+    let found = state.actors.history.ask_shard(0, Find(id)).await??;
+    let stored = found.ok_or(ApiError::NotFound("조회 요청"))?;
+    let line = LineNumber::parse(&stored.line_number).map_err(|e| ApiError::Internal(e.into()))?;
+    auth.ensure_line(&line)?;
+    Ok(ok(stored.result.clone().unwrap_or_else(|| {
+        json!({
+            "requestId": stored.request_id,
+            "procStatus": stored.status,
+            "resultCode": stored.result_code,
+            "resultMessage": stored.result_message,
+        })
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct HistoryQuery {
+    line_number: Option<String>,
+    start_date: Option<String>,
+    end_date: Option<String>,
+    status: Option<String>,
+    page: Option<String>,
+    size: Option<String>,
+}
+
+fn number(name: &'static str, v: Option<&str>) -> Result<Option<u32>, ApiError> {
+    v.filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<u32>()
+                .map_err(|_| field(name, format!("{name}는 숫자여야 합니다")))
+        })
+        .transpose()
+}
+
+/// Start of `date` in the service's time zone, in UTC.
+fn local_midnight(state: &AppState, date: chrono::NaiveDate) -> Option<DateTime<Utc>> {
+    state
+        .tz
+        .from_local_datetime(&date.and_time(NaiveTime::MIN))
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+fn history_item(s: &StoredInquiry) -> Value {
+    let month = BillingMonth::parse(&s.inquiry_month)
+        .map(|m| m.dashed())
+        .unwrap_or_default();
+    let summary = match s
+        .result
+        .as_ref()
+        .and_then(|r| r["billInfo"]["totalFee"].as_i64())
+    {
+        Some(total) if s.status == "COMPLETED" => format!("{month} 청구요금 {total}원"),
+        _ => s.result_message.clone(),
+    };
+    json!({
+        "requestId": s.request_id,
+        "lineNumber": LineNumber::parse(&s.line_number).map(|l| l.to_string()).unwrap_or_default(),
+        "inquiryMonth": month,
+        "requestTime": s.request_time.to_rfc3339(),
+        "processTime": s.process_time.to_rfc3339(),
+        "status": s.status,
+        "resultSummary": summary,
+    })
+}
+
+/// `GET /bills/history`: a line's past inquiries, newest first, filtered and paged.
+async fn history(
+    state: web::Data<AppState>,
+    auth: Auth<BillInquiry>,
+    query: web::Query<HistoryQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let line = match q.line_number.as_deref().filter(|s| !s.is_empty()) {
+        None => auth.principal.line_number.clone(),
+        Some(s) => LineNumber::parse(s).map_err(|e| field("lineNumber", e))?,
+    };
+    let page = PageRequest::parse(
+        number("page", q.page.as_deref())?,
+        number("size", q.size.as_deref())?,
+        20,
+        100,
+    )
+    .map_err(|(f, m)| field(f, m))?;
+    let today = Utc::now().with_timezone(&state.tz).date_naive();
+    let (start, end) = date_range(q.start_date.as_deref(), q.end_date.as_deref(), today, None)
+        .map_err(|(f, m)| field(f, m))?;
+    let status = match q.status.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s @ ("COMPLETED" | "FAILED")) => Some(s.to_string()),
+        Some(_) => {
+            return Err(field(
+                "status",
+                "status는 COMPLETED 또는 FAILED 여야 합니다",
+            ))
+        }
+    };
+    auth.ensure_line(&line)?;
+    let filter = HistoryFilter {
+        line_number: line.digits().to_string(),
+        from: start.and_then(|d| local_midnight(&state, d)),
+        until: end.and_then(|d| local_midnight(&state, d + Duration::days(1))),
+        status,
+        offset: page.offset(),
+        limit: i64::from(page.size),
+    };
+    let (items, total) = state.actors.history.ask_shard(0, Page(filter)).await??;
+    Ok(ok(json!({
+        "items": items.iter().map(history_item).collect::<Vec<_>>(),
+        "pagination": Pagination::new(page, total.max(0) as u64),
+    })))
+}
