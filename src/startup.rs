@@ -271,6 +271,9 @@ impl Application {
         })
         .workers(workers)
         .shutdown_timeout(settings.server.shutdown_timeout_s)
+        // Signals are handled in `run_until_stopped`, which shuts down in order; actix's
+        // own handling would stop the whole actor system at once.
+        .disable_signals()
         .listen(listener)?
         .run();
 
@@ -318,18 +321,49 @@ impl Application {
     /// Serves until the server stops (SIGINT/SIGTERM stop it gracefully), then stops the
     /// actors without restarting them.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let signals = actix_web::rt::spawn(async move {
+            shutdown_signal().await;
+            tracing::info!("shutdown requested: finishing in-flight requests");
+            handle.stop(true).await;
+        });
         let result = self.server.await;
+        signals.abort();
         // In-flight requests are done: write what the history writer holds, then stop.
         self.actors.flush().await;
         self.actors.begin_shutdown();
-        if let Some(simulator) = &self.simulator {
-            simulator.stop(true).await;
-        }
         for arbiter in &self.arbiters {
             arbiter.stop();
         }
+        if let Some(simulator) = &self.simulator {
+            simulator.stop(true).await;
+        }
         tracing::info!("phonebill stopped");
         result
+    }
+}
+
+/// SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
     }
 }
 

@@ -160,16 +160,20 @@ async fn deliver_round(
         ..RoundResult::default()
     };
     let mut delivered = Vec::new();
+    let mut first_error = None;
     for (n, outcome) in leased.iter().zip(outcomes) {
         match outcome {
             Ok(()) => delivered.push(n.id),
             Err(error) => {
                 result.failed += 1;
                 let delay = backoff_ms(s, n.attempts);
-                tracing::warn!(kind = %n.kind, attempt = n.attempts, retry_in_ms = delay, error = %error, "MVNO delivery failed");
                 outbox::retry_later(&mut conn, n.id, delay, &error).await?;
+                first_error.get_or_insert(error);
             }
         }
+    }
+    if let Some(error) = first_error {
+        tracing::warn!(failed = result.failed, error = %error, "MVNO deliveries failed; will retry with backoff");
     }
     outbox::mark_delivered(&mut conn, &delivered).await?;
     result.delivered = delivered.len() as u64;

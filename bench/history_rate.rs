@@ -1,0 +1,107 @@
+//! History writer throughput: batched inserts against row-at-a-time, and rows per second
+//! through the history-writer actor itself, in one run.
+//!   cargo run --release --example history_rate [ROWS]
+//! Uses the database of PHONEBILL__DATABASE__URL (default phonebill_bench), emptied first.
+
+use std::time::Instant;
+
+use chrono::Utc;
+use diesel_async::RunQueryDsl as _;
+use phonebill::actors::history::{Flush, Record, Snapshot};
+use phonebill::infra::history::{
+    write_batch, write_one, HistoryRecord, HistoryRow, SpooledNotification,
+};
+use phonebill::infra::{db, StoreError};
+use phonebill::settings::Settings;
+use phonebill::startup::Application;
+
+fn record(n: usize, tag: &str) -> HistoryRecord {
+    let now = Utc::now();
+    HistoryRecord {
+        row: HistoryRow {
+            request_id: format!("{tag}-{n}"),
+            user_id: format!("load{:05}", n % 1000 + 1),
+            line_number: format!("010{:08}", 50_000_001 + n % 1000),
+            inquiry_month: "202611".into(),
+            request_time: now,
+            process_time: now,
+            status: "COMPLETED".into(),
+            result_code: "0000".into(),
+            result_message: "요금 조회가 완료되었습니다".into(),
+            kos_response_ms: Some(3),
+            cache_hit: n % 10 != 0,
+            result: Some(serde_json::json!({ "billInfo": { "totalFee": 72_500 } })),
+        },
+        notify: Some(SpooledNotification {
+            kind: "bill-result".into(),
+            event_id: format!("{tag}-{n}"),
+            payload: serde_json::json!({ "totalFee": 72_500 }),
+        }),
+    }
+}
+
+#[actix_web::main]
+async fn main() -> anyhow::Result<()> {
+    let rows: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(20_000);
+    let mut settings = Settings::load(std::path::Path::new("config.toml"))?;
+    settings.server.port = 0;
+    settings.log.level = "error".into();
+    settings.redis.key_prefix = "phonebill-bench:".into();
+    settings.actors.history.spool_dir = std::env::temp_dir().join("phonebill-bench-spool");
+    if std::env::var("PHONEBILL__DATABASE__URL").is_err() {
+        settings.database.url = "postgres://postgres@127.0.0.1:5432/phonebill_bench"
+            .to_string()
+            .into();
+    }
+    let app = Application::build(settings.clone()).await?;
+    let actors = app.actors();
+    let pool = db::pool(&settings.database);
+    let mut conn = pool.get().await.map_err(StoreError::from)?;
+    diesel::sql_query("TRUNCATE bill_inquiry_history, mvno_outbox")
+        .execute(&mut conn)
+        .await?;
+    let batch = settings.actors.history.batch_size;
+
+    let single_rows = rows / 10;
+    let records: Vec<HistoryRecord> = (0..single_rows).map(|n| record(n, "one")).collect();
+    let started = Instant::now();
+    for r in &records {
+        write_one(&mut conn, r).await?;
+    }
+    let single = single_rows as f64 / started.elapsed().as_secs_f64();
+
+    let records: Vec<HistoryRecord> = (0..rows).map(|n| record(n, "batch")).collect();
+    let started = Instant::now();
+    for chunk in records.chunks(batch) {
+        write_batch(&mut conn, chunk).await?;
+    }
+    let batched = rows as f64 / started.elapsed().as_secs_f64();
+
+    // End to end through the actor: hand over every record, then wait until all are written.
+    let started = Instant::now();
+    for n in 0..rows {
+        actors
+            .history
+            .deliver(&0, Record(record(n, "actor")))
+            .await?;
+    }
+    let handed = started.elapsed();
+    actors.history.ask_shard(0, Flush).await?;
+    let total = started.elapsed();
+    let snap = actors.history.ask_shard(0, Snapshot).await?;
+    println!("row-at-a-time ({single_rows} rows, history + outbox row each): {single:.0} rows/s");
+    println!("batched ({rows} rows in batches of {batch}): {batched:.0} rows/s");
+    println!("batched / row-at-a-time = {:.1}x", batched / single);
+    println!(
+        "through the history-writer actor: {rows} records handed over in {:.0} ms ({:.0}/s), all written after {:.0} ms: {:.0} rows/s ({} write rounds, {} written, {} spooled)",
+        handed.as_secs_f64() * 1000.0,
+        rows as f64 / handed.as_secs_f64(),
+        total.as_secs_f64() * 1000.0,
+        rows as f64 / total.as_secs_f64(),
+        snap.batches, snap.written, snap.spooled
+    );
+    Ok(())
+}
