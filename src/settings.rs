@@ -39,6 +39,7 @@ pub struct Settings {
     pub kos: KosSettings,
     pub mvno: MvnoSettings,
     pub locale: LocaleSettings,
+    pub products: ProductSettings,
     pub cache: CacheSettings,
     pub actors: ActorsSettings,
     pub admin: AdminSettings,
@@ -178,6 +179,16 @@ impl SingleActorSettings {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct ProductSettings {
+    pub idempotency_ttl_s: u64,
+    pub first_check_delay_ms: u64,
+    pub reconcile_interval_ms: u64,
+    pub reconcile_batch: u32,
+    pub reconcile_max_backoff_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LocaleSettings {
     pub time_zone: String,
 }
@@ -223,6 +234,8 @@ pub struct ActorsSettings {
     pub account: ActorKindSettings,
     pub cache: ActorKindSettings,
     pub history: HistorySettings,
+    pub products: ActorKindSettings,
+    pub reconciler: SingleActorSettings,
     pub kos: SingleActorSettings,
     pub notifier: SingleActorSettings,
 }
@@ -347,6 +360,25 @@ impl Settings {
         positive("actors.account.shards", self.actors.account.shards)?;
         positive("actors.kos.mailbox", self.actors.kos.mailbox)?;
         positive("actors.cache.mailbox", self.actors.cache.mailbox)?;
+        positive("actors.products.mailbox", self.actors.products.mailbox)?;
+        positive("actors.products.shards", self.actors.products.shards)?;
+        positive("actors.reconciler.mailbox", self.actors.reconciler.mailbox)?;
+        positive(
+            "products.idempotency_ttl_s",
+            self.products.idempotency_ttl_s as usize,
+        )?;
+        positive(
+            "products.reconcile_interval_ms",
+            self.products.reconcile_interval_ms as usize,
+        )?;
+        positive(
+            "products.reconcile_batch",
+            self.products.reconcile_batch as usize,
+        )?;
+        positive(
+            "products.reconcile_max_backoff_ms",
+            self.products.reconcile_max_backoff_ms as usize,
+        )?;
         positive("actors.cache.shards", self.actors.cache.shards)?;
         positive("actors.history.mailbox", self.actors.history.mailbox)?;
         positive("actors.history.batch_size", self.actors.history.batch_size)?;

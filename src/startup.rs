@@ -16,6 +16,8 @@ use crate::actors::cache::{CacheActor, CacheStats};
 use crate::actors::history::HistoryWriter;
 use crate::actors::kos_gateway::KosGateway;
 use crate::actors::notifier::Notifier;
+use crate::actors::product_change::{ChangeDeps, ProductChanger};
+use crate::actors::reconciler::Reconciler;
 use crate::actors::session::SessionActor;
 use crate::actors::session_bus::SessionBus;
 use crate::actors::shard::ShardSet;
@@ -159,7 +161,7 @@ impl Application {
             },
         ));
         let cache_stats = Arc::new(CacheStats::default());
-        let cache = ShardSet::start(
+        let cache = Arc::new(ShardSet::start(
             "cache",
             settings.actors.cache,
             &handles,
@@ -183,7 +185,7 @@ impl Application {
                     )
                 }
             },
-        );
+        ));
         // The notifier runs on the last arbiter, away from the gateway on the first.
         let notifier_handles = [handles[handles.len() - 1].clone()];
         let notifier = Arc::new(ShardSet::start(
@@ -218,10 +220,63 @@ impl Application {
             },
         );
 
+        let products = ShardSet::start(
+            "products",
+            settings.actors.products,
+            &handles,
+            reply_timeout,
+            retry_after,
+            {
+                let deps = ChangeDeps {
+                    db: stores[0].db.clone(),
+                    kos: kos.clone(),
+                    cache: cache.clone(),
+                    idempotency_ttl: chrono::Duration::seconds(
+                        settings.products.idempotency_ttl_s as i64,
+                    ),
+                    first_check_after: chrono::Duration::milliseconds(
+                        (settings.kos.change_timeout_ms + settings.products.first_check_delay_ms)
+                            as i64,
+                    ),
+                };
+                let stores = stores.clone();
+                move |cx| {
+                    let mut deps = deps.clone();
+                    deps.db = stores[cx.arbiter % stores.len()].db.clone();
+                    ProductChanger::new(deps, cx.lifeline)
+                }
+            },
+        );
+        let reconciler = ShardSet::start(
+            "reconciler",
+            settings.actors.reconciler.as_kind(),
+            &notifier_handles,
+            reply_timeout,
+            retry_after,
+            {
+                let (db, kos, cache, ps) = (
+                    stores[stores.len() - 1].db.clone(),
+                    kos.clone(),
+                    cache.clone(),
+                    settings.products.clone(),
+                );
+                move |cx| {
+                    Reconciler::new(
+                        db.clone(),
+                        kos.clone(),
+                        cache.clone(),
+                        ps.clone(),
+                        cx.lifeline,
+                    )
+                }
+            },
+        );
+
         let bus = SessionBus {
             url: settings.redis.url.clone(),
             redis: stores[0].redis.clone(),
             sessions: sessions.clone(),
+            cache: cache.clone(),
             live: bus_live,
         };
         handles[0].spawn(bus.run());
@@ -234,6 +289,8 @@ impl Application {
             cache_stats,
             history,
             notifier,
+            products,
+            reconciler,
             hasher,
         });
         let state = web::Data::new(AppState {

@@ -92,10 +92,20 @@ pub struct Lookup {
 #[rtype(result = "Result<Lookup, KosError>")]
 pub struct Get(pub CacheKey);
 
-/// Drops a key from this instance's memory and from Redis.
+/// Drops a key from memory and Redis, and announces it so every instance drops it too.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Invalidate(pub CacheKey);
+
+/// Another instance invalidated the key named so: drop it from this shard's memory.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct Forget(pub String);
+
+/// Invalidations may have been missed (the bus reconnected): drop every customer entry.
+#[derive(Message, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct ForgetCustomers;
 
 /// Hit and miss counters of all cache shards (atomics, shared with `/admin/actors`).
 #[derive(Debug, Default)]
@@ -414,17 +424,42 @@ impl Handler<Invalidate> for CacheActor {
     fn handle(&mut self, msg: Invalidate, _: &mut Context<Self>) -> Self::Result {
         self.memory.remove(&msg.0);
         let redis = self.redis.clone();
-        let key = redis.keys.cache(&msg.0.name());
+        let name = msg.0.name();
+        let key = redis.keys.cache(&name);
+        let channel = redis.keys.cache_events();
         Box::pin(async move {
-            let _ = redis
+            let done = redis
                 .run(|mut conn| async move {
-                    redis::cmd("DEL")
-                        .arg(key)
+                    redis::pipe()
+                        .del(&key)
+                        .ignore()
+                        .publish(&channel, &name)
+                        .ignore()
                         .query_async::<()>(&mut conn)
                         .await
                 })
                 .await;
+            if let Err(e) = done {
+                tracing::warn!(error = %e, "cache invalidation could not reach Redis");
+            }
         })
+    }
+}
+
+impl Handler<Forget> for CacheActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Forget, _: &mut Context<Self>) {
+        self.memory.retain(|k, _| k.name() != msg.0);
+    }
+}
+
+impl Handler<ForgetCustomers> for CacheActor {
+    type Result = ();
+
+    fn handle(&mut self, _: ForgetCustomers, _: &mut Context<Self>) {
+        self.memory
+            .retain(|k, _| !matches!(k, CacheKey::Customer(_)));
     }
 }
 

@@ -6,6 +6,8 @@ pub mod cache;
 pub mod history;
 pub mod kos_gateway;
 pub mod notifier;
+pub mod product_change;
+pub mod reconciler;
 pub mod session;
 pub mod session_bus;
 pub mod shard;
@@ -20,6 +22,8 @@ use cache::{CacheActor, CacheSnapshot, CacheStats};
 use history::{HistorySnapshot, HistoryWriter};
 use kos_gateway::{GatewaySnapshot, KosGateway};
 use notifier::{Notifier, NotifierSnapshot};
+use product_change::ProductChanger;
+use reconciler::{Reconciler, ReconcilerSnapshot};
 use session::SessionActor;
 use shard::{ActorError, KindSnapshot, Panic, ShardSet};
 
@@ -28,10 +32,12 @@ pub struct Actors {
     pub sessions: Arc<ShardSet<SessionActor>>,
     pub accounts: ShardSet<AccountActor>,
     pub kos: Arc<ShardSet<KosGateway>>,
-    pub cache: ShardSet<CacheActor>,
+    pub cache: Arc<ShardSet<CacheActor>>,
     pub cache_stats: Arc<CacheStats>,
     pub history: ShardSet<HistoryWriter>,
     pub notifier: Arc<ShardSet<Notifier>>,
+    pub products: ShardSet<ProductChanger>,
+    pub reconciler: ShardSet<Reconciler>,
     pub hasher: Arc<PasswordHasher>,
 }
 
@@ -56,12 +62,22 @@ pub struct ActorsSnapshot {
     pub mvno_notifier: Option<NotifierSnapshot>,
     pub cache: CacheSnapshot,
     pub history_writer: Option<HistorySnapshot>,
+    /// Product changes whose outcome is still being settled.
+    pub reconciler: Option<ReconcilerSnapshot>,
 }
 
 impl Actors {
     /// Actor kinds that `/admin/faults/panic?actor=KIND` accepts.
-    pub const KINDS: [&'static str; 6] =
-        ["session", "account", "kos", "notifier", "cache", "history"];
+    pub const KINDS: [&'static str; 8] = [
+        "session",
+        "account",
+        "kos",
+        "notifier",
+        "cache",
+        "history",
+        "products",
+        "reconciler",
+    ];
 
     pub async fn snapshot(&self) -> ActorsSnapshot {
         let kos_gateway = self.kos.ask_shard(0, kos_gateway::Snapshot).await.ok();
@@ -70,6 +86,10 @@ impl Actors {
             _ => None,
         };
         let history_writer = self.history.ask_shard(0, history::Snapshot).await.ok();
+        let reconciler = match self.reconciler.ask_shard(0, reconciler::Snapshot).await {
+            Ok(Ok(s)) => Some(s),
+            _ => None,
+        };
         ActorsSnapshot {
             actors: vec![
                 self.sessions.snapshot(),
@@ -78,7 +98,10 @@ impl Actors {
                 self.cache.snapshot(),
                 self.history.snapshot(),
                 self.notifier.snapshot(),
+                self.products.snapshot(),
+                self.reconciler.snapshot(),
             ],
+            reconciler,
             cache: self.cache_stats.snapshot(),
             history_writer,
             password_hasher: HasherSnapshot {
@@ -101,6 +124,8 @@ impl Actors {
             "notifier" => self.notifier.ask_shard(0, Panic).await,
             "cache" => self.cache.ask_shard(0, Panic).await,
             "history" => self.history.ask_shard(0, Panic).await,
+            "products" => self.products.ask_shard(0, Panic).await,
+            "reconciler" => self.reconciler.ask_shard(0, Panic).await,
             _ => return None,
         };
         Some(outcome.is_err())
@@ -113,6 +138,8 @@ impl Actors {
 
     pub fn begin_shutdown(&self) {
         self.cache.begin_shutdown();
+        self.products.begin_shutdown();
+        self.reconciler.begin_shutdown();
         self.history.begin_shutdown();
         self.sessions.begin_shutdown();
         self.accounts.begin_shutdown();

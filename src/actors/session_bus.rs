@@ -1,5 +1,6 @@
 //! The session bus: relays session ends announced by any instance (Redis pub/sub) to this
-//! instance's session actors, so a logout on one instance is effective on all at once.
+//! instance's session actors, so a logout on one instance is effective on all at once; and,
+//! on a second channel, cache invalidations (a product change) to its cache actors.
 //!
 //! It runs as a task on an arbiter and reconnects by itself. It publishes a heartbeat on the
 //! channel and expects to hear it back; a subscription that falls silent is treated as
@@ -15,6 +16,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt as _;
 use secrecy::{ExposeSecret, SecretString};
 
+use super::cache::{CacheActor, Forget, ForgetCustomers};
 use super::session::{parse_event_payload, Evict, EvictAll, SessionActor};
 use super::shard::ShardSet;
 use crate::infra::redis::RedisStore;
@@ -26,21 +28,25 @@ pub struct SessionBus {
     pub url: SecretString,
     pub redis: RedisStore,
     pub sessions: Arc<ShardSet<SessionActor>>,
+    /// Cache invalidations ride the same subscription.
+    pub cache: Arc<ShardSet<CacheActor>>,
     pub live: Arc<AtomicBool>,
 }
 
 impl SessionBus {
     pub async fn run(self) {
         let channel = self.redis.keys.session_events();
+        let cache_channel = self.redis.keys.cache_events();
         let mut backoff = Duration::from_millis(100);
         loop {
-            match subscribe(&self.url, &channel).await {
+            match subscribe(&self.url, &[&channel, &cache_channel]).await {
                 Ok(pubsub) => {
                     backoff = Duration::from_millis(100);
                     self.sessions.deliver_all(EvictAll).await;
+                    self.cache.deliver_all(ForgetCustomers).await;
                     self.live.store(true, Ordering::Release);
                     tracing::debug!("session bus subscribed");
-                    self.listen(pubsub, &channel).await;
+                    self.listen(pubsub, &channel, &cache_channel).await;
                     // Not listening any more: copies are no longer trusted (and all are
                     // re-checked once the subscription is back).
                     self.live.store(false, Ordering::Release);
@@ -54,7 +60,7 @@ impl SessionBus {
     }
 
     /// Relays announcements until the subscription ends or falls silent.
-    async fn listen(&self, mut pubsub: redis::aio::PubSub, channel: &str) {
+    async fn listen(&self, mut pubsub: redis::aio::PubSub, channel: &str, cache_channel: &str) {
         let mut messages = pubsub.on_message();
         let mut tick = tokio::time::interval(HEARTBEAT);
         let mut last_heard = Instant::now();
@@ -64,7 +70,9 @@ impl SessionBus {
                     let Some(msg) = msg else { return };
                     last_heard = Instant::now();
                     let Ok(payload) = msg.get_payload::<String>() else { continue };
-                    if let Some((user, sid)) = parse_event_payload(&payload) {
+                    if msg.get_channel_name() == cache_channel {
+                        let _ = self.cache.deliver(&payload, Forget(payload.clone())).await;
+                    } else if let Some((user, sid)) = parse_event_payload(&payload) {
                         if self.sessions.deliver(user, Evict(sid)).await.is_err() {
                             // The shard is being replaced; its successor starts empty.
                             tracing::debug!("session shard gone while evicting");
@@ -92,11 +100,13 @@ impl SessionBus {
     }
 }
 
-async fn subscribe(url: &SecretString, channel: &str) -> anyhow::Result<redis::aio::PubSub> {
+async fn subscribe(url: &SecretString, channels: &[&str]) -> anyhow::Result<redis::aio::PubSub> {
     let client = redis::Client::open(url.expose_secret())?;
     let mut pubsub = tokio::time::timeout(Duration::from_secs(2), client.get_async_pubsub())
         .await
         .map_err(|_| anyhow::anyhow!("connect timed out"))??;
-    pubsub.subscribe(channel).await?;
+    for channel in channels {
+        pubsub.subscribe(*channel).await?;
+    }
     Ok(pubsub)
 }

@@ -7,6 +7,7 @@ pub mod lockout;
 pub mod paging;
 pub mod permission;
 pub mod principal;
+pub mod product;
 pub mod token;
 pub mod user;
 

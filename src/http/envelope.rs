@@ -66,3 +66,27 @@ pub fn with_status<T: Serialize>(status: StatusCode, data: T) -> HttpResponse {
         field_errors: None,
     })
 }
+
+/// A failure envelope that also carries `data` (e.g. the pre-check's details on a 409).
+pub fn failure_with_data<T: Serialize>(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    data: T,
+) -> HttpResponse {
+    HttpResponse::build(status).json(Envelope {
+        success: false,
+        result_code: code.into(),
+        result_message: message.into(),
+        message: message.into(),
+        data: Some(data),
+        error: Some(ErrorBody {
+            code: code.into(),
+            message: message.into(),
+            details: Value::Null,
+        }),
+        timestamp: now_iso(),
+        trace_id: request_id(),
+        field_errors: None,
+    })
+}

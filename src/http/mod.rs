@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 pub mod middleware;
 pub mod ops;
+pub mod products;
 pub mod users;
 
 use std::sync::Arc;
@@ -35,7 +36,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::scope("/api/v1")
             .configure(auth::routes)
             .configure(users::routes)
-            .configure(bills::routes),
+            .configure(bills::routes)
+            .configure(products::routes),
     );
 }
 

@@ -6,6 +6,7 @@ pub mod history;
 pub mod kos;
 pub mod outbox;
 pub mod password;
+pub mod product_changes;
 pub mod rate_limit;
 pub mod redis;
 pub mod schema;
@@ -28,10 +29,12 @@ impl From<diesel::result::Error> for StoreError {
     fn from(e: diesel::result::Error) -> Self {
         use diesel::result::{DatabaseErrorKind, Error};
         match e {
-            // diesel-async reports a lost or refused connection as ClosedConnection.
-            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
-                StoreError::DbUnavailable(info.message().to_string())
-            }
+            // diesel-async reports a lost connection, or any failure that is not an answer
+            // of PostgreSQL (no SQLSTATE), as one of these two.
+            Error::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                info,
+            ) => StoreError::DbUnavailable(info.message().to_string()),
             other => StoreError::Db(other),
         }
     }

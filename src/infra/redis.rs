@@ -139,6 +139,11 @@ impl Keys {
         format!("{}cache:{name}", self.prefix)
     }
 
+    /// Pub/sub channel on which cache invalidations are announced to every instance.
+    pub fn cache_events(&self) -> String {
+        format!("{}events:cache", self.prefix)
+    }
+
     /// Pub/sub channel on which logouts and revocations are announced to every instance.
     pub fn session_events(&self) -> String {
         format!("{}events:session", self.prefix)

@@ -49,3 +49,35 @@ diesel::table! {
         result -> Nullable<Jsonb>,
     }
 }
+
+diesel::table! {
+    product_change_requests (id) {
+        id -> Int8,
+        request_id -> Varchar,
+        user_id -> Varchar,
+        line_number -> Bpchar,
+        current_product_code -> Varchar,
+        target_product_code -> Varchar,
+        status -> Varchar,
+        result_code -> Nullable<Varchar>,
+        result_message -> Nullable<Text>,
+        response -> Nullable<Jsonb>,
+        requested_at -> Timestamptz,
+        processed_at -> Nullable<Timestamptz>,
+        check_attempts -> Int4,
+        next_check_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (user_id, idem_key) {
+        user_id -> Varchar,
+        idem_key -> Varchar,
+        fingerprint -> Text,
+        request_id -> Varchar,
+        response_status -> Nullable<Int4>,
+        response_body -> Nullable<Jsonb>,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+    }
+}

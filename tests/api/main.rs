@@ -9,6 +9,7 @@ mod helpers;
 mod kos;
 mod notifier;
 mod owned;
+mod products;
 mod sessions;
 mod simulator;
 mod startup;

@@ -1,0 +1,448 @@
+//! `/api/v1/products/*`: product menu, customer and catalogue screens, the pre-check, the
+//! change itself (with `Idempotency-Key`), a change's result and the change history
+//! (UFR-PROD-010…040). Permission `PRODUCT_CHANGE`; ownership before any cache or KOS access.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Duration, NaiveTime, TimeZone as _, Utc};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::envelope::{failure_with_data, ok, with_status};
+use super::error::ApiError;
+use super::extract::{Auth, ProductChange};
+use super::AppState;
+use crate::actors::cache::{CacheKey, Cached, Get};
+use crate::actors::product_change::{
+    ChangeError, ChangeHistory, ChangeReply, FindChange, RequestChange, Validate,
+};
+use crate::domain::paging::{date_range, PageRequest, Pagination};
+use crate::domain::product::ProductCode;
+use crate::domain::LineNumber;
+use crate::infra::kos::{KosCustomer, KosProductList};
+use crate::infra::product_changes::{ChangeRow, HistoryFilter};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/products")
+            .route("/menu", web::get().to(menu))
+            .route("/customer", web::get().to(customer))
+            .route("/available", web::get().to(available))
+            .route("/change/validation", web::post().to(validation))
+            .route("/change", web::post().to(change))
+            .route("/change/{requestId}", web::get().to(change_result))
+            .route("/history", web::get().to(history)),
+    );
+}
+
+fn field(name: &str, problem: impl Into<String>) -> ApiError {
+    ApiError::field(name, problem)
+}
+
+impl From<ChangeError> for ApiError {
+    fn from(e: ChangeError) -> Self {
+        match e {
+            ChangeError::LineBusy => ApiError::Conflict {
+                code: "CHANGE_IN_PROGRESS",
+                message: "이 회선의 상품 변경이 이미 처리 중입니다".into(),
+            },
+            ChangeError::KeyInFlight => ApiError::Conflict {
+                code: "IDEMPOTENCY_IN_FLIGHT",
+                message: "같은 Idempotency-Key의 요청이 처리 중입니다".into(),
+            },
+            ChangeError::KeyMismatch => ApiError::Unprocessable {
+                code: "IDEMPOTENCY_KEY_REUSED",
+                message: "Idempotency-Key가 다른 요청에 이미 사용되었습니다".into(),
+            },
+            ChangeError::LineNotFound => ApiError::NotFoundCode {
+                code: "LINE_NOT_FOUND",
+                message: "존재하지 않는 회선입니다".into(),
+            },
+            ChangeError::Kos(k) => k.into(),
+            ChangeError::Store(s) => s.into(),
+            ChangeError::Internal(m) => ApiError::Internal(m),
+        }
+    }
+}
+
+fn line_or_own(raw: Option<&str>, own: &LineNumber) -> Result<LineNumber, ApiError> {
+    match raw.filter(|s| !s.trim().is_empty()) {
+        None => Ok(own.clone()),
+        Some(s) => LineNumber::parse(s).map_err(|e| field("lineNumber", e)),
+    }
+}
+
+async fn cached_customer(state: &AppState, line: &LineNumber) -> Result<KosCustomer, ApiError> {
+    let key = CacheKey::Customer(line.clone());
+    let found = state.actors.cache.ask(&key.name(), Get(key)).await??;
+    match &*found.value {
+        Cached::Customer(c) => Ok((**c).clone()),
+        Cached::Refused { .. } => Err(ChangeError::LineNotFound.into()),
+        other => Err(ApiError::Internal(format!("customer cache held {other:?}"))),
+    }
+}
+
+async fn catalogue(state: &AppState) -> Result<KosProductList, ApiError> {
+    let key = CacheKey::Products;
+    let found = state.actors.cache.ask(&key.name(), Get(key)).await??;
+    match &*found.value {
+        Cached::Products(p) => Ok(p.clone()),
+        other => Err(ApiError::Internal(format!(
+            "catalogue cache held {other:?}"
+        ))),
+    }
+}
+
+fn customer_view(c: &KosCustomer, products: &KosProductList) -> Value {
+    let current = products
+        .products
+        .iter()
+        .find(|p| p.product_code == c.current_product_code);
+    json!({
+        "customerId": c.customer_id,
+        "lineNumber": LineNumber::parse(&c.line_number).map(|l| l.to_string()).unwrap_or_default(),
+        "customerName": c.customer_name,
+        "currentProduct": current,
+        "lineStatus": c.line_status,
+        "operatorCode": c.operator_code,
+        "contractInfo": c.contract_info,
+    })
+}
+
+/// `GET /products/menu`: the caller's line, customer and current product.
+async fn menu(
+    state: web::Data<AppState>,
+    auth: Auth<ProductChange>,
+) -> Result<HttpResponse, ApiError> {
+    let line = auth.principal.line_number.clone();
+    let c = cached_customer(&state, &line).await?;
+    let products = catalogue(&state).await?;
+    let view = customer_view(&c, &products);
+    Ok(ok(json!({
+        "customerInfo": {
+            "customerId": c.customer_id,
+            "customerName": c.customer_name,
+            "lineNumber": line,
+            "lineStatus": c.line_status,
+            "operatorCode": c.operator_code,
+        },
+        "currentProduct": view["currentProduct"],
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LineQuery {
+    line_number: Option<String>,
+}
+
+/// `GET /products/customer?lineNumber=`: customer, current product, status and contract.
+async fn customer(
+    state: web::Data<AppState>,
+    auth: Auth<ProductChange>,
+    query: web::Query<LineQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let line = line_or_own(query.line_number.as_deref(), &auth.principal.line_number)?;
+    auth.ensure_line(&line)?;
+    let c = cached_customer(&state, &line).await?;
+    let products = catalogue(&state).await?;
+    Ok(ok(customer_view(&c, &products)))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AvailableQuery {
+    current_product_code: Option<String>,
+    operator_code: Option<String>,
+}
+
+/// `GET /products/available`: products on sale, of the operator, other than the current.
+async fn available(
+    state: web::Data<AppState>,
+    _auth: Auth<ProductChange>,
+    query: web::Query<AvailableQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let current = q
+        .current_product_code
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(|s| ProductCode::parse(s).map_err(|e| field("currentProductCode", e)))
+        .transpose()?;
+    let operator = q.operator_code.filter(|s| !s.is_empty());
+    if let Some(op) = &operator {
+        if !(2..=10).contains(&op.len()) || !op.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(field(
+                "operatorCode",
+                "사업자 코드 형식이 올바르지 않습니다",
+            ));
+        }
+    }
+    let products = catalogue(&state).await?;
+    let list: Vec<_> = products
+        .products
+        .iter()
+        .filter(|p| p.is_available)
+        .filter(|p| operator.as_ref().is_none_or(|op| &p.operator_code == op))
+        .filter(|p| {
+            current
+                .as_ref()
+                .is_none_or(|c| p.product_code != c.as_str())
+        })
+        .collect();
+    Ok(ok(json!({ "totalCount": list.len(), "products": list })))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ChangeBody {
+    #[serde(default)]
+    line_number: Option<String>,
+    #[serde(default)]
+    current_product_code: Option<String>,
+    #[serde(default)]
+    target_product_code: Option<String>,
+}
+
+struct ParsedChange {
+    line: LineNumber,
+    current: ProductCode,
+    target: ProductCode,
+}
+
+fn parse_change(body: ChangeBody) -> Result<ParsedChange, ApiError> {
+    let mut errors = BTreeMap::new();
+    let line = LineNumber::parse(body.line_number.as_deref().unwrap_or_default())
+        .map_err(|e| errors.insert("lineNumber".to_string(), e.to_string()))
+        .ok();
+    let current = ProductCode::parse(body.current_product_code.as_deref().unwrap_or_default())
+        .map_err(|e| errors.insert("currentProductCode".to_string(), e.to_string()))
+        .ok();
+    let target = ProductCode::parse(body.target_product_code.as_deref().unwrap_or_default())
+        .map_err(|e| errors.insert("targetProductCode".to_string(), e.to_string()))
+        .ok();
+    match (line, current, target) {
+        (Some(line), Some(current), Some(target)) => Ok(ParsedChange {
+            line,
+            current,
+            target,
+        }),
+        _ => Err(ApiError::Validation(errors)),
+    }
+}
+
+/// `POST /products/change/validation`: the pre-check alone; every check with PASS/FAIL.
+async fn validation(
+    state: web::Data<AppState>,
+    auth: Auth<ProductChange>,
+    body: web::Json<ChangeBody>,
+) -> Result<HttpResponse, ApiError> {
+    let c = parse_change(body.into_inner())?;
+    auth.ensure_line(&c.line)?;
+    let result = state
+        .actors
+        .products
+        .ask(
+            c.line.digits(),
+            Validate {
+                line: c.line.clone(),
+                current: c.current,
+                target: c.target,
+            },
+        )
+        .await??;
+    Ok(ok(result))
+}
+
+fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let Some(value) = req.headers().get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
+        .ok_or_else(|| {
+            field(
+                "Idempotency-Key",
+                "1~255자의 출력 가능한 ASCII 문자여야 합니다",
+            )
+        })?;
+    Ok(Some(key.to_string()))
+}
+
+fn reply_response(reply: ChangeReply) -> HttpResponse {
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
+    match reply.code {
+        None => with_status(status, reply.data),
+        Some(code) => failure_with_data(status, &code, &reply.message, reply.data),
+    }
+}
+
+/// `POST /products/change`: re-checks, records PROCESSING, calls KOS, settles, answers.
+async fn change(
+    state: web::Data<AppState>,
+    auth: Auth<ProductChange>,
+    req: HttpRequest,
+    body: web::Json<ChangeBody>,
+) -> Result<HttpResponse, ApiError> {
+    let key = idempotency_key(&req)?;
+    let c = parse_change(body.into_inner())?;
+    auth.ensure_line(&c.line)?;
+    let msg = RequestChange {
+        user_id: auth.principal.user_id.to_string(),
+        line: c.line.clone(),
+        current: c.current,
+        target: c.target,
+        idempotency_key: key,
+    };
+    let reply = state.actors.products.ask(c.line.digits(), msg).await??;
+    Ok(reply_response(reply))
+}
+
+fn valid_request_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn change_view(r: &ChangeRow) -> Value {
+    let mut view = json!({
+        "requestId": r.request_id,
+        "lineNumber": LineNumber::parse(&r.line_number).map(|l| l.to_string()).unwrap_or_default(),
+        "processStatus": r.status,
+        "currentProductCode": r.current_product_code,
+        "targetProductCode": r.target_product_code,
+        "resultCode": r.result_code,
+        "resultMessage": r.result_message,
+        "requestedAt": r.requested_at.to_rfc3339(),
+        "processedAt": r.processed_at.map(|t| t.to_rfc3339()),
+    });
+    if let Some(product) = r
+        .response
+        .as_ref()
+        .and_then(|resp| resp.get("changedProduct"))
+    {
+        view["changedProduct"] = product.clone();
+    }
+    view
+}
+
+/// `GET /products/change/{requestId}` (owner or ADMIN).
+async fn change_result(
+    state: web::Data<AppState>,
+    auth: Auth<ProductChange>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    if !valid_request_id(&id) {
+        return Err(field("requestId", "요청 ID 형식이 올바르지 않습니다"));
+    }
+    let row = state
+        .actors
+        .products
+        .ask(&id, FindChange(id.clone()))
+        .await??
+        .ok_or(ApiError::NotFound("상품 변경 요청"))?;
+    let line = LineNumber::parse(&row.line_number).map_err(|e| ApiError::Internal(e.into()))?;
+    auth.ensure_line(&line)?;
+    Ok(ok(change_view(&row)))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct HistoryQuery {
+    line_number: Option<String>,
+    start_date: Option<String>,
+    end_date: Option<String>,
+    page: Option<String>,
+    size: Option<String>,
+}
+
+fn number(name: &'static str, v: Option<&str>) -> Result<Option<u32>, ApiError> {
+    v.filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<u32>()
+                .map_err(|_| field(name, format!("{name}는 숫자여야 합니다")))
+        })
+        .transpose()
+}
+
+fn local_midnight(state: &AppState, date: chrono::NaiveDate) -> Option<DateTime<Utc>> {
+    state
+        .tz
+        .from_local_datetime(&date.and_time(NaiveTime::MIN))
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// `GET /products/history`: a line's change requests, newest first (size ≤ 100, start at
+/// most two years back).
+async fn history(
+    state: web::Data<AppState>,
+    auth: Auth<ProductChange>,
+    query: web::Query<HistoryQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let line = line_or_own(q.line_number.as_deref(), &auth.principal.line_number)?;
+    let page = PageRequest::parse(
+        number("page", q.page.as_deref())?,
+        number("size", q.size.as_deref())?,
+        10,
+        100,
+    )
+    .map_err(|(f, m)| field(f, m))?;
+    let today = Utc::now().with_timezone(&state.tz).date_naive();
+    let (start, end) = date_range(
+        q.start_date.as_deref(),
+        q.end_date.as_deref(),
+        today,
+        Some(Duration::days(731)),
+    )
+    .map_err(|(f, m)| field(f, m))?;
+    auth.ensure_line(&line)?;
+    let filter = HistoryFilter {
+        line_number: line.digits().to_string(),
+        from: start.and_then(|d| local_midnight(&state, d)),
+        until: end.and_then(|d| local_midnight(&state, d + Duration::days(1))),
+        offset: page.offset(),
+        limit: i64::from(page.size),
+    };
+    let (rows, total) = state
+        .actors
+        .products
+        .ask(line.digits(), ChangeHistory(filter))
+        .await??;
+    // Product names from the catalogue when it can be had; codes are always there.
+    let names = catalogue(&state).await.ok();
+    let name_of = |code: &str| {
+        names
+            .as_ref()
+            .and_then(|p| p.products.iter().find(|x| x.product_code == code))
+            .map(|p| p.product_name.clone())
+    };
+    let items: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "requestId": r.request_id,
+                "lineNumber": LineNumber::parse(&r.line_number).map(|l| l.to_string()).unwrap_or_default(),
+                "processStatus": r.status,
+                "currentProductCode": r.current_product_code,
+                "currentProductName": name_of(&r.current_product_code),
+                "targetProductCode": r.target_product_code,
+                "targetProductName": name_of(&r.target_product_code),
+                "requestedAt": r.requested_at.to_rfc3339(),
+                "processedAt": r.processed_at.map(|t| t.to_rfc3339()),
+                "resultMessage": r.result_message,
+            })
+        })
+        .collect();
+    Ok(ok(
+        json!({ "items": items, "pagination": Pagination::new(page, total.max(0) as u64) }),
+    ))
+}

@@ -1,0 +1,331 @@
+//! Product change requests and idempotency keys in PostgreSQL.
+
+use chrono::{DateTime, Duration, Utc};
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde_json::Value;
+
+use super::outbox::{self, NewNotification};
+use super::schema::{idempotency_keys as ik, product_change_requests as pc};
+use super::StoreError;
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = pc)]
+pub struct NewChange {
+    pub request_id: String,
+    pub user_id: String,
+    pub line_number: String,
+    pub current_product_code: String,
+    pub target_product_code: String,
+    pub status: String,
+    pub next_check_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = pc)]
+pub struct ChangeRow {
+    pub request_id: String,
+    pub user_id: String,
+    pub line_number: String,
+    pub current_product_code: String,
+    pub target_product_code: String,
+    pub status: String,
+    pub result_code: Option<String>,
+    pub result_message: Option<String>,
+    pub response: Option<Value>,
+    pub requested_at: DateTime<Utc>,
+    pub processed_at: Option<DateTime<Utc>>,
+    pub check_attempts: i32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BeginError {
+    #[error("a change is already in flight for this line")]
+    InFlight,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Records a change as PROCESSING. Fails with `InFlight` if the line has one already
+/// (a partial unique index: this holds across instances).
+pub async fn begin(conn: &mut AsyncPgConnection, row: &NewChange) -> Result<(), BeginError> {
+    match diesel::insert_into(pc::table)
+        .values(row)
+        .execute(conn)
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+            Err(BeginError::InFlight)
+        }
+        Err(e) => Err(BeginError::Store(e.into())),
+    }
+}
+
+/// The final state of a change, with the notification owed to the MVNO AP server.
+pub struct Settlement<'a> {
+    pub request_id: &'a str,
+    pub status: &'a str,
+    pub result_code: &'a str,
+    pub result_message: &'a str,
+    pub response: Option<Value>,
+    pub notify: Option<NewNotification>,
+}
+
+/// Settles a PROCESSING change; false if it was settled already (by another party).
+pub async fn settle(conn: &mut AsyncPgConnection, s: Settlement<'_>) -> Result<bool, StoreError> {
+    let n = diesel::update(
+        pc::table
+            .filter(pc::request_id.eq(s.request_id))
+            .filter(pc::status.eq("PROCESSING")),
+    )
+    .set((
+        pc::status.eq(s.status),
+        pc::result_code.eq(Some(s.result_code)),
+        pc::result_message.eq(Some(s.result_message)),
+        pc::response.eq(s.response),
+        pc::processed_at.eq(Some(Utc::now())),
+    ))
+    .execute(conn)
+    .await?;
+    if n == 1 {
+        if let Some(note) = s.notify {
+            outbox::enqueue(conn, &[note]).await?;
+        }
+    }
+    Ok(n == 1)
+}
+
+pub async fn find(
+    conn: &mut AsyncPgConnection,
+    request_id: &str,
+) -> Result<Option<ChangeRow>, StoreError> {
+    Ok(pc::table
+        .filter(pc::request_id.eq(request_id))
+        .select(ChangeRow::as_select())
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+/// Leases up to `limit` PROCESSING changes due for a check, pushing their next check to
+/// `lease` from now (so other instances skip them meanwhile).
+pub async fn lease_unsettled(
+    conn: &mut AsyncPgConnection,
+    limit: i64,
+    lease: Duration,
+) -> Result<Vec<ChangeRow>, StoreError> {
+    let now = Utc::now();
+    let ids: Vec<i64> = pc::table
+        .filter(pc::status.eq("PROCESSING"))
+        .filter(pc::next_check_at.le(now))
+        .order(pc::next_check_at)
+        .limit(limit)
+        .select(pc::id)
+        .for_update()
+        .skip_locked()
+        .load(conn)
+        .await?;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(diesel::update(pc::table.filter(pc::id.eq_any(ids)))
+        .set((
+            pc::next_check_at.eq(now + lease),
+            pc::check_attempts.eq(pc::check_attempts + 1),
+        ))
+        .returning(ChangeRow::as_returning())
+        .get_results(conn)
+        .await?)
+}
+
+/// Schedules the next check of an unsettled change.
+pub async fn check_later(
+    conn: &mut AsyncPgConnection,
+    request_id: &str,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    diesel::update(pc::table.filter(pc::request_id.eq(request_id)))
+        .set(pc::next_check_at.eq(at))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// How many changes are PROCESSING and the age of the oldest, seconds.
+pub async fn unsettled(conn: &mut AsyncPgConnection) -> Result<(i64, f64), StoreError> {
+    let rows: Vec<DateTime<Utc>> = pc::table
+        .filter(pc::status.eq("PROCESSING"))
+        .select(pc::requested_at)
+        .load(conn)
+        .await?;
+    let oldest = rows.iter().min().map_or(0.0, |t| {
+        (Utc::now() - *t).num_milliseconds() as f64 / 1000.0
+    });
+    Ok((rows.len() as i64, oldest))
+}
+
+pub struct HistoryFilter {
+    pub line_number: String,
+    pub from: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+pub async fn page(
+    conn: &mut AsyncPgConnection,
+    f: &HistoryFilter,
+) -> Result<(Vec<ChangeRow>, i64), StoreError> {
+    let filtered = || {
+        let mut q = pc::table
+            .filter(pc::line_number.eq(f.line_number.clone()))
+            .into_boxed();
+        if let Some(from) = f.from {
+            q = q.filter(pc::requested_at.ge(from));
+        }
+        if let Some(until) = f.until {
+            q = q.filter(pc::requested_at.lt(until));
+        }
+        q
+    };
+    let total: i64 = filtered().count().get_result(conn).await?;
+    let items = filtered()
+        .order((pc::requested_at.desc(), pc::id.desc()))
+        .offset(f.offset)
+        .limit(f.limit)
+        .select(ChangeRow::as_select())
+        .load(conn)
+        .await?;
+    Ok((items, total))
+}
+
+/// What an Idempotency-Key says about a request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KeyState {
+    /// First use: go ahead (the key is now reserved for this request).
+    Fresh,
+    /// Same key, same body, finished: answer this again.
+    Replay { status: u16, body: Value },
+    /// Same key, same body, still running.
+    InFlight,
+    /// Same key, another body.
+    Mismatch,
+}
+
+/// Reserves `key` for a request with `fingerprint`, or says why not.
+pub async fn claim_key(
+    conn: &mut AsyncPgConnection,
+    user_id: &str,
+    key: &str,
+    fingerprint: &str,
+    request_id: &str,
+    keep: Duration,
+) -> Result<KeyState, StoreError> {
+    let now = Utc::now();
+    // An expired key is as good as absent.
+    diesel::delete(
+        ik::table
+            .filter(ik::user_id.eq(user_id))
+            .filter(ik::idem_key.eq(key))
+            .filter(ik::expires_at.le(now)),
+    )
+    .execute(conn)
+    .await?;
+    let inserted = diesel::insert_into(ik::table)
+        .values((
+            ik::user_id.eq(user_id),
+            ik::idem_key.eq(key),
+            ik::fingerprint.eq(fingerprint),
+            ik::request_id.eq(request_id),
+            ik::expires_at.eq(now + keep),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .await?;
+    if inserted == 1 {
+        return Ok(KeyState::Fresh);
+    }
+    let (stored_fp, status, body): (String, Option<i32>, Option<Value>) = ik::table
+        .filter(ik::user_id.eq(user_id))
+        .filter(ik::idem_key.eq(key))
+        .select((ik::fingerprint, ik::response_status, ik::response_body))
+        .first(conn)
+        .await?;
+    Ok(match (stored_fp == fingerprint, status, body) {
+        (false, _, _) => KeyState::Mismatch,
+        (true, Some(status), Some(body)) => KeyState::Replay {
+            status: u16::try_from(status).unwrap_or(200),
+            body,
+        },
+        (true, _, _) => KeyState::InFlight,
+    })
+}
+
+/// Stores the final answer under the key.
+pub async fn complete_key(
+    conn: &mut AsyncPgConnection,
+    user_id: &str,
+    key: &str,
+    status: u16,
+    body: &Value,
+) -> Result<(), StoreError> {
+    diesel::update(
+        ik::table
+            .filter(ik::user_id.eq(user_id))
+            .filter(ik::idem_key.eq(key)),
+    )
+    .set((
+        ik::response_status.eq(Some(i32::from(status))),
+        ik::response_body.eq(Some(body)),
+    ))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Frees a key whose request did not reach a final answer (so a retry may use it).
+pub async fn release_key(
+    conn: &mut AsyncPgConnection,
+    user_id: &str,
+    key: &str,
+) -> Result<(), StoreError> {
+    diesel::delete(
+        ik::table
+            .filter(ik::user_id.eq(user_id))
+            .filter(ik::idem_key.eq(key)),
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Deletes expired keys; returns how many.
+pub async fn purge_keys(conn: &mut AsyncPgConnection) -> Result<usize, StoreError> {
+    Ok(
+        diesel::delete(ik::table.filter(ik::expires_at.le(Utc::now())))
+            .execute(conn)
+            .await?,
+    )
+}
+
+/// Stores the final answer of `request_id` under the Idempotency-Key reserved for it, if
+/// any (a change that answered 202 keeps its key reserved until it is settled).
+pub async fn complete_key_of_request<T: serde::Serialize>(
+    conn: &mut AsyncPgConnection,
+    request_id: &str,
+    reply: &T,
+) -> Result<(), StoreError> {
+    let Ok(body) = serde_json::to_value(reply) else {
+        return Ok(());
+    };
+    diesel::update(ik::table.filter(ik::request_id.eq(request_id)))
+        .set((
+            ik::response_status.eq(Some(200)),
+            ik::response_body.eq(Some(body)),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
