@@ -7,6 +7,7 @@ pub mod actors;
 pub mod domain;
 pub mod http;
 pub mod infra;
+pub mod metrics;
 pub mod seed;
 pub mod settings;
 pub mod simulator;

@@ -76,6 +76,7 @@ impl Application {
             jwt.leeway_s,
         ));
         let hasher = Arc::new(PasswordHasher::new(&settings.auth)?);
+        let metrics = Arc::new(crate::metrics::Metrics::new()?);
         let reply_timeout = Duration::from_millis(settings.actors.reply_timeout_ms);
         let retry_after = settings.actors.retry_after_s;
 
@@ -156,8 +157,9 @@ impl Application {
             reply_timeout,
             retry_after,
             {
-                let (kos_settings, url) = (settings.kos.clone(), kos_url.clone());
-                move |cx| KosGateway::new(&kos_settings, url.clone(), cx.lifeline)
+                let (kos_settings, url, m) =
+                    (settings.kos.clone(), kos_url.clone(), metrics.clone());
+                move |cx| KosGateway::new(&kos_settings, url.clone(), Some(m.clone()), cx.lifeline)
             },
         ));
         let cache_stats = Arc::new(CacheStats::default());
@@ -299,6 +301,7 @@ impl Application {
             trust_forwarded_for: settings.rate_limit.trust_forwarded_for,
             fault_injection: settings.admin.fault_injection,
             tz: settings.locale.tz(),
+            metrics,
         });
 
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))

@@ -8,6 +8,7 @@
 //! bulkhead), lets the call run as a future, and records the outcome when it reports back,
 //! so calls run concurrently while the admission state stays single-owner.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -157,12 +158,18 @@ pub struct KosGateway {
     window_started: Instant,
     used_in_window: u32,
     stats: [OperationStats; 4],
+    metrics: Option<Arc<crate::metrics::Metrics>>,
     _lifeline: Lifeline,
 }
 
 impl KosGateway {
     /// Start-up only: builds the HTTP client.
-    pub fn new(settings: &KosSettings, base_url: String, lifeline: Lifeline) -> Self {
+    pub fn new(
+        settings: &KosSettings,
+        base_url: String,
+        metrics: Option<Arc<crate::metrics::Metrics>>,
+        lifeline: Lifeline,
+    ) -> Self {
         let b = settings.breaker;
         let config = BreakerConfig {
             sliding_window_size: b.sliding_window_size,
@@ -192,6 +199,7 @@ impl KosGateway {
             window_started: Instant::now(),
             used_in_window: 0,
             stats: [OperationStats::default(); 4],
+            metrics,
             _lifeline: lifeline,
         }
     }
@@ -256,6 +264,15 @@ impl KosGateway {
         self.in_flight = self.in_flight.saturating_sub(1);
         let now = Instant::now();
         let elapsed = now.duration_since(a.started);
+        if let Some(m) = &self.metrics {
+            let op = serde_json::to_value(a.op)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            m.kos_duration
+                .with_label_values(&[op.as_str()])
+                .observe(elapsed.as_secs_f64());
+        }
         let stats = &mut self.stats[a.op.index()];
         stats.total_latency_ms += elapsed.as_millis() as u64;
         let (outcome, answer) = match result {

@@ -29,6 +29,10 @@ pub async fn request_context(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let id = incoming_id(&req).unwrap_or_else(|| Uuid::new_v4().to_string());
+    let metrics = req
+        .app_data::<actix_web::web::Data<super::AppState>>()
+        .map(|s| s.metrics.clone());
+    let method = req.method().to_string();
     let started = Instant::now();
     let span = tracing::info_span!(
         "request",
@@ -55,7 +59,13 @@ pub async fn request_context(
         .unwrap_or_else(|| "unmatched".into());
     span.record("route", route.as_str());
     let status = res.status().as_u16();
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed = started.elapsed();
+    let latency_ms = elapsed.as_secs_f64() * 1000.0;
+    if let Some(m) = metrics {
+        m.http_duration
+            .with_label_values(&[route.as_str(), method.as_str(), &status.to_string()])
+            .observe(elapsed.as_secs_f64());
+    }
     span.in_scope(|| {
         if status >= 500 {
             tracing::warn!(status, latency_ms, "request served");

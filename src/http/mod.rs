@@ -29,6 +29,7 @@ pub struct AppState {
     pub fault_injection: bool,
     /// Time zone of billing months and history dates.
     pub tz: chrono_tz::Tz,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -14,6 +14,7 @@ use crate::actors::Actors;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/health/live", web::get().to(live))
         .route("/health/ready", web::get().to(ready))
+        .route("/metrics", web::get().to(metrics))
         .route("/admin/actors", web::get().to(actors))
         .route("/admin/faults/panic", web::post().to(panic_actor));
 }
@@ -57,6 +58,14 @@ async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
             .insert_header(("Retry-After", "5"))
             .json(body)
     })
+}
+
+/// Prometheus text exposition.
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let snapshot = state.actors.snapshot().await;
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render(&snapshot))
 }
 
 async fn actors(state: web::Data<AppState>, _admin: Auth<Admin>) -> HttpResponse {

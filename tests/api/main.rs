@@ -7,6 +7,7 @@ mod bills;
 mod edge;
 mod helpers;
 mod kos;
+mod metrics;
 mod notifier;
 mod owned;
 mod products;

@@ -1,0 +1,45 @@
+//! `/metrics`: the Prometheus exposition operators scrape.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::spawn_app;
+
+#[actix_web::test]
+async fn metrics_expose_requests_actors_breakers_caches_and_queues() {
+    let app = spawn_app().await;
+    let t = app.login("user01").await;
+    let res = app
+        .post_json(
+            "/api/v1/bills/inquiry",
+            &json!({ "lineNumber": "01012345001" }),
+            Some(&t.access),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = app.get("/metrics", None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    let text = res.text().await.unwrap();
+    for needle in [
+        r#"phonebill_http_request_duration_seconds_count{method="POST",route="/api/v1/bills/inquiry",status="200"} 1"#,
+        r#"phonebill_kos_call_duration_seconds_count{operation="bill-inquiry"} 1"#,
+        r#"phonebill_actor_mailbox_capacity{kind="session",shard="0"} 1024"#,
+        r#"phonebill_actor_messages_processed_total{kind="cache",shard="#,
+        r#"phonebill_actor_restarts_total{kind="history",shard="0"} 0"#,
+        r#"phonebill_kos_breaker_state{breaker="read"} 0"#,
+        r#"phonebill_kos_calls_total{operation="bill-inquiry",outcome="answered"} 1"#,
+        r#"phonebill_cache_lookups_total{tier="kos"} 1"#,
+        r#"phonebill_history_records_total{fate="written"}"#,
+        r#"phonebill_mvno_outbox{measure="pending"}"#,
+        r#"phonebill_login_hashing{measure="capacity"}"#,
+        r#"phonebill_product_changes_unsettled{measure="count"} 0"#,
+    ] {
+        assert!(text.contains(needle), "missing {needle}\n{text}");
+    }
+    // No token, password or full line number in what is exposed.
+    assert!(!text.contains("01012345001") && !text.contains("010-1234-5001"));
+}
