@@ -1,0 +1,86 @@
+// The seeds' workload at a constant arrival rate: many users logged in once, bill menu and
+// inquiries over a skewed distribution of lines and months, occasional product changes.
+// Needs load users: `phonebill seed-demo --load-users N` (N >= USERS).
+//   k6 run -e RATE=1000 -e DURATION=60s -e USERS=200 load/mixed.js
+import http from 'k6/http';
+import { check } from 'k6';
+import { API, authed, login, months } from './lib.js';
+
+const RATE = parseInt(__ENV.RATE || '1000', 10);
+const DURATION = __ENV.DURATION || '60s';
+const USERS = parseInt(__ENV.USERS || '200', 10);
+
+export const options = {
+  setupTimeout: '300s',
+  scenarios: {
+    mixed: {
+      executor: 'constant-arrival-rate',
+      rate: RATE,
+      timeUnit: '1s',
+      duration: DURATION,
+      preAllocatedVUs: Math.max(50, Math.ceil(RATE / 20)),
+      maxVUs: Math.max(200, Math.ceil(RATE / 5)),
+    },
+  },
+  thresholds: {
+    'http_req_duration{kind:api}': ['p(95)<20', 'p(99)<50'],
+    'http_req_failed{kind:api}': ['rate<0.001'],
+    dropped_iterations: ['count==0'],
+    checks: ['rate>0.999'],
+  },
+  summaryTrendStats: ['avg', 'min', 'med', 'p(90)', 'p(95)', 'p(99)', 'max'],
+};
+
+export function setup() {
+  const sessions = [];
+  for (let n = 1; n <= USERS; n++) {
+    const id = `load${String(n).padStart(5, '0')}`;
+    const s = login(id);
+    if (s) sessions.push({ token: s.access_token, line: s.line_number });
+  }
+  return { sessions, months: months() };
+}
+
+/** A skewed pick: a few users and recent months get most of the traffic. */
+function skewed(max) {
+  return Math.min(max - 1, Math.floor(max * Math.pow(Math.random(), 3)));
+}
+
+export default function (data) {
+  const s = data.sessions[skewed(data.sessions.length)];
+  const dice = Math.random();
+  const tags = (name) => { const p = authed(s.token, name); p.tags.kind = 'api'; return p; };
+  if (dice < 0.10) {
+    check(http.get(`${API}/bills/menu`, tags('GET /bills/menu')), { 'menu 200': (r) => r.status === 200 });
+  } else if (dice < 0.995) {
+    const month = data.months[skewed(12)];
+    const r = http.post(`${API}/bills/inquiry`, JSON.stringify({ lineNumber: s.line, inquiryMonth: month }), tags('POST /bills/inquiry'));
+    check(r, { 'inquiry 200': (x) => x.status === 200 });
+  } else {
+    // An occasional product change; a 409 (another change of the line in flight, or the
+    // pre-check seeing a product that changed meanwhile) is a correct answer here.
+    const c = http.get(`${API}/products/customer`, tags('GET /products/customer'));
+    if (c.status !== 200) { check(c, { 'customer 200': () => false }); return; }
+    const current = c.json('data.currentProduct.productCode');
+    const target = current === 'LTE-BASIC-001' ? 'LTE-PREMIUM-001' : 'LTE-BASIC-001';
+    const body = JSON.stringify({ lineNumber: s.line, currentProductCode: current, targetProductCode: target });
+    const r = http.post(`${API}/products/change`, body, tags('POST /products/change'));
+    check(r, { 'change answered': (x) => x.status === 200 || x.status === 409 });
+  }
+}
+
+export function handleSummary(data) {
+  const file = __ENV.SUMMARY || 'load/results/mixed-summary.json';
+  return { [file]: JSON.stringify(data, null, 2), stdout: textSummary(data) };
+}
+
+function textSummary(data) {
+  const m = data.metrics;
+  const d = m['http_req_duration{kind:api}'] || m.http_req_duration;
+  const v = d ? d.values : {};
+  const failed = (m['http_req_failed{kind:api}'] || m.http_req_failed || { values: { rate: 0 } }).values.rate;
+  const dropped = m.dropped_iterations ? m.dropped_iterations.values.count : 0;
+  return `mixed: rate ${RATE}/s for ${DURATION}, ${USERS} users\n` +
+    `  requests ${m.http_reqs.values.count} (${m.http_reqs.values.rate.toFixed(1)}/s), failed ${(failed * 100).toFixed(3)}%, dropped iterations ${dropped}\n` +
+    `  latency p50 ${v.med?.toFixed(2)} ms, p95 ${v['p(95)']?.toFixed(2)} ms, p99 ${v['p(99)']?.toFixed(2)} ms, max ${v.max?.toFixed(2)} ms\n`;
+}
