@@ -74,7 +74,13 @@ pub struct HistoryWriter {
     settings: HistorySettings,
     notifier: Arc<ShardSet<Notifier>>,
     buffer: Vec<HistoryRecord>,
+    /// A copy of the records the running round is writing: spooled if the actor dies.
+    in_flight: Vec<HistoryRecord>,
     busy: bool,
+    /// Told when the running round ends (their records are in it).
+    waiting_on_round: Vec<tokio::sync::oneshot::Sender<()>>,
+    /// Told when the next round ends (their records arrived during the running one).
+    waiting_on_next: Vec<tokio::sync::oneshot::Sender<()>>,
     skip_postgres_until: Option<Instant>,
     stats: HistorySnapshot,
     _lifeline: Lifeline,
@@ -93,30 +99,34 @@ impl HistoryWriter {
             settings,
             notifier,
             buffer: Vec::new(),
+            in_flight: Vec::new(),
             busy: false,
+            waiting_on_round: Vec::new(),
+            waiting_on_next: Vec::new(),
             skip_postgres_until: None,
             stats: HistorySnapshot::default(),
             _lifeline: lifeline,
         }
     }
 
-    /// Starts a write round if none is running; `done` is told when this round ends.
+    /// Starts a write round of what is buffered, if none is running. `done` is told once
+    /// every record buffered now is in PostgreSQL or the spool: at most two rounds later,
+    /// however busy the writer is.
     fn flush(&mut self, ctx: &mut Context<Self>, done: Option<tokio::sync::oneshot::Sender<()>>) {
-        if self.busy || self.buffer.is_empty() {
-            if let Some(d) = done {
-                if self.buffer.is_empty() && !self.busy {
-                    let _ = d.send(());
-                } else {
-                    // A round is running: ask again once it ends.
-                    ctx.run_later(Duration::from_millis(5), move |act, ctx| {
-                        act.flush(ctx, Some(d))
-                    });
-                }
+        if self.busy {
+            self.waiting_on_next.extend(done);
+            return;
+        }
+        if self.buffer.is_empty() {
+            for d in self.waiting_on_next.drain(..).chain(done) {
+                let _ = d.send(());
             }
             return;
         }
         self.busy = true;
         let records = std::mem::take(&mut self.buffer);
+        self.in_flight = records.clone();
+        self.waiting_on_round = self.waiting_on_next.drain(..).chain(done).collect();
         let try_postgres = self.skip_postgres_until.is_none_or(|t| Instant::now() >= t);
         let (db, spool, batch_size) = (
             self.db.clone(),
@@ -126,6 +136,7 @@ impl HistoryWriter {
         let round = write_round(db, spool, records, batch_size, try_postgres);
         ctx.spawn(round.into_actor(self).map(move |w, act, ctx| {
             act.busy = false;
+            act.in_flight.clear();
             act.stats.written += w.written;
             act.stats.spooled += w.spooled;
             act.stats.batches += 1;
@@ -137,17 +148,25 @@ impl HistoryWriter {
             } else if w.written > 0 {
                 act.notifier.tell(&0, Wake);
             }
-            if !w.kept.is_empty() {
+            let kept = !w.kept.is_empty();
+            if kept {
                 let newer = std::mem::replace(&mut act.buffer, w.kept);
                 act.buffer.extend(newer);
             }
-            if let Some(d) = done {
-                if act.buffer.is_empty() {
-                    let _ = d.send(());
-                } else {
-                    act.flush(ctx, Some(d));
-                }
-            } else if act.buffer.len() >= act.settings.batch_size {
+            if kept {
+                // Neither PostgreSQL nor the spool took them: the waiters wait on.
+                let waiting = std::mem::take(&mut act.waiting_on_round);
+                act.waiting_on_next.extend(waiting);
+                ctx.run_later(
+                    Duration::from_millis(act.settings.flush_interval_ms),
+                    |act, ctx| act.flush(ctx, None),
+                );
+                return;
+            }
+            for d in act.waiting_on_round.drain(..) {
+                let _ = d.send(());
+            }
+            if !act.waiting_on_next.is_empty() || act.buffer.len() >= act.settings.batch_size {
                 act.flush(ctx, None);
             }
         }));
@@ -174,7 +193,7 @@ impl HistoryWriter {
             }
             replay_spool(&db, spool, batch_size).await
         };
-        ctx.spawn(work.into_actor(self).map(|outcome, act, _| {
+        ctx.spawn(work.into_actor(self).map(|outcome, act, ctx| {
             act.busy = false;
             match outcome {
                 Ok(0) => {}
@@ -189,6 +208,9 @@ impl HistoryWriter {
                         Instant::now() + Duration::from_millis(act.settings.replay_interval_ms),
                     );
                 }
+            }
+            if !act.waiting_on_next.is_empty() {
+                act.flush(ctx, None);
             }
         }));
     }
@@ -305,16 +327,23 @@ impl Supervised for HistoryWriter {}
 
 impl Drop for HistoryWriter {
     fn drop(&mut self) {
-        // Dying (panic) or stopping with records buffered: keep them in the spool.
-        if !self.buffer.is_empty() {
-            match self.spool.append(&self.buffer) {
-                Ok(()) => tracing::warn!(
-                    records = self.buffer.len(),
-                    "history writer stopped; buffered records spooled"
-                ),
-                Err(e) => {
-                    tracing::error!(records = self.buffer.len(), error = %e, "history records lost: spool failed")
-                }
+        // Dying (panic) or stopping with records buffered or being written: keep them in
+        // the spool (a record written twice is harmless; `request_id` is unique).
+        let pending: Vec<HistoryRecord> = self
+            .in_flight
+            .drain(..)
+            .chain(self.buffer.drain(..))
+            .collect();
+        if pending.is_empty() {
+            return;
+        }
+        match self.spool.append(&pending) {
+            Ok(()) => tracing::warn!(
+                records = pending.len(),
+                "history writer stopped; pending records spooled"
+            ),
+            Err(e) => {
+                tracing::error!(records = pending.len(), error = %e, "history records lost: spool failed")
             }
         }
     }
@@ -348,7 +377,12 @@ impl Handler<Find> for HistoryWriter {
 
     fn handle(&mut self, msg: Find, _: &mut Context<Self>) -> Self::Result {
         // A record still waiting to be written is found too.
-        if let Some(r) = self.buffer.iter().find(|r| r.row.request_id == msg.0) {
+        if let Some(r) = self
+            .buffer
+            .iter()
+            .chain(&self.in_flight)
+            .find(|r| r.row.request_id == msg.0)
+        {
             let row = &r.row;
             let found = StoredInquiry {
                 request_id: row.request_id.clone(),

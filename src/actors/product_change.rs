@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::cache::{CacheActor, CacheKey, Cached, Get, Invalidate};
-use super::kos_gateway::{ChangeProduct, KosError, KosGateway};
-use super::shard::{Lifeline, Panic, ShardSet};
+use super::kos_gateway::{ChangeProduct, InquireCustomer, KosError, KosGateway};
+use super::shard::{ActorError, Lifeline, Panic, ShardSet};
 use crate::domain::product::{precheck, CatalogueEntry, LineState, ProductCode, Validation};
 use crate::domain::LineNumber;
 use crate::infra::db::DbPool;
@@ -280,7 +280,24 @@ async fn change_once(
     request_id: &str,
 ) -> Result<ChangeReply, ChangeError> {
     // 1. The pre-check again: nothing reaches KOS unless it passes.
-    let data = precheck_data(&deps.cache, &msg.line).await?;
+    // The line is read from KOS itself, not the cache: a stale cached product must not let
+    // the same change through twice ("current matches KOS").
+    let mut data = precheck_data(&deps.cache, &msg.line).await?;
+    match deps
+        .kos
+        .ask_shard(
+            0,
+            InquireCustomer {
+                line: msg.line.clone(),
+            },
+        )
+        .await
+    {
+        Ok(Ok(Answer::Ok(fresh))) => data.customer = fresh,
+        Ok(Ok(Answer::Refused { .. })) => return Err(ChangeError::LineNotFound),
+        Ok(Err(e)) => return Err(e.into()),
+        Err(e) => return Err(ChangeError::Kos(KosError::Unavailable(e.to_string()))),
+    }
     let validation = data.validate(&msg.current, &msg.target);
     if !validation.passed() {
         return Ok(ChangeReply {
@@ -324,11 +341,13 @@ async fn change_once(
         target_product_code: target.clone(),
         request_id: request_id.to_string(),
     };
-    let answer = deps
-        .kos
-        .ask_shard(0, call)
-        .await
-        .map_err(|e| ChangeError::Kos(KosError::Unavailable(e.to_string())))?;
+    let answer = match deps.kos.ask_shard(0, call).await {
+        Ok(answer) => answer,
+        // Refused at the gateway's door: the call was never made.
+        Err(e @ ActorError::Full { .. }) => Err(KosError::Unavailable(e.to_string())),
+        // The gateway died or did not answer in time with the call possibly sent.
+        Err(e) => Err(KosError::UnknownOutcome(e.to_string())),
+    };
     let (status, code, message, product) = match answer {
         Ok(Answer::Ok(_)) => (
             "COMPLETED",
@@ -350,7 +369,15 @@ async fn change_once(
                     result_code: "KOS_UNAVAILABLE",
                     result_message: "KOS unavailable; not applied",
                     response: None,
-                    notify: None,
+                    notify: Some(change_notification(
+                        request_id,
+                        &line,
+                        &current,
+                        &target,
+                        "FAILED",
+                        "KOS_UNAVAILABLE",
+                    )),
+                    key_reply: None,
                 };
                 let _ = store::settle(&mut conn, failed).await;
             }
@@ -372,6 +399,7 @@ async fn change_once(
                 notify: Some(change_notification(
                     request_id, &line, &current, &target, status, &code,
                 )),
+                key_reply: serde_json::to_value(&reply).ok().map(|v| (reply.status, v)),
             },
         )
         .await

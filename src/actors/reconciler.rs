@@ -183,12 +183,12 @@ async fn settle_from_kos(
                 status,
                 &code,
             )),
+            key_reply: serde_json::to_value(&reply).ok().map(|v| (reply.status, v)),
         },
     )
     .await?;
     if done {
         tracing::info!(request_id = %row.request_id, status, "product change reconciled");
-        store::complete_key_of_request(&mut conn, &row.request_id, &reply).await?;
         if status == "COMPLETED" {
             let key = CacheKey::Customer(line);
             let _ = cache.ask(&key.name(), Invalidate(key)).await;

@@ -86,6 +86,12 @@ pub fn date_range(
     };
     let start = parse("startDate", start)?;
     let end = parse("endDate", end)?;
+    // chrono accepts years far beyond any history; such dates would overflow date sums.
+    for (field, d) in [("startDate", start), ("endDate", end)] {
+        if d.is_some_and(|d| !(1900..=2999).contains(&chrono::Datelike::year(&d))) {
+            return Err((field, "날짜 범위를 벗어났습니다".into()));
+        }
+    }
     if let (Some(s), Some(e)) = (start, end) {
         if s > e {
             return Err(("startDate", "시작일은 종료일보다 늦을 수 없습니다".into()));

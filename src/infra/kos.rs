@@ -86,7 +86,8 @@ pub async fn call<T: DeserializeOwned + Validate>(
         return Err(CallFailure::NotSent("KOS refused (503)".into()));
     }
     if !status.is_success() {
-        return Err(CallFailure::Failed(format!("HTTP {status}")));
+        // Another error status may come from a proxy after KOS acted: not known either way.
+        return Err(CallFailure::Unknown(format!("HTTP {status}")));
     }
     let bytes = response.bytes().await.map_err(|e| {
         if e.is_timeout() {

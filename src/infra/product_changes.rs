@@ -22,7 +22,7 @@ pub struct NewChange {
     pub next_check_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = pc)]
 pub struct ChangeRow {
     pub request_id: String,
@@ -63,7 +63,8 @@ pub async fn begin(conn: &mut AsyncPgConnection, row: &NewChange) -> Result<(), 
     }
 }
 
-/// The final state of a change, with the notification owed to the MVNO AP server.
+/// The final state of a change, with the notification owed to the MVNO AP server and the
+/// answer to keep under the request's Idempotency-Key, if it has one.
 pub struct Settlement<'a> {
     pub request_id: &'a str,
     pub status: &'a str,
@@ -71,30 +72,45 @@ pub struct Settlement<'a> {
     pub result_message: &'a str,
     pub response: Option<Value>,
     pub notify: Option<NewNotification>,
+    pub key_reply: Option<(u16, Value)>,
 }
 
-/// Settles a PROCESSING change; false if it was settled already (by another party).
+/// Settles a PROCESSING change, its notification and its key's answer in one transaction;
+/// false if it was settled already (by another party).
 pub async fn settle(conn: &mut AsyncPgConnection, s: Settlement<'_>) -> Result<bool, StoreError> {
-    let n = diesel::update(
-        pc::table
-            .filter(pc::request_id.eq(s.request_id))
-            .filter(pc::status.eq("PROCESSING")),
-    )
-    .set((
-        pc::status.eq(s.status),
-        pc::result_code.eq(Some(s.result_code)),
-        pc::result_message.eq(Some(s.result_message)),
-        pc::response.eq(s.response),
-        pc::processed_at.eq(Some(Utc::now())),
-    ))
-    .execute(conn)
-    .await?;
-    if n == 1 {
-        if let Some(note) = s.notify {
-            outbox::enqueue(conn, &[note]).await?;
+    use diesel_async::AsyncConnection as _;
+    conn.transaction::<bool, StoreError, _>(async move |conn| {
+        let n = diesel::update(
+            pc::table
+                .filter(pc::request_id.eq(s.request_id))
+                .filter(pc::status.eq("PROCESSING")),
+        )
+        .set((
+            pc::status.eq(s.status),
+            pc::result_code.eq(Some(s.result_code)),
+            pc::result_message.eq(Some(s.result_message)),
+            pc::response.eq(s.response),
+            pc::processed_at.eq(Some(Utc::now())),
+        ))
+        .execute(conn)
+        .await?;
+        if n == 1 {
+            if let Some(note) = s.notify {
+                outbox::enqueue(conn, &[note]).await?;
+            }
+            if let Some((status, body)) = s.key_reply {
+                diesel::update(ik::table.filter(ik::request_id.eq(s.request_id)))
+                    .set((
+                        ik::response_status.eq(Some(i32::from(status))),
+                        ik::response_body.eq(Some(body)),
+                    ))
+                    .execute(conn)
+                    .await?;
+            }
         }
-    }
-    Ok(n == 1)
+        Ok(n == 1)
+    })
+    .await
 }
 
 pub async fn find(
@@ -116,28 +132,20 @@ pub async fn lease_unsettled(
     limit: i64,
     lease: Duration,
 ) -> Result<Vec<ChangeRow>, StoreError> {
-    let now = Utc::now();
-    let ids: Vec<i64> = pc::table
-        .filter(pc::status.eq("PROCESSING"))
-        .filter(pc::next_check_at.le(now))
-        .order(pc::next_check_at)
-        .limit(limit)
-        .select(pc::id)
-        .for_update()
-        .skip_locked()
-        .load(conn)
-        .await?;
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    Ok(diesel::update(pc::table.filter(pc::id.eq_any(ids)))
-        .set((
-            pc::next_check_at.eq(now + lease),
-            pc::check_attempts.eq(pc::check_attempts + 1),
-        ))
-        .returning(ChangeRow::as_returning())
-        .get_results(conn)
-        .await?)
+    // One statement, so the row locks of SKIP LOCKED hold until the lease is written.
+    Ok(diesel::sql_query(
+        "UPDATE product_change_requests \
+            SET next_check_at = now() + make_interval(secs => $1), check_attempts = check_attempts + 1 \
+          WHERE id IN (SELECT id FROM product_change_requests \
+                        WHERE status = 'PROCESSING' AND next_check_at <= now() \
+                        ORDER BY next_check_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
+          RETURNING request_id, user_id, line_number, current_product_code, target_product_code, \
+                    status, result_code, result_message, response, requested_at, processed_at, check_attempts",
+    )
+    .bind::<diesel::sql_types::Double, _>(lease.num_milliseconds() as f64 / 1000.0)
+    .bind::<diesel::sql_types::BigInt, _>(limit)
+    .load(conn)
+    .await?)
 }
 
 /// Schedules the next check of an unsettled change.
@@ -247,12 +255,17 @@ pub async fn claim_key(
     if inserted == 1 {
         return Ok(KeyState::Fresh);
     }
-    let (stored_fp, status, body): (String, Option<i32>, Option<Value>) = ik::table
+    let found: Option<(String, Option<i32>, Option<Value>)> = ik::table
         .filter(ik::user_id.eq(user_id))
         .filter(ik::idem_key.eq(key))
         .select((ik::fingerprint, ik::response_status, ik::response_body))
         .first(conn)
-        .await?;
+        .await
+        .optional()?;
+    // Released between our insert and this read: it is free again, for a retry.
+    let Some((stored_fp, status, body)) = found else {
+        return Ok(KeyState::InFlight);
+    };
     Ok(match (stored_fp == fingerprint, status, body) {
         (false, _, _) => KeyState::Mismatch,
         (true, Some(status), Some(body)) => KeyState::Replay {
@@ -308,24 +321,4 @@ pub async fn purge_keys(conn: &mut AsyncPgConnection) -> Result<usize, StoreErro
             .execute(conn)
             .await?,
     )
-}
-
-/// Stores the final answer of `request_id` under the Idempotency-Key reserved for it, if
-/// any (a change that answered 202 keeps its key reserved until it is settled).
-pub async fn complete_key_of_request<T: serde::Serialize>(
-    conn: &mut AsyncPgConnection,
-    request_id: &str,
-    reply: &T,
-) -> Result<(), StoreError> {
-    let Ok(body) = serde_json::to_value(reply) else {
-        return Ok(());
-    };
-    diesel::update(ik::table.filter(ik::request_id.eq(request_id)))
-        .set((
-            ik::response_status.eq(Some(200)),
-            ik::response_body.eq(Some(body)),
-        ))
-        .execute(conn)
-        .await?;
-    Ok(())
 }

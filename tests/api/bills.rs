@@ -548,3 +548,64 @@ async fn no_history_row_is_lost_while_postgresql_is_stopped() {
         .unwrap();
     assert!(after.replayed >= 12, "{after:?}");
 }
+
+#[actix_web::test]
+async fn dates_beyond_any_calendar_are_400_not_a_crash() {
+    let app = spawn_app().await;
+    let t = app.login("user01").await;
+    for q in [
+        "endDate=%2B262142-12-31",
+        "startDate=-262000-01-01",
+        "endDate=9999-12-31",
+    ] {
+        let res = app
+            .get(&format!("/api/v1/bills/history?{q}"), Some(&t.access))
+            .await;
+        assert_error(res, StatusCode::BAD_REQUEST, "INVALID_INPUT").await;
+    }
+}
+
+#[actix_web::test]
+async fn no_history_is_lost_when_the_history_writer_panics() {
+    let app = spawn_app_with(|s| s.actors.history.flush_interval_ms = 2000).await;
+    let t = app.login("user01").await;
+    let admin = app.login("admin").await;
+    let m = months();
+    for month in &m[..4] {
+        assert_eq!(
+            inquire(&app, &t.access, "01012345001", Some(month))
+                .await
+                .status(),
+            StatusCode::OK
+        );
+    }
+    // The four records are still buffered (flush every 2 s) when the writer dies.
+    let res = app
+        .post_json(
+            "/admin/faults/panic?actor=history",
+            &json!({}),
+            Some(&admin.access),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let mut total = 0;
+    for _ in 0..100 {
+        let body: Value = app
+            .get("/api/v1/bills/history", Some(&t.access))
+            .await
+            .json()
+            .await
+            .unwrap();
+        total = body["data"]["pagination"]["totalItems"]
+            .as_u64()
+            .unwrap_or(0);
+        if total == 4 {
+            break;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        total, 4,
+        "the spooled records were replayed by the new writer"
+    );
+}
