@@ -7,6 +7,7 @@ pub mod envelope;
 pub mod error;
 pub mod extract;
 pub mod middleware;
+pub mod openapi;
 pub mod ops;
 pub mod products;
 pub mod users;
@@ -33,13 +34,15 @@ pub struct AppState {
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.configure(ops::routes).service(
-        web::scope("/api/v1")
-            .configure(auth::routes)
-            .configure(users::routes)
-            .configure(bills::routes)
-            .configure(products::routes),
-    );
+    cfg.configure(ops::routes)
+        .configure(openapi::routes)
+        .service(
+            web::scope("/api/v1")
+                .configure(auth::routes)
+                .configure(users::routes)
+                .configure(bills::routes)
+                .configure(products::routes),
+        );
 }
 
 pub fn cors(settings: &CorsSettings) -> Cors {

@@ -9,6 +9,7 @@ mod helpers;
 mod kos;
 mod metrics;
 mod notifier;
+mod openapi;
 mod owned;
 mod products;
 mod sessions;
