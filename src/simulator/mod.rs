@@ -26,7 +26,7 @@ use data::Line;
 use faults::{Endpoint, Fault, FaultRequest, FaultTable, Mode, Stats};
 
 /// Notifications the MVNO receiver keeps for `received` (oldest dropped first).
-const RECEIVED_KEEP: usize = 100_000;
+const RECEIVED_KEEP: usize = 10_000;
 
 #[derive(Default)]
 pub struct SimState {
