@@ -5,13 +5,14 @@
 use std::collections::BTreeMap;
 
 use actix_web::{web, HttpResponse};
-use chrono::{DateTime, Duration, NaiveTime, TimeZone as _, Utc};
+use chrono::{Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::envelope::ok;
 use super::error::ApiError;
 use super::extract::{Auth, BillInquiry};
+use super::params::{field, local_midnight, number, valid_request_id};
 use super::AppState;
 use crate::actors::cache::{CacheKey, Cached, Get, Lookup, Tier};
 use crate::actors::history::{Find, Page, Record};
@@ -31,10 +32,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/inquiry/{requestId}", web::get().to(inquiry_result))
             .route("/history", web::get().to(history)),
     );
-}
-
-fn field(name: &str, problem: impl Into<String>) -> ApiError {
-    ApiError::field(name, problem)
 }
 
 /// `GET /bills/menu`: the caller's line and the months they may choose.
@@ -271,13 +268,6 @@ async fn inquire(
     }
 }
 
-fn valid_request_id(id: &str) -> bool {
-    (1..=64).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
 /// `GET /bills/inquiry/{requestId}`: a past inquiry's answer, to its owner (or ADMIN).
 async fn inquiry_result(
     state: web::Data<AppState>,
@@ -311,24 +301,6 @@ struct HistoryQuery {
     status: Option<String>,
     page: Option<String>,
     size: Option<String>,
-}
-
-fn number(name: &'static str, v: Option<&str>) -> Result<Option<u32>, ApiError> {
-    v.filter(|s| !s.is_empty())
-        .map(|s| {
-            s.parse::<u32>()
-                .map_err(|_| field(name, format!("{name}는 숫자여야 합니다")))
-        })
-        .transpose()
-}
-
-/// Start of `date` in the service's time zone, in UTC.
-fn local_midnight(state: &AppState, date: chrono::NaiveDate) -> Option<DateTime<Utc>> {
-    state
-        .tz
-        .from_local_datetime(&date.and_time(NaiveTime::MIN))
-        .earliest()
-        .map(|t| t.with_timezone(&Utc))
 }
 
 fn history_item(s: &StoredInquiry) -> Value {

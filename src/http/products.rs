@@ -6,13 +6,14 @@ use std::collections::BTreeMap;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::{DateTime, Duration, NaiveTime, TimeZone as _, Utc};
+use chrono::{Duration, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::envelope::{failure_with_data, ok, with_status};
 use super::error::ApiError;
 use super::extract::{Auth, ProductChange};
+use super::params::{field, local_midnight, number, valid_request_id};
 use super::AppState;
 use crate::actors::cache::{CacheKey, Cached, Get};
 use crate::actors::product_change::{
@@ -35,10 +36,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/change/{requestId}", web::get().to(change_result))
             .route("/history", web::get().to(history)),
     );
-}
-
-fn field(name: &str, problem: impl Into<String>) -> ApiError {
-    ApiError::field(name, problem)
 }
 
 impl From<ChangeError> for ApiError {
@@ -303,13 +300,6 @@ async fn change(
     Ok(reply_response(reply))
 }
 
-fn valid_request_id(id: &str) -> bool {
-    (1..=64).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
 fn change_view(r: &ChangeRow) -> Value {
     let mut view = json!({
         "requestId": r.request_id,
@@ -361,23 +351,6 @@ struct HistoryQuery {
     end_date: Option<String>,
     page: Option<String>,
     size: Option<String>,
-}
-
-fn number(name: &'static str, v: Option<&str>) -> Result<Option<u32>, ApiError> {
-    v.filter(|s| !s.is_empty())
-        .map(|s| {
-            s.parse::<u32>()
-                .map_err(|_| field(name, format!("{name}는 숫자여야 합니다")))
-        })
-        .transpose()
-}
-
-fn local_midnight(state: &AppState, date: chrono::NaiveDate) -> Option<DateTime<Utc>> {
-    state
-        .tz
-        .from_local_datetime(&date.and_time(NaiveTime::MIN))
-        .earliest()
-        .map(|t| t.with_timezone(&Utc))
 }
 
 /// `GET /products/history`: a line's change requests, newest first (size ≤ 100, start at
