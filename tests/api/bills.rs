@@ -6,7 +6,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, spawn_app, spawn_app_with, TestApp};
+use crate::helpers::{assert_error, mvno_received, spawn_app, spawn_app_with, TestApp};
 use crate::owned::{OwnedPostgres, OwnedRedis};
 
 fn months() -> Vec<String> {
@@ -399,21 +399,8 @@ async fn successful_inquiries_reach_the_mvno_ap_server() {
         .unwrap();
     let id = body["data"]["requestId"].as_str().unwrap().to_string();
     for _ in 0..100 {
-        let got: Value = app
-            .client
-            .get(format!("{}/api/v1/mvno/admin/received", app.kos_url))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if let Some(item) = got["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|i| i["payload"]["eventId"] == id.as_str())
-        {
+        let got = mvno_received(&app.client, &app.kos_url).await;
+        if let Some(item) = got.iter().find(|i| i["payload"]["eventId"] == id.as_str()) {
             assert_eq!(item["kind"], "bill-result");
             assert_eq!(item["payload"]["result"]["lineNumber"], "010-1234-5001");
             return;

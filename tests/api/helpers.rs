@@ -290,6 +290,26 @@ impl Drop for TestApp {
     }
 }
 
+/// A KOS/MVNO simulator of the test's own (its state outlives any phonebill instance).
+pub fn standalone_simulator() -> String {
+    let (port, server) = phonebill::simulator::start("127.0.0.1", 0, 1).expect("simulator starts");
+    actix_web::rt::spawn(server);
+    format!("http://127.0.0.1:{port}")
+}
+
+/// What the MVNO receiver of the simulator at `sim` has received.
+pub async fn mvno_received(client: &Client, sim: &str) -> Vec<Value> {
+    let body: Value = client
+        .get(format!("{sim}/api/v1/mvno/admin/received"))
+        .send()
+        .await
+        .expect("received listing")
+        .json()
+        .await
+        .expect("received json");
+    body["items"].as_array().cloned().unwrap_or_default()
+}
+
 /// The envelope's failure shape, asserted in one place.
 pub async fn assert_error(res: Response, status: StatusCode, code: &str) -> Value {
     assert_eq!(res.status(), status);

@@ -6,26 +6,10 @@ use phonebill::actors::notifier::Enqueue;
 use phonebill::infra::outbox::{Kind, NewNotification};
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app_with, TestApp};
-
-/// A simulator of our own, so its MVNO outage outlives a phonebill instance.
-fn standalone_simulator() -> String {
-    let (port, server) = phonebill::simulator::start("127.0.0.1", 0, 1).unwrap();
-    actix_web::rt::spawn(server);
-    format!("http://127.0.0.1:{port}")
-}
+use crate::helpers::{mvno_received, spawn_app_with, standalone_simulator, TestApp};
 
 async fn received(app: &TestApp, sim: &str) -> Vec<Value> {
-    let body: Value = app
-        .client
-        .get(format!("{sim}/api/v1/mvno/admin/received"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    body["items"].as_array().unwrap().clone()
+    mvno_received(&app.client, sim).await
 }
 
 async fn eventually<F, Fut>(what: &str, mut check: F)

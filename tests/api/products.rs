@@ -6,14 +6,10 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, spawn_app, spawn_app_with, TestApp};
+use crate::helpers::{
+    assert_error, mvno_received, spawn_app, spawn_app_with, standalone_simulator, TestApp,
+};
 use crate::owned::OwnedPostgres;
-
-fn standalone_simulator() -> String {
-    let (port, server) = phonebill::simulator::start("127.0.0.1", 0, 1).unwrap();
-    actix_web::rt::spawn(server);
-    format!("http://127.0.0.1:{port}")
-}
 
 fn change_body(line: &str, current: &str, target: &str) -> Value {
     json!({ "lineNumber": line, "currentProductCode": current, "targetProductCode": target })
@@ -273,18 +269,8 @@ async fn a_change_completes_and_a_second_instance_sees_the_new_product() {
 
     // The MVNO AP server hears about it.
     for _ in 0..100 {
-        let got: Value = a
-            .client
-            .get(format!("{sim}/api/v1/mvno/admin/received"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if got["items"]
-            .as_array()
-            .unwrap()
+        let got = mvno_received(&a.client, &sim).await;
+        if got
             .iter()
             .any(|i| i["payload"]["eventId"] == id.as_str() && i["kind"] == "product-change-result")
         {
