@@ -222,11 +222,17 @@ impl Application {
             },
         );
 
+        // A change may take two KOS reads, the KOS change and a few database round trips:
+        // its actor is given at least that long to answer.
+        let change_worst_ms = 2 * settings.kos.inquiry_timeout_ms
+            + settings.kos.change_timeout_ms
+            + 4 * settings.database.acquire_timeout_ms
+            + 1000;
         let products = ShardSet::start(
             "products",
             settings.actors.products,
             &handles,
-            reply_timeout,
+            reply_timeout.max(Duration::from_millis(change_worst_ms)),
             retry_after,
             {
                 let deps = ChangeDeps {

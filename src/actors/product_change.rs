@@ -249,6 +249,14 @@ async fn run_change(deps: ChangeDeps, msg: RequestChange) -> Result<ChangeReply,
                 return serde_json::from_value(body)
                     .map_err(|e| ChangeError::Internal(e.to_string()));
             }
+            KeyState::Settled { response, message } => {
+                return Ok(ChangeReply {
+                    status: 200,
+                    code: None,
+                    message,
+                    data: response,
+                });
+            }
             KeyState::InFlight => return Err(ChangeError::KeyInFlight),
             KeyState::Mismatch => return Err(ChangeError::KeyMismatch),
         }

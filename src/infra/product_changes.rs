@@ -216,11 +216,18 @@ pub enum KeyState {
     Fresh,
     /// Same key, same body, finished: answer this again.
     Replay { status: u16, body: Value },
+    /// Same key, same body, its change settled but the answer was never stored under the
+    /// key (the instance died first): the settled record's answer.
+    Settled { response: Value, message: String },
     /// Same key, same body, still running.
     InFlight,
     /// Same key, another body.
     Mismatch,
 }
+
+/// How long a reserved key with no change record is respected before another request with
+/// the same body may take it over (longer than a pre-check can take).
+const CLAIM_LEASE: Duration = Duration::seconds(30);
 
 /// Reserves `key` for a request with `fingerprint`, or says why not.
 pub async fn claim_key(
@@ -255,24 +262,59 @@ pub async fn claim_key(
     if inserted == 1 {
         return Ok(KeyState::Fresh);
     }
-    let found: Option<(String, Option<i32>, Option<Value>)> = ik::table
+    let found: Option<(String, String, Option<i32>, Option<Value>, DateTime<Utc>)> = ik::table
         .filter(ik::user_id.eq(user_id))
         .filter(ik::idem_key.eq(key))
-        .select((ik::fingerprint, ik::response_status, ik::response_body))
+        .select((
+            ik::fingerprint,
+            ik::request_id,
+            ik::response_status,
+            ik::response_body,
+            ik::created_at,
+        ))
         .first(conn)
         .await
         .optional()?;
     // Released between our insert and this read: it is free again, for a retry.
-    let Some((stored_fp, status, body)) = found else {
+    let Some((stored_fp, holder, status, body, claimed_at)) = found else {
         return Ok(KeyState::InFlight);
     };
-    Ok(match (stored_fp == fingerprint, status, body) {
-        (false, _, _) => KeyState::Mismatch,
-        (true, Some(status), Some(body)) => KeyState::Replay {
+    if stored_fp != fingerprint {
+        return Ok(KeyState::Mismatch);
+    }
+    if let (Some(status), Some(body)) = (status, body) {
+        return Ok(KeyState::Replay {
             status: u16::try_from(status).unwrap_or(200),
             body,
+        });
+    }
+    // Reserved without an answer: ask the change record of the request holding it.
+    let change = find(conn, &holder).await?;
+    Ok(match change {
+        Some(c) if c.status != "PROCESSING" => KeyState::Settled {
+            response: c.response.unwrap_or(Value::Null),
+            message: c.result_message.unwrap_or_default(),
         },
-        (true, _, _) => KeyState::InFlight,
+        Some(_) => KeyState::InFlight,
+        // No record: its request never got as far as KOS. After the lease the holder is
+        // presumed dead (a live one writes its record within seconds) and we take over.
+        None if Utc::now() - claimed_at > CLAIM_LEASE => {
+            let taken = diesel::update(
+                ik::table
+                    .filter(ik::user_id.eq(user_id))
+                    .filter(ik::idem_key.eq(key))
+                    .filter(ik::request_id.eq(&holder)),
+            )
+            .set((ik::request_id.eq(request_id), ik::created_at.eq(Utc::now())))
+            .execute(conn)
+            .await?;
+            if taken == 1 {
+                KeyState::Fresh
+            } else {
+                KeyState::InFlight
+            }
+        }
+        None => KeyState::InFlight,
     })
 }
 

@@ -515,3 +515,38 @@ async fn change_history_pages_with_date_rules() {
         .await;
     assert_error(res, StatusCode::FORBIDDEN, "FORBIDDEN").await;
 }
+
+#[actix_web::test]
+async fn a_key_left_reserved_by_a_dead_instance_is_taken_over_after_its_lease() {
+    use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+    use secrecy::ExposeSecret;
+    let app = spawn_app().await;
+    let t = app.login("user01").await;
+    // What an instance that died between reserving the key and recording its change leaves.
+    let mut conn = AsyncPgConnection::establish(app.settings.database.url.expose_secret())
+        .await
+        .unwrap();
+    diesel::sql_query(
+        "INSERT INTO idempotency_keys (user_id, idem_key, fingerprint, request_id, created_at, expires_at) \
+         VALUES ('user01', 'orphan', '01012345001|5G-STANDARD-001|LTE-BASIC-001', 'dead-request', \
+                 now() - interval '1 minute', now() + interval '1 day')",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let body = change_body("01012345001", "5G-STANDARD-001", "LTE-BASIC-001");
+    let res = change(&app, &t.access, &body, Some("orphan")).await;
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "the orphaned key is taken over"
+    );
+    let first: Value = res.json().await.unwrap();
+    assert_eq!(first["data"]["processStatus"], "COMPLETED");
+    let again: Value = change(&app, &t.access, &body, Some("orphan"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["data"]["requestId"], first["data"]["requestId"]);
+}
