@@ -225,6 +225,16 @@ pub enum KeyState {
     Mismatch,
 }
 
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = ik)]
+struct KeyRow {
+    fingerprint: String,
+    request_id: String,
+    response_status: Option<i32>,
+    response_body: Option<Value>,
+    created_at: DateTime<Utc>,
+}
+
 /// How long a reserved key with no change record is respected before another request with
 /// the same body may take it over (longer than a pre-check can take).
 const CLAIM_LEASE: Duration = Duration::seconds(30);
@@ -262,21 +272,22 @@ pub async fn claim_key(
     if inserted == 1 {
         return Ok(KeyState::Fresh);
     }
-    let found: Option<(String, String, Option<i32>, Option<Value>, DateTime<Utc>)> = ik::table
+    let found: Option<KeyRow> = ik::table
         .filter(ik::user_id.eq(user_id))
         .filter(ik::idem_key.eq(key))
-        .select((
-            ik::fingerprint,
-            ik::request_id,
-            ik::response_status,
-            ik::response_body,
-            ik::created_at,
-        ))
+        .select(KeyRow::as_select())
         .first(conn)
         .await
         .optional()?;
     // Released between our insert and this read: it is free again, for a retry.
-    let Some((stored_fp, holder, status, body, claimed_at)) = found else {
+    let Some(KeyRow {
+        fingerprint: stored_fp,
+        request_id: holder,
+        response_status: status,
+        response_body: body,
+        created_at: claimed_at,
+    }) = found
+    else {
         return Ok(KeyState::InFlight);
     };
     if stored_fp != fingerprint {
