@@ -252,6 +252,7 @@ pub struct ActorKindSettings {
 #[serde(deny_unknown_fields)]
 pub struct AdminSettings {
     pub fault_injection: bool,
+    pub bench_endpoints: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -306,6 +306,7 @@ impl Application {
             tokens,
             trust_forwarded_for: settings.rate_limit.trust_forwarded_for,
             fault_injection: settings.admin.fault_injection,
+            bench_endpoints: settings.admin.bench_endpoints,
             tz: settings.locale.tz(),
             metrics,
         });

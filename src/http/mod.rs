@@ -29,6 +29,7 @@ pub struct AppState {
     pub tokens: Arc<TokenKeys>,
     pub trust_forwarded_for: bool,
     pub fault_injection: bool,
+    pub bench_endpoints: bool,
     /// Time zone of billing months and history dates.
     pub tz: chrono_tz::Tz,
     pub metrics: Arc<crate::metrics::Metrics>,

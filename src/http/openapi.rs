@@ -93,6 +93,7 @@ pub const OPERATIONS: &[Op] = &[
     Op { method: "get", path: "/openapi.json", tag: "service", summary: "This document", access: Access::Public, params: &[], body: None, ok: (200, "Object"), errors: &[] },
     Op { method: "get", path: "/docs", tag: "service", summary: "Interactive documentation (offline)", access: Access::Public, params: &[], body: None, ok: (200, "Html"), errors: &[] },
     Op { method: "get", path: "/admin/actors", tag: "admin", summary: "Actor kinds, shards, mailboxes, breakers, caches, queues", access: Access::Bearer(Some("ADMIN")), params: &[], body: None, ok: (200, "Object"), errors: &[] },
+    Op { method: "get", path: "/bench/bare", tag: "admin", summary: "Bare JSON handler, the throughput benchmark's baseline (only with [admin] bench_endpoints)", access: Access::Public, params: &[], body: None, ok: (200, "Object"), errors: &[404] },
     Op { method: "post", path: "/admin/faults/panic", tag: "admin", summary: "Make an actor panic (only with [admin] fault_injection)", access: Access::Bearer(Some("ADMIN")), params: &[("actor", "query", "session|account|kos|notifier|cache|history|products|reconciler")], body: None, ok: (202, "Object"), errors: &[400, 404] },
 ];
 

@@ -16,7 +16,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/health/ready", web::get().to(ready))
         .route("/metrics", web::get().to(metrics))
         .route("/admin/actors", web::get().to(actors))
-        .route("/admin/faults/panic", web::post().to(panic_actor));
+        .route("/admin/faults/panic", web::post().to(panic_actor))
+        .route("/bench/bare", web::get().to(bare));
+}
+
+/// The benchmark's baseline: the same server, middleware and JSON encoding, nothing else.
+async fn bare(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    if !state.bench_endpoints {
+        return Err(ApiError::NotFound("요청한 경로"));
+    }
+    Ok(HttpResponse::Ok()
+        .json(json!({ "success": true, "resultCode": "0000", "data": { "ok": true } })))
 }
 
 async fn live() -> HttpResponse {

@@ -5,11 +5,11 @@ use phonebill::http::openapi::OPERATIONS;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, spawn_app_with};
 
 #[actix_web::test]
 async fn openapi_describes_every_route() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(|s| s.admin.bench_endpoints = true).await;
     let doc: Value = app.get("/openapi.json", None).await.json().await.unwrap();
     assert_eq!(doc["openapi"], "3.0.3");
     for op in OPERATIONS {
@@ -120,4 +120,11 @@ async fn the_docs_page_works_offline() {
     let js = app.get("/docs/redoc.standalone.js", None).await;
     assert_eq!(js.status(), StatusCode::OK);
     assert!(js.bytes().await.unwrap().len() > 500_000);
+}
+
+#[actix_web::test]
+async fn the_benchmark_baseline_is_off_unless_configured() {
+    let app = spawn_app().await;
+    let res = app.get("/bench/bare", None).await;
+    crate::helpers::assert_error(res, StatusCode::NOT_FOUND, "NOT_FOUND").await;
 }
