@@ -219,6 +219,7 @@ pub struct CacheSettings {
 pub struct HistorySettings {
     pub mailbox: usize,
     pub batch_size: usize,
+    pub max_buffered: usize,
     pub flush_interval_ms: u64,
     pub spool_dir: std::path::PathBuf,
     pub replay_interval_ms: u64,

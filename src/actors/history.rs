@@ -81,6 +81,8 @@ pub struct HistoryWriter {
     waiting_on_round: Vec<tokio::sync::oneshot::Sender<()>>,
     /// Told when the next round ends (their records arrived during the running one).
     waiting_on_next: Vec<tokio::sync::oneshot::Sender<()>>,
+    /// Senders of records beyond `max_buffered`, told when there is room again.
+    waiting_for_room: Vec<tokio::sync::oneshot::Sender<()>>,
     skip_postgres_until: Option<Instant>,
     stats: HistorySnapshot,
     _lifeline: Lifeline,
@@ -103,6 +105,7 @@ impl HistoryWriter {
             busy: false,
             waiting_on_round: Vec::new(),
             waiting_on_next: Vec::new(),
+            waiting_for_room: Vec::new(),
             skip_postgres_until: None,
             stats: HistorySnapshot::default(),
             _lifeline: lifeline,
@@ -165,6 +168,11 @@ impl HistoryWriter {
             }
             for d in act.waiting_on_round.drain(..) {
                 let _ = d.send(());
+            }
+            if act.buffer.len() <= act.settings.max_buffered {
+                for room in act.waiting_for_room.drain(..) {
+                    let _ = room.send(());
+                }
             }
             if !act.waiting_on_next.is_empty() || act.buffer.len() >= act.settings.batch_size {
                 act.flush(ctx, None);
@@ -350,13 +358,25 @@ impl Drop for HistoryWriter {
 }
 
 impl Handler<Record> for HistoryWriter {
-    type Result = ();
+    type Result = ResponseFuture<()>;
 
-    fn handle(&mut self, msg: Record, ctx: &mut Context<Self>) {
+    /// The record is taken at once (nothing accepted is dropped). Past `max_buffered` the
+    /// sender is answered only when a round has made room: senders then wait, and their
+    /// waiting fills this writer's bounded mailbox, so excess load is shed as 503 at the edge
+    /// instead of growing memory.
+    fn handle(&mut self, msg: Record, ctx: &mut Context<Self>) -> Self::Result {
         self.buffer.push(msg.0);
         if self.buffer.len() >= self.settings.batch_size {
             self.flush(ctx, None);
         }
+        if self.buffer.len() + self.in_flight.len() <= self.settings.max_buffered {
+            return Box::pin(async {});
+        }
+        let (room, wait) = tokio::sync::oneshot::channel();
+        self.waiting_for_room.push(room);
+        Box::pin(async move {
+            let _ = wait.await;
+        })
     }
 }
 

@@ -16,6 +16,7 @@ use super::params::{field, local_midnight, number, valid_request_id};
 use super::AppState;
 use crate::actors::cache::{CacheKey, Cached, Get, Lookup, Tier};
 use crate::actors::history::{Find, Page, Record};
+use crate::actors::shard::ActorError;
 use crate::domain::paging::{date_range, PageRequest, Pagination};
 use crate::domain::{BillingMonth, LineNumber};
 use crate::infra::history::{
@@ -153,19 +154,27 @@ fn refusal(code: &str) -> ApiError {
     }
 }
 
-/// Hands a record to the history writer, waiting for mailbox space rather than dropping it.
-async fn record(state: &AppState, rec: HistoryRecord) {
-    let id = rec.row.request_id.clone();
-    for attempt in 0..3 {
-        match state.actors.history.deliver(&0, Record(rec.clone())).await {
-            Ok(()) => return,
+/// Hands a record to the history writer before the client is answered. When the writer
+/// cannot take it (mailbox full under overload, or being replaced) the client gets 503:
+/// an answer is only given for an inquiry whose history is safe.
+async fn record(state: &AppState, rec: HistoryRecord) -> Result<(), ApiError> {
+    let mut last = None;
+    for attempt in 0..2 {
+        match state.actors.history.ask(&0, Record(rec.clone())).await {
+            Ok(()) => return Ok(()),
+            Err(e @ ActorError::Full { .. }) => return Err(e.into()),
             // The writer is being replaced after a failure; its successor takes the retry.
-            Err(_) => {
+            Err(e) => {
+                last = Some(e);
                 actix_web::rt::time::sleep(std::time::Duration::from_millis(20 << attempt)).await
             }
         }
     }
-    tracing::error!(request_id = %id, "history record could not be handed to the writer");
+    tracing::error!(request_id = %rec.row.request_id, "history record could not be handed to the writer");
+    Err(last.map_or_else(
+        || ApiError::Internal("history writer unavailable".into()),
+        Into::into,
+    ))
 }
 
 /// `POST /bills/inquiry`: a month's bill of a line (the caller's own, or any for ADMIN).
@@ -223,7 +232,7 @@ async fn inquire(
         Ok(l) => l,
         Err(e) => {
             row.result_message = "KOS unavailable".into();
-            record(&state, HistoryRecord { row, notify: None }).await;
+            record(&state, HistoryRecord { row, notify: None }).await?;
             return Err(e.into());
         }
     };
@@ -255,13 +264,13 @@ async fn inquire(
                     notify: Some(notify),
                 },
             )
-            .await;
+            .await?;
             Ok(ok(data))
         }
         Cached::Refused { code, message } => {
             row.result_code = code.clone();
             row.result_message = message.clone();
-            record(&state, HistoryRecord { row, notify: None }).await;
+            record(&state, HistoryRecord { row, notify: None }).await?;
             Err(refusal(code))
         }
         other => Err(ApiError::Internal(format!("bill cache held {other:?}"))),

@@ -596,3 +596,55 @@ async fn no_history_is_lost_when_the_history_writer_panics() {
         "the spooled records were replayed by the new writer"
     );
 }
+
+#[actix_web::test]
+async fn a_full_history_writer_sheds_inquiries_as_503_and_loses_none_it_answered() {
+    let app = spawn_app_with(|s| {
+        s.actors.history.mailbox = 3;
+        s.actors.history.max_buffered = 2;
+        s.actors.history.batch_size = 1000;
+        s.actors.history.flush_interval_ms = 600_000;
+    })
+    .await;
+    let t = app.login("user01").await;
+    assert_eq!(
+        inquire(&app, &t.access, "01012345001", None).await.status(),
+        StatusCode::OK
+    );
+    // Nothing is written (no size or time trigger) until the writer is told to flush below.
+    let burst = futures_util::future::join_all(
+        (0..8).map(|_| inquire(&app, &t.access, "01012345001", None)),
+    );
+    let release = async {
+        actix_web::rt::time::sleep(Duration::from_millis(500)).await;
+        app.actors
+            .history
+            .deliver(&0, phonebill::actors::history::Flush)
+            .await
+            .unwrap();
+    };
+    let (responses, ()) = tokio::join!(burst, release);
+    let mut answered = 1;
+    let mut shed = 0;
+    for res in responses {
+        match res.status() {
+            StatusCode::OK => answered += 1,
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert!(res.headers().get("retry-after").is_some());
+                shed += 1;
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(shed >= 1, "the overload was shed");
+    let body: Value = app
+        .get("/api/v1/bills/history?size=100", Some(&t.access))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        body["data"]["pagination"]["totalItems"], answered,
+        "every answered inquiry is recorded"
+    );
+}
