@@ -83,10 +83,15 @@ async fn main() -> anyhow::Result<()> {
     // End to end through the actor: hand over every record, then wait until all are written.
     let started = Instant::now();
     for n in 0..rows {
-        actors
+        // A full writer refuses; a client would get 503 and retry, so does this loop.
+        while actors
             .history
-            .deliver(&0, Record(record(n, "actor")))
-            .await?;
+            .ask_shard(0, Record(record(n, "actor")))
+            .await?
+            .is_err()
+        {
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
     }
     let handed = started.elapsed();
     actors.history.ask_shard(0, Flush).await?;

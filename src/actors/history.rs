@@ -24,8 +24,13 @@ use crate::infra::StoreError;
 use crate::settings::HistorySettings;
 
 #[derive(Message)]
-#[rtype(result = "()")]
+#[rtype(result = "Result<(), Overloaded>")]
 pub struct Record(pub HistoryRecord);
+
+/// The writer holds `max_buffered` records already; the record was not taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("history writer full")]
+pub struct Overloaded;
 
 /// Writes everything buffered now; answers when it is in PostgreSQL or the spool.
 #[derive(Message)]
@@ -55,6 +60,8 @@ pub struct HistorySnapshot {
     pub last_batch_size: usize,
     pub last_flush_ms: u64,
     pub postgres_skipped: bool,
+    /// Records refused because `max_buffered` were held (each a 503 to a client).
+    pub refused: u64,
 }
 
 /// How a write round ended.
@@ -81,8 +88,6 @@ pub struct HistoryWriter {
     waiting_on_round: Vec<tokio::sync::oneshot::Sender<()>>,
     /// Told when the next round ends (their records arrived during the running one).
     waiting_on_next: Vec<tokio::sync::oneshot::Sender<()>>,
-    /// Senders of records beyond `max_buffered`, told when there is room again.
-    waiting_for_room: Vec<tokio::sync::oneshot::Sender<()>>,
     skip_postgres_until: Option<Instant>,
     stats: HistorySnapshot,
     _lifeline: Lifeline,
@@ -105,7 +110,6 @@ impl HistoryWriter {
             busy: false,
             waiting_on_round: Vec::new(),
             waiting_on_next: Vec::new(),
-            waiting_for_room: Vec::new(),
             skip_postgres_until: None,
             stats: HistorySnapshot::default(),
             _lifeline: lifeline,
@@ -168,11 +172,6 @@ impl HistoryWriter {
             }
             for d in act.waiting_on_round.drain(..) {
                 let _ = d.send(());
-            }
-            if act.buffer.len() <= act.settings.max_buffered {
-                for room in act.waiting_for_room.drain(..) {
-                    let _ = room.send(());
-                }
             }
             if !act.waiting_on_next.is_empty() || act.buffer.len() >= act.settings.batch_size {
                 act.flush(ctx, None);
@@ -358,25 +357,21 @@ impl Drop for HistoryWriter {
 }
 
 impl Handler<Record> for HistoryWriter {
-    type Result = ResponseFuture<()>;
+    type Result = Result<(), Overloaded>;
 
-    /// The record is taken at once (nothing accepted is dropped). Past `max_buffered` the
-    /// sender is answered only when a round has made room: senders then wait, and their
-    /// waiting fills this writer's bounded mailbox, so excess load is shed as 503 at the edge
-    /// instead of growing memory.
+    /// Takes the record, or refuses it (without keeping it) when `max_buffered` records are
+    /// already held: the handler then answers 503 and nothing it answered is lost. Memory is
+    /// bounded by `max_buffered` records.
     fn handle(&mut self, msg: Record, ctx: &mut Context<Self>) -> Self::Result {
+        if self.buffer.len() + self.in_flight.len() >= self.settings.max_buffered {
+            self.stats.refused += 1;
+            return Err(Overloaded);
+        }
         self.buffer.push(msg.0);
         if self.buffer.len() >= self.settings.batch_size {
             self.flush(ctx, None);
         }
-        if self.buffer.len() + self.in_flight.len() <= self.settings.max_buffered {
-            return Box::pin(async {});
-        }
-        let (room, wait) = tokio::sync::oneshot::channel();
-        self.waiting_for_room.push(room);
-        Box::pin(async move {
-            let _ = wait.await;
-        })
+        Ok(())
     }
 }
 

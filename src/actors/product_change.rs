@@ -269,10 +269,13 @@ async fn run_change(deps: ChangeDeps, msg: RequestChange) -> Result<ChangeReply,
             let kept = match &outcome {
                 Ok(reply) if reply.status == 202 => Ok(()),
                 Ok(reply) => match serde_json::to_value(reply) {
-                    Ok(body) => store::complete_key(&mut conn, &user, k, reply.status, &body).await,
-                    Err(_) => store::release_key(&mut conn, &user, k).await,
+                    Ok(body) => {
+                        store::complete_key(&mut conn, &user, k, &request_id, reply.status, &body)
+                            .await
+                    }
+                    Err(_) => store::release_key(&mut conn, &user, k, &request_id).await,
                 },
-                Err(_) => store::release_key(&mut conn, &user, k).await,
+                Err(_) => store::release_key(&mut conn, &user, k, &request_id).await,
             };
             if let Err(e) = kept {
                 tracing::warn!(error = %e, "idempotency key could not be updated");

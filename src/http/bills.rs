@@ -15,7 +15,7 @@ use super::extract::{Auth, BillInquiry};
 use super::params::{field, local_midnight, number, valid_request_id};
 use super::AppState;
 use crate::actors::cache::{CacheKey, Cached, Get, Lookup, Tier};
-use crate::actors::history::{Find, Page, Record};
+use crate::actors::history::{Find, Overloaded, Page, Record};
 use crate::actors::shard::ActorError;
 use crate::domain::paging::{date_range, PageRequest, Pagination};
 use crate::domain::{BillingMonth, LineNumber};
@@ -155,26 +155,25 @@ fn refusal(code: &str) -> ApiError {
 }
 
 /// Hands a record to the history writer before the client is answered. When the writer
-/// cannot take it (mailbox full under overload, or being replaced) the client gets 503:
-/// an answer is only given for an inquiry whose history is safe.
+/// cannot take it (full under overload, mailbox full, or being replaced) the client gets
+/// 503: an answer is only given for an inquiry whose history is safe.
 async fn record(state: &AppState, rec: HistoryRecord) -> Result<(), ApiError> {
-    let mut last = None;
-    for attempt in 0..2 {
-        match state.actors.history.ask(&0, Record(rec.clone())).await {
-            Ok(()) => return Ok(()),
-            Err(e @ ActorError::Full { .. }) => return Err(e.into()),
-            // The writer is being replaced after a failure; its successor takes the retry.
-            Err(e) => {
-                last = Some(e);
-                actix_web::rt::time::sleep(std::time::Duration::from_millis(20 << attempt)).await
-            }
-        }
+    let overloaded = || ApiError::Unavailable {
+        reason: "history writer full".into(),
+        retry_after_s: 1,
+    };
+    match state.actors.history.ask(&0, Record(rec.clone())).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(Overloaded)) => Err(overloaded()),
+        // The writer died before taking it: its successor takes one more try.
+        Err(ActorError::Gone { .. }) => match state.actors.history.ask(&0, Record(rec)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(Overloaded)) => Err(overloaded()),
+            Err(e) => Err(e.into()),
+        },
+        // Full or Timeout: not resent (a timed-out record may still be taken).
+        Err(e) => Err(e.into()),
     }
-    tracing::error!(request_id = %rec.row.request_id, "history record could not be handed to the writer");
-    Err(last.map_or_else(
-        || ApiError::Internal("history writer unavailable".into()),
-        Into::into,
-    ))
 }
 
 /// `POST /bills/inquiry`: a month's bill of a line (the caller's own, or any for ADMIN).

@@ -150,8 +150,9 @@ impl ResponseError for ApiError {
             ApiError::Internal(detail) => {
                 tracing::error!(request_id = %request_id(), error = %detail, "internal error")
             }
+            // Debug: under overload every shed request would log (the access line has 503).
             ApiError::Unavailable { reason, .. } => {
-                tracing::warn!(request_id = %request_id(), reason = %reason, "answered 503")
+                tracing::debug!(request_id = %request_id(), reason = %reason, "answered 503")
             }
             _ => {}
         }

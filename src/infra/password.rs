@@ -60,7 +60,11 @@ impl PasswordHasher {
                         Err(_) => return,
                     };
                     match job {
-                        Ok(job) => job(),
+                        // A panicking job (e.g. no OS randomness) must not end the worker:
+                        // its caller sees its reply channel dropped.
+                        Ok(job) => {
+                            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                        }
                         Err(_) => return,
                     }
                 })

@@ -232,12 +232,11 @@ struct KeyRow {
     request_id: String,
     response_status: Option<i32>,
     response_body: Option<Value>,
-    created_at: DateTime<Utc>,
 }
 
 /// How long a reserved key with no change record is respected before another request with
-/// the same body may take it over (longer than a pre-check can take).
-const CLAIM_LEASE: Duration = Duration::seconds(30);
+/// the same body may take it over (far longer than a request can take to write its record).
+const CLAIM_LEASE: Duration = Duration::seconds(120);
 
 /// Reserves `key` for a request with `fingerprint`, or says why not.
 pub async fn claim_key(
@@ -285,7 +284,6 @@ pub async fn claim_key(
         request_id: holder,
         response_status: status,
         response_body: body,
-        created_at: claimed_at,
     }) = found
     else {
         return Ok(KeyState::InFlight);
@@ -302,21 +300,29 @@ pub async fn claim_key(
     // Reserved without an answer: ask the change record of the request holding it.
     let change = find(conn, &holder).await?;
     Ok(match change {
-        Some(c) if c.status != "PROCESSING" => KeyState::Settled {
+        Some(c) if c.status == "PROCESSING" => KeyState::InFlight,
+        // Settled with an answer the holder did not get to store under the key.
+        Some(c) if c.response.is_some() => KeyState::Settled {
             response: c.response.unwrap_or(Value::Null),
             message: c.result_message.unwrap_or_default(),
         },
-        Some(_) => KeyState::InFlight,
-        // No record: its request never got as far as KOS. After the lease the holder is
-        // presumed dead (a live one writes its record within seconds) and we take over.
-        None if Utc::now() - claimed_at > CLAIM_LEASE => {
-            let taken = diesel::update(
-                ik::table
-                    .filter(ik::user_id.eq(user_id))
-                    .filter(ik::idem_key.eq(key))
-                    .filter(ik::request_id.eq(&holder)),
+        // Settled without an answer (not applied), or no record at all (the holder never
+        // got as far as KOS and, after the lease, is presumed dead): take the key over. One
+        // statement, on the database's clock, that re-checks all of it.
+        _ => {
+            let taken = diesel::sql_query(
+                "UPDATE idempotency_keys SET request_id = $1, created_at = now() \
+                  WHERE user_id = $2 AND idem_key = $3 AND request_id = $4 AND response_status IS NULL \
+                    AND NOT EXISTS (SELECT 1 FROM product_change_requests p \
+                                     WHERE p.request_id = $4 AND p.status = 'PROCESSING') \
+                    AND (EXISTS (SELECT 1 FROM product_change_requests p WHERE p.request_id = $4) \
+                         OR created_at < now() - make_interval(secs => $5))",
             )
-            .set((ik::request_id.eq(request_id), ik::created_at.eq(Utc::now())))
+            .bind::<diesel::sql_types::Text, _>(request_id)
+            .bind::<diesel::sql_types::Text, _>(user_id)
+            .bind::<diesel::sql_types::Text, _>(key)
+            .bind::<diesel::sql_types::Text, _>(&holder)
+            .bind::<diesel::sql_types::Double, _>(CLAIM_LEASE.num_seconds() as f64)
             .execute(conn)
             .await?;
             if taken == 1 {
@@ -325,7 +331,6 @@ pub async fn claim_key(
                 KeyState::InFlight
             }
         }
-        None => KeyState::InFlight,
     })
 }
 
@@ -334,13 +339,15 @@ pub async fn complete_key(
     conn: &mut AsyncPgConnection,
     user_id: &str,
     key: &str,
+    request_id: &str,
     status: u16,
     body: &Value,
 ) -> Result<(), StoreError> {
     diesel::update(
         ik::table
             .filter(ik::user_id.eq(user_id))
-            .filter(ik::idem_key.eq(key)),
+            .filter(ik::idem_key.eq(key))
+            .filter(ik::request_id.eq(request_id)),
     )
     .set((
         ik::response_status.eq(Some(i32::from(status))),
@@ -356,11 +363,14 @@ pub async fn release_key(
     conn: &mut AsyncPgConnection,
     user_id: &str,
     key: &str,
+    request_id: &str,
 ) -> Result<(), StoreError> {
+    // Only our own reservation: another request may have taken the key over.
     diesel::delete(
         ik::table
             .filter(ik::user_id.eq(user_id))
-            .filter(ik::idem_key.eq(key)),
+            .filter(ik::idem_key.eq(key))
+            .filter(ik::request_id.eq(request_id)),
     )
     .execute(conn)
     .await?;

@@ -529,7 +529,7 @@ async fn a_key_left_reserved_by_a_dead_instance_is_taken_over_after_its_lease() 
     diesel::sql_query(
         "INSERT INTO idempotency_keys (user_id, idem_key, fingerprint, request_id, created_at, expires_at) \
          VALUES ('user01', 'orphan', '01012345001|5G-STANDARD-001|LTE-BASIC-001', 'dead-request', \
-                 now() - interval '1 minute', now() + interval '1 day')",
+                 now() - interval '5 minutes', now() + interval '1 day')",
     )
     .execute(&mut conn)
     .await
