@@ -352,7 +352,9 @@ async fn ten_concurrent_changes_of_one_line_make_one_kos_call() {
 async fn a_kos_time_out_answers_202_and_the_reconciler_settles_it() {
     let app = spawn_app_with(|s| {
         s.kos.change_timeout_ms = 500;
-        s.products.first_check_delay_ms = 0;
+        // Due 1.5 s after it was recorded: the same-key retry right after the 202 below
+        // finds it still PROCESSING.
+        s.products.first_check_delay_ms = 1000;
         s.products.reconcile_interval_ms = 200;
     })
     .await;
