@@ -46,9 +46,10 @@ pub fn test_settings(db_name: &str, prefix: &str) -> Settings {
     s
 }
 
-/// The history spool of a test: under the temporary directory, named after its prefix.
+/// The history spool of a test: under cargo's temporary directory for integration tests
+/// (`target/tmp`), named after its prefix.
 pub fn spool_dir(prefix: &str) -> std::path::PathBuf {
-    std::env::temp_dir().join(prefix.replace(':', "_"))
+    std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(prefix.replace(':', "_"))
 }
 
 pub struct TestApp {
@@ -252,7 +253,6 @@ impl Drop for TestApp {
         }
         let db_name = self.db_name.clone();
         let prefix = self.prefix.clone();
-        let _ = std::fs::remove_dir_all(spool_dir(&prefix));
         // Drop runs inside the test's runtime; clean up from a thread with its own.
         let _ = std::thread::spawn(move || {
             let Ok(rt) = tokio::runtime::Builder::new_current_thread()
@@ -271,6 +271,10 @@ impl Drop for TestApp {
                     .execute(&mut conn)
                     .await;
                 }
+                // The application still runs until the process ends: once its database is
+                // gone its history writer spools what it held; let it, then remove the spool.
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                let _ = std::fs::remove_dir_all(spool_dir(&prefix));
                 if let Ok(client) = redis::Client::open(redis_url()) {
                     if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
                         let keys: Vec<String> = redis::cmd("KEYS")
