@@ -5,19 +5,19 @@
 use std::collections::BTreeMap;
 
 use actix_web::{web, HttpResponse};
-use chrono::{Duration, Utc};
+use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::envelope::ok;
 use super::error::ApiError;
 use super::extract::{Auth, BillInquiry};
-use super::params::{field, local_midnight, number, valid_request_id};
+use super::params::{field, line_or_own, request_id, HistoryWindow};
 use super::AppState;
 use crate::actors::cache::{CacheKey, Cached, Get, Lookup, Tier};
 use crate::actors::history::{Find, Overloaded, Page, Record};
 use crate::actors::shard::ActorError;
-use crate::domain::paging::{date_range, PageRequest, Pagination};
+use crate::domain::paging::Pagination;
 use crate::domain::{BillingMonth, LineNumber};
 use crate::infra::history::{
     HistoryFilter, HistoryRecord, HistoryRow, SpooledNotification, StoredInquiry,
@@ -282,10 +282,7 @@ async fn inquiry_result(
     auth: Auth<BillInquiry>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
-    if !valid_request_id(&id) {
-        return Err(field("requestId", "요청 ID 형식이 올바르지 않습니다"));
-    }
+    let id = request_id(path.into_inner())?;
     let found = state.actors.history.ask_shard(0, Find(id)).await??;
     let stored = found.ok_or(ApiError::NotFound("조회 요청"))?;
     let line = LineNumber::parse(&stored.line_number).map_err(|e| ApiError::Internal(e.into()))?;
@@ -341,20 +338,16 @@ async fn history(
     query: web::Query<HistoryQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    let line = match q.line_number.as_deref().filter(|s| !s.is_empty()) {
-        None => auth.principal.line_number.clone(),
-        Some(s) => LineNumber::parse(s).map_err(|e| field("lineNumber", e))?,
-    };
-    let page = PageRequest::parse(
-        number("page", q.page.as_deref())?,
-        number("size", q.size.as_deref())?,
+    let line = line_or_own(q.line_number.as_deref(), &auth.principal.line_number)?;
+    let window = HistoryWindow::parse(
+        &state,
+        q.page.as_deref(),
+        q.size.as_deref(),
+        q.start_date.as_deref(),
+        q.end_date.as_deref(),
         20,
-        100,
-    )
-    .map_err(|(f, m)| field(f, m))?;
-    let today = Utc::now().with_timezone(&state.tz).date_naive();
-    let (start, end) = date_range(q.start_date.as_deref(), q.end_date.as_deref(), today, None)
-        .map_err(|(f, m)| field(f, m))?;
+        None,
+    )?;
     let status = match q.status.as_deref().filter(|s| !s.is_empty()) {
         None => None,
         Some(s @ ("COMPLETED" | "FAILED")) => Some(s.to_string()),
@@ -368,15 +361,15 @@ async fn history(
     auth.ensure_line(&line)?;
     let filter = HistoryFilter {
         line_number: line.digits().to_string(),
-        from: start.and_then(|d| local_midnight(&state, d)),
-        until: end.and_then(|d| local_midnight(&state, d + Duration::days(1))),
+        from: window.from,
+        until: window.until,
         status,
-        offset: page.offset(),
-        limit: i64::from(page.size),
+        offset: window.page.offset(),
+        limit: i64::from(window.page.size),
     };
     let (items, total) = state.actors.history.ask_shard(0, Page(filter)).await??;
     Ok(ok(json!({
         "items": items.iter().map(history_item).collect::<Vec<_>>(),
-        "pagination": Pagination::new(page, total.max(0) as u64),
+        "pagination": Pagination::new(window.page, total.max(0) as u64),
     })))
 }

@@ -1,9 +1,11 @@
 //! Small parsers of request parameters shared by the resource handlers.
 
-use chrono::{DateTime, NaiveTime, TimeZone as _, Utc};
+use chrono::{DateTime, Duration, NaiveTime, TimeZone as _, Utc};
 
 use super::error::ApiError;
 use super::AppState;
+use crate::domain::paging::{date_range, PageRequest};
+use crate::domain::LineNumber;
 
 /// A `400` naming one field.
 pub fn field(name: &str, problem: impl Into<String>) -> ApiError {
@@ -20,19 +22,68 @@ pub fn number(name: &'static str, v: Option<&str>) -> Result<Option<u32>, ApiErr
         .transpose()
 }
 
-/// Request ids are UUIDs; anything else short and plain is allowed, nothing else.
-pub fn valid_request_id(id: &str) -> bool {
-    (1..=64).contains(&id.len())
+/// A request id from the path: short and plain (ids are UUIDs), or `400`.
+pub fn request_id(id: String) -> Result<String, ApiError> {
+    let plain = (1..=64).contains(&id.len())
         && id
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if plain {
+        Ok(id)
+    } else {
+        Err(field("requestId", "요청 ID 형식이 올바르지 않습니다"))
+    }
+}
+
+/// The line a query names, or the caller's own when it names none.
+pub fn line_or_own(raw: Option<&str>, own: &LineNumber) -> Result<LineNumber, ApiError> {
+    match raw.filter(|s| !s.trim().is_empty()) {
+        None => Ok(own.clone()),
+        Some(s) => LineNumber::parse(s).map_err(|e| field("lineNumber", e)),
+    }
 }
 
 /// Start of `date` in the service's time zone, in UTC.
-pub fn local_midnight(state: &AppState, date: chrono::NaiveDate) -> Option<DateTime<Utc>> {
+fn local_midnight(state: &AppState, date: chrono::NaiveDate) -> Option<DateTime<Utc>> {
     state
         .tz
         .from_local_datetime(&date.and_time(NaiveTime::MIN))
         .earliest()
         .map(|t| t.with_timezone(&Utc))
+}
+
+/// The paging and date range of a history query, the dates as UTC instants.
+pub struct HistoryWindow {
+    pub page: PageRequest,
+    pub from: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl HistoryWindow {
+    /// `page`/`size` (size default `default_size`, at most 100) and `startDate`/`endDate`
+    /// (local dates, `endDate` inclusive; `startDate` at most `max_back` ago when given).
+    pub fn parse(
+        state: &AppState,
+        page: Option<&str>,
+        size: Option<&str>,
+        start: Option<&str>,
+        end: Option<&str>,
+        default_size: u32,
+        max_back: Option<Duration>,
+    ) -> Result<Self, ApiError> {
+        let page = PageRequest::parse(
+            number("page", page)?,
+            number("size", size)?,
+            default_size,
+            100,
+        )
+        .map_err(|(f, m)| field(f, m))?;
+        let today = Utc::now().with_timezone(&state.tz).date_naive();
+        let (start, end) = date_range(start, end, today, max_back).map_err(|(f, m)| field(f, m))?;
+        Ok(Self {
+            page,
+            from: start.and_then(|d| local_midnight(state, d)),
+            until: end.and_then(|d| local_midnight(state, d + Duration::days(1))),
+        })
+    }
 }

@@ -6,20 +6,20 @@ use std::collections::BTreeMap;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::{Duration, Utc};
+use chrono::Duration;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::envelope::{failure_with_data, ok, with_status};
 use super::error::ApiError;
 use super::extract::{Auth, ProductChange};
-use super::params::{field, local_midnight, number, valid_request_id};
+use super::params::{field, line_or_own, request_id, HistoryWindow};
 use super::AppState;
 use crate::actors::cache::{CacheKey, Cached, Get};
 use crate::actors::product_change::{
     ChangeError, ChangeHistory, ChangeReply, FindChange, RequestChange, Validate,
 };
-use crate::domain::paging::{date_range, PageRequest, Pagination};
+use crate::domain::paging::Pagination;
 use crate::domain::product::ProductCode;
 use crate::domain::LineNumber;
 use crate::infra::kos::{KosCustomer, KosProductList};
@@ -61,13 +61,6 @@ impl From<ChangeError> for ApiError {
             ChangeError::Store(s) => s.into(),
             ChangeError::Internal(m) => ApiError::Internal(m),
         }
-    }
-}
-
-fn line_or_own(raw: Option<&str>, own: &LineNumber) -> Result<LineNumber, ApiError> {
-    match raw.filter(|s| !s.trim().is_empty()) {
-        None => Ok(own.clone()),
-        Some(s) => LineNumber::parse(s).map_err(|e| field("lineNumber", e)),
     }
 }
 
@@ -328,10 +321,7 @@ async fn change_result(
     auth: Auth<ProductChange>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
-    if !valid_request_id(&id) {
-        return Err(field("requestId", "요청 ID 형식이 올바르지 않습니다"));
-    }
+    let id = request_id(path.into_inner())?;
     let row = state
         .actors
         .products
@@ -362,28 +352,22 @@ async fn history(
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
     let line = line_or_own(q.line_number.as_deref(), &auth.principal.line_number)?;
-    let page = PageRequest::parse(
-        number("page", q.page.as_deref())?,
-        number("size", q.size.as_deref())?,
-        10,
-        100,
-    )
-    .map_err(|(f, m)| field(f, m))?;
-    let today = Utc::now().with_timezone(&state.tz).date_naive();
-    let (start, end) = date_range(
+    let window = HistoryWindow::parse(
+        &state,
+        q.page.as_deref(),
+        q.size.as_deref(),
         q.start_date.as_deref(),
         q.end_date.as_deref(),
-        today,
+        10,
         Some(Duration::days(731)),
-    )
-    .map_err(|(f, m)| field(f, m))?;
+    )?;
     auth.ensure_line(&line)?;
     let filter = HistoryFilter {
         line_number: line.digits().to_string(),
-        from: start.and_then(|d| local_midnight(&state, d)),
-        until: end.and_then(|d| local_midnight(&state, d + Duration::days(1))),
-        offset: page.offset(),
-        limit: i64::from(page.size),
+        from: window.from,
+        until: window.until,
+        offset: window.page.offset(),
+        limit: i64::from(window.page.size),
     };
     let (rows, total) = state
         .actors
@@ -416,6 +400,6 @@ async fn history(
         })
         .collect();
     Ok(ok(
-        json!({ "items": items, "pagination": Pagination::new(page, total.max(0) as u64) }),
+        json!({ "items": items, "pagination": Pagination::new(window.page, total.max(0) as u64) }),
     ))
 }
