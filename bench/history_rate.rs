@@ -15,6 +15,17 @@ use phonebill::infra::{db, StoreError};
 use phonebill::settings::Settings;
 use phonebill::startup::Application;
 
+/// An answer of the size phonebill gives (~800 bytes), and its notification.
+const ANSWER: &str = r#"{"requestId":"5f0c2a2e-8f5e-4a43-9f55-2d6f0c7b1e11","procStatus":"COMPLETED","resultCode":"0000","resultMessage":"요금 조회가 완료되었습니다","billInfo":{"lineNumber":"010-5000-0001","billingMonth":"202611","productCode":"5G-STANDARD-001","productName":"5G 스탠다드","monthlyFee":69000,"usageFee":3500,"discountAmount":10000,"totalFee":62500,"dataUsage":"12.5GB","voiceUsage":"120분","smsUsage":"15건","billStatus":"CONFIRMED","dueDate":"2026-12-25","discountInfo":[{"name":"선택약정 할인","amount":10000}],"estimatedCancellationFee":0,"deviceInstallment":0,"paymentInfo":{"method":"자동이체","bank":"국민은행","account":"***-****-1234"}},"customerInfo":{"customerName":"부하테스트","customerId":"LOAD00001","operatorCode":"KT","lineStatus":"ACTIVE"}}"#;
+const NOTIFICATION: &str = r#"{"requestId":"5f0c2a2e-8f5e-4a43-9f55-2d6f0c7b1e11","lineNumber":"01050000001","billingMonth":"202611","totalFee":62500,"customerId":"LOAD00001","processedAt":"2026-11-21T10:00:00+00:00"}"#;
+
+fn raw(json: &str) -> std::sync::Arc<serde_json::value::RawValue> {
+    match serde_json::value::RawValue::from_string(json.to_string()) {
+        Ok(raw) => raw.into(),
+        Err(e) => unreachable!("the constants above are JSON: {e}"),
+    }
+}
+
 fn record(n: usize, tag: &str) -> HistoryRecord {
     let now = Utc::now();
     HistoryRecord {
@@ -30,12 +41,12 @@ fn record(n: usize, tag: &str) -> HistoryRecord {
             result_message: "요금 조회가 완료되었습니다".into(),
             kos_response_ms: Some(3),
             cache_hit: n % 10 != 0,
-            result: Some(serde_json::json!({ "billInfo": { "totalFee": 72_500 } })),
+            result: Some(raw(ANSWER)),
         },
         notify: Some(SpooledNotification {
             kind: "bill-result".into(),
             event_id: format!("{tag}-{n}"),
-            payload: serde_json::json!({ "totalFee": 72_500 }),
+            payload: raw(NOTIFICATION),
         }),
     }
 }

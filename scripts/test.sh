@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, unit tests and the integration tests against real
-# PostgreSQL and Redis (started or installed first when missing).
+# PostgreSQL and Redis (started or installed first when missing), then a fuzz run of the
+# OpenAPI contract (scripts/fuzz.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/services.sh
@@ -15,3 +16,5 @@ else
   echo "test: clippy not installed; skipping lints" >&2
 fi
 cargo test --locked
+# The OpenAPI contract fuzzed with schemathesis (installed from PyPI when missing): no 5xx.
+scripts/fuzz.sh "${FUZZ_EXAMPLES:-50}"

@@ -83,6 +83,7 @@ pub struct RedisSettings {
     pub pool_max_size: u32,
     pub acquire_timeout_ms: u64,
     pub command_timeout_ms: u64,
+    pub unavailable_pause_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -155,6 +156,7 @@ pub struct MvnoSettings {
     pub timeout_ms: u64,
     pub poll_interval_ms: u64,
     pub batch_size: u32,
+    pub per_post: u32,
     pub retry_base_ms: u64,
     pub retry_max_ms: u64,
     pub lease_s: u64,
@@ -219,6 +221,7 @@ pub struct CacheSettings {
 pub struct HistorySettings {
     pub mailbox: usize,
     pub batch_size: usize,
+    pub write_connections: usize,
     pub max_buffered: usize,
     pub flush_interval_ms: u64,
     pub spool_dir: std::path::PathBuf,
@@ -385,6 +388,10 @@ impl Settings {
         positive("actors.history.mailbox", self.actors.history.mailbox)?;
         positive("actors.history.batch_size", self.actors.history.batch_size)?;
         positive(
+            "actors.history.write_connections",
+            self.actors.history.write_connections,
+        )?;
+        positive(
             "actors.history.flush_interval_ms",
             self.actors.history.flush_interval_ms as usize,
         )?;
@@ -396,6 +403,12 @@ impl Settings {
             return Err(invalid(
                 "actors.history.batch_size",
                 "must be at most 4000 (PostgreSQL bind limit)",
+            ));
+        }
+        if self.actors.history.write_connections >= self.database.pool_max_size as usize {
+            return Err(invalid(
+                "actors.history.write_connections",
+                "must be below database.pool_max_size (the writer's arbiter serves others too)",
             ));
         }
         if self.locale.time_zone.parse::<chrono_tz::Tz>().is_err() {
@@ -465,6 +478,7 @@ impl Settings {
         positive("mvno.timeout_ms", self.mvno.timeout_ms as usize)?;
         positive("mvno.poll_interval_ms", self.mvno.poll_interval_ms as usize)?;
         positive("mvno.batch_size", self.mvno.batch_size as usize)?;
+        positive("mvno.per_post", self.mvno.per_post as usize)?;
         positive("mvno.retry_base_ms", self.mvno.retry_base_ms as usize)?;
         positive("mvno.lease_s", self.mvno.lease_s as usize)?;
         for origin in &self.cors.allowed_origins {

@@ -82,7 +82,8 @@ pub struct HistoryWriter {
     notifier: Arc<ShardSet<Notifier>>,
     buffer: Vec<HistoryRecord>,
     /// A copy of the records the running round is writing: spooled if the actor dies.
-    in_flight: Vec<HistoryRecord>,
+    /// The round being written (shared with it, not copied).
+    in_flight: Arc<Vec<HistoryRecord>>,
     busy: bool,
     /// Told when the running round ends (their records are in it).
     waiting_on_round: Vec<tokio::sync::oneshot::Sender<()>>,
@@ -106,7 +107,7 @@ impl HistoryWriter {
             settings,
             notifier,
             buffer: Vec::new(),
-            in_flight: Vec::new(),
+            in_flight: Arc::default(),
             busy: false,
             waiting_on_round: Vec::new(),
             waiting_on_next: Vec::new(),
@@ -131,19 +132,20 @@ impl HistoryWriter {
             return;
         }
         self.busy = true;
-        let records = std::mem::take(&mut self.buffer);
+        let records = Arc::new(std::mem::take(&mut self.buffer));
         self.in_flight = records.clone();
         self.waiting_on_round = self.waiting_on_next.drain(..).chain(done).collect();
         let try_postgres = self.skip_postgres_until.is_none_or(|t| Instant::now() >= t);
-        let (db, spool, batch_size) = (
+        let (db, spool, batch_size, connections) = (
             self.db.clone(),
             self.spool.clone(),
             self.settings.batch_size,
+            self.settings.write_connections,
         );
-        let round = write_round(db, spool, records, batch_size, try_postgres);
+        let round = write_round(db, spool, records, batch_size, connections, try_postgres);
         ctx.spawn(round.into_actor(self).map(move |w, act, ctx| {
             act.busy = false;
-            act.in_flight.clear();
+            act.in_flight = Arc::default();
             act.stats.written += w.written;
             act.stats.spooled += w.spooled;
             act.stats.batches += 1;
@@ -152,7 +154,8 @@ impl HistoryWriter {
             if w.postgres_failed {
                 act.skip_postgres_until =
                     Some(Instant::now() + Duration::from_millis(act.settings.replay_interval_ms));
-            } else if w.written > 0 {
+            }
+            if w.written > 0 {
                 act.notifier.tell(&0, Wake);
             }
             let kept = !w.kept.is_empty();
@@ -223,56 +226,51 @@ impl HistoryWriter {
     }
 }
 
-/// Writes `records` in batches; what PostgreSQL does not take goes to the spool.
+/// Writes `records` in batches over up to `connections` connections at once; what
+/// PostgreSQL does not take goes to the spool.
 async fn write_round(
     db: DbPool,
     spool: Spool,
-    mut records: Vec<HistoryRecord>,
+    records: Arc<Vec<HistoryRecord>>,
     batch_size: usize,
+    connections: usize,
     try_postgres: bool,
 ) -> Written {
     let started = Instant::now();
     let batch = records.len();
     let mut written = 0;
     let mut postgres_failed = !try_postgres;
-    if try_postgres {
-        match db.get().await {
-            Ok(mut conn) => {
-                while !records.is_empty() {
-                    let n = records.len().min(batch_size);
-                    match history::write_batch(&mut conn, &records[..n]).await {
-                        Ok(_) => {
-                            written += n as u64;
-                            records.drain(..n);
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, "history write failed; spooling");
-                            postgres_failed = true;
-                            break;
-                        }
-                    }
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "PostgreSQL unavailable for history; spooling");
-                postgres_failed = true;
-            }
+    // What PostgreSQL did not take (copied out of the shared round only then).
+    let mut rest = Vec::new();
+    if !try_postgres {
+        rest = records.to_vec();
+    } else if !records.is_empty() {
+        let part = records.len().div_ceil(connections.max(1)).max(batch_size);
+        let parts: Vec<&[HistoryRecord]> = records.chunks(part).collect();
+        let done =
+            futures_util::future::join_all(parts.iter().map(|p| write_part(&db, p, batch_size)))
+                .await;
+        for (p, (n, failed)) in parts.iter().zip(done) {
+            written += n as u64;
+            postgres_failed |= failed;
+            rest.extend_from_slice(&p[n..]);
         }
     }
     let mut spooled = 0;
     let mut kept = Vec::new();
-    if !records.is_empty() {
-        let count = records.len() as u64;
-        let to_spool = records.clone();
+    if !rest.is_empty() {
+        let count = rest.len() as u64;
+        let shared = Arc::new(rest);
+        let to_spool = shared.clone();
         match tokio::task::spawn_blocking(move || spool.append(&to_spool)).await {
             Ok(Ok(())) => spooled = count,
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "history spool write failed; keeping records in memory");
-                kept = records;
+                kept = Arc::unwrap_or_clone(shared);
             }
             Err(e) => {
                 tracing::error!(error = %e, "history spool task failed; keeping records in memory");
-                kept = records;
+                kept = Arc::unwrap_or_clone(shared);
             }
         }
     }
@@ -284,6 +282,27 @@ async fn write_round(
         batch,
         took: started.elapsed(),
     }
+}
+
+/// Writes `part` batch by batch on one connection; how many were written, and whether
+/// PostgreSQL failed.
+async fn write_part(db: &DbPool, part: &[HistoryRecord], batch_size: usize) -> (usize, bool) {
+    let mut conn = match db.get().await {
+        Ok(conn) => conn,
+        Err(e) => {
+            tracing::warn!(error = %e, "PostgreSQL unavailable for history; spooling");
+            return (0, true);
+        }
+    };
+    let mut written = 0;
+    for chunk in part.chunks(batch_size) {
+        if let Err(e) = history::write_batch(&mut conn, chunk).await {
+            tracing::warn!(error = %e, "history write failed; spooling");
+            return (written, true);
+        }
+        written += chunk.len();
+    }
+    (written, false)
 }
 
 async fn replay_spool(db: &DbPool, spool: Spool, batch_size: usize) -> Result<u64, String> {
@@ -302,12 +321,38 @@ async fn replay_spool(db: &DbPool, spool: Spool, batch_size: usize) -> Result<u6
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
+        let mut rejected = Vec::new();
         for chunk in records.chunks(batch_size) {
-            history::write_batch(&mut conn, chunk)
-                .await
-                .map_err(|e| e.to_string())?;
+            match history::write_batch(&mut conn, chunk).await {
+                Ok(_) => {}
+                // PostgreSQL answered with an error: some record of the chunk is refused.
+                // Find it record by record, so it cannot block everything after it.
+                Err(StoreError::Db(_)) => {
+                    for record in chunk {
+                        match history::write_batch(&mut conn, std::slice::from_ref(record)).await {
+                            Ok(_) => {}
+                            Err(StoreError::Db(e)) => {
+                                tracing::error!(error = %e, "PostgreSQL refuses a spooled history record; quarantined");
+                                rejected.push(record.clone());
+                            }
+                            Err(e) => return Err(e.to_string()),
+                        }
+                    }
+                }
+                Err(e) => return Err(e.to_string()),
+            }
         }
-        replayed += records.len() as u64;
+        let refused = rejected.len();
+        if !rejected.is_empty() {
+            let s = spool.clone();
+            let kept = rejected.len();
+            let path = tokio::task::spawn_blocking(move || s.quarantine(&rejected))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+            tracing::error!(records = kept, file = %path.display(), "history records PostgreSQL refuses kept aside");
+        }
+        replayed += (records.len() - refused) as u64;
         std::fs::remove_file(&file).map_err(|e| e.to_string())?;
     }
     Ok(replayed)
@@ -338,7 +383,8 @@ impl Drop for HistoryWriter {
         // the spool (a record written twice is harmless; `request_id` is unique).
         let pending: Vec<HistoryRecord> = self
             .in_flight
-            .drain(..)
+            .iter()
+            .cloned()
             .chain(self.buffer.drain(..))
             .collect();
         if pending.is_empty() {
@@ -395,7 +441,7 @@ impl Handler<Find> for HistoryWriter {
         if let Some(r) = self
             .buffer
             .iter()
-            .chain(&self.in_flight)
+            .chain(self.in_flight.iter())
             .find(|r| r.row.request_id == msg.0)
         {
             let row = &r.row;
@@ -409,7 +455,10 @@ impl Handler<Find> for HistoryWriter {
                 status: row.status.clone(),
                 result_code: row.result_code.clone(),
                 result_message: row.result_message.clone(),
-                result: row.result.clone(),
+                result: row
+                    .result
+                    .as_deref()
+                    .and_then(|r| serde_json::from_str(r.get()).ok()),
             };
             return Box::pin(async move { Ok(Some(found)) });
         }

@@ -151,9 +151,18 @@ async fn deliver_round(
         return Ok(RoundResult::default());
     }
     let full_batch = leased.len() as u32 >= s.batch_size;
-    let outcomes =
-        futures_util::future::join_all(leased.iter().map(|n| deliver_one(client, base_url, n)))
-            .await;
+    let posts = group_posts(&leased, s.per_post);
+    let outcomes = futures_util::future::join_all(
+        posts
+            .iter()
+            .map(|p| deliver_post(client, base_url, p, s.per_post > 1)),
+    )
+    .await;
+    let outcomes: Vec<(&Leased, Result<(), String>)> = posts
+        .iter()
+        .zip(outcomes)
+        .flat_map(|(post, outcome)| post.iter().map(move |n| (*n, outcome.clone())))
+        .collect();
     let mut conn = db.get().await.map_err(StoreError::from)?;
     let mut result = RoundResult {
         full_batch,
@@ -161,7 +170,7 @@ async fn deliver_round(
     };
     let mut delivered = Vec::new();
     let mut first_error = None;
-    for (n, outcome) in leased.iter().zip(outcomes) {
+    for (n, outcome) in outcomes {
         match outcome {
             Ok(()) => delivered.push(n.id),
             Err(error) => {
@@ -180,14 +189,43 @@ async fn deliver_round(
     Ok(result)
 }
 
-async fn deliver_one(client: &reqwest::Client, base_url: &str, n: &Leased) -> Result<(), String> {
-    let kind = Kind::parse(&n.kind).ok_or_else(|| format!("unknown kind {}", n.kind))?;
-    let body = json!({
-        "eventId": n.event_id,
-        "kind": n.kind,
-        "attempt": n.attempts,
-        "result": n.payload,
-    });
+/// Groups notifications into POSTs: each POST carries one kind, at most `per_post` of them.
+fn group_posts(leased: &[Leased], per_post: u32) -> Vec<Vec<&Leased>> {
+    let mut posts: Vec<Vec<&Leased>> = Vec::new();
+    for n in leased {
+        match posts
+            .iter_mut()
+            .find(|p| p.len() < per_post as usize && p[0].kind == n.kind)
+        {
+            Some(post) => post.push(n),
+            None => posts.push(vec![n]),
+        }
+    }
+    posts
+}
+
+/// One POST: a single notification as an object, or (`as_array`) several as an array.
+async fn deliver_post(
+    client: &reqwest::Client,
+    base_url: &str,
+    post: &[&Leased],
+    as_array: bool,
+) -> Result<(), String> {
+    let first = post.first().ok_or("empty delivery")?;
+    let kind = Kind::parse(&first.kind).ok_or_else(|| format!("unknown kind {}", first.kind))?;
+    let item = |n: &Leased| {
+        json!({
+            "eventId": n.event_id,
+            "kind": n.kind,
+            "attempt": n.attempts,
+            "result": n.payload,
+        })
+    };
+    let body = if as_array {
+        serde_json::Value::Array(post.iter().map(|n| item(n)).collect())
+    } else {
+        item(first)
+    };
     let response = client
         .post(format!("{base_url}{}", kind.path()))
         .json(&body)
@@ -286,6 +324,7 @@ mod tests {
             timeout_ms: 1000,
             poll_interval_ms: 500,
             batch_size: 10,
+            per_post: 1,
             retry_base_ms: 1000,
             retry_max_ms: 8000,
             lease_s: 30,

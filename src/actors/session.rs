@@ -241,7 +241,13 @@ impl Handler<Authenticate> for SessionActor {
         let redis = self.redis.clone();
         let key = redis.keys.session(&sid);
         let epoch = self.epoch;
-        let fallback = self.sessions.get(&sid).map(|c| c.record.clone());
+        // A copy marked stale may have missed a logout (announced while the bus was down):
+        // it is not honoured even when Redis cannot be asked.
+        let fallback = self
+            .sessions
+            .get(&sid)
+            .filter(|c| !c.stale)
+            .map(|c| c.record.clone());
         let load = async move {
             let data: Option<String> = redis
                 .run(|mut conn| async move { conn.hget(&key, "data").await })

@@ -3,10 +3,12 @@
 //! ownership guard before any cache or KOS access.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use actix_web::{web, HttpResponse};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use super::envelope::ok;
@@ -99,7 +101,45 @@ struct BillInfo<'a> {
     payment_info: &'a crate::infra::kos::KosPaymentInfo,
 }
 
-fn bill_result(request_id: &str, line: &LineNumber, b: &KosBill) -> Value {
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BillResult<'a> {
+    request_id: &'a str,
+    proc_status: &'static str,
+    result_code: &'static str,
+    result_message: &'static str,
+    bill_info: BillInfo<'a>,
+    customer_info: CustomerInfo<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CustomerInfo<'a> {
+    customer_name: &'a str,
+    customer_id: &'a str,
+    operator_code: &'a str,
+    line_status: &'a str,
+}
+
+/// What the MVNO AP server is told of a bill inquiry.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BillNotification<'a> {
+    request_id: &'a str,
+    line_number: &'a LineNumber,
+    billing_month: String,
+    total_fee: i64,
+    customer_id: &'a str,
+    processed_at: String,
+}
+
+/// The answer to an inquiry, serialized once: the response, the history row and a later
+/// `GET /bills/inquiry/{requestId}` all carry these same bytes.
+fn bill_result(
+    request_id: &str,
+    line: &LineNumber,
+    b: &KosBill,
+) -> Result<Arc<RawValue>, ApiError> {
     let info = BillInfo {
         line_number: line.to_string(),
         billing_month: &b.billing_month,
@@ -119,20 +159,28 @@ fn bill_result(request_id: &str, line: &LineNumber, b: &KosBill) -> Value {
         device_installment: b.device_installment,
         payment_info: &b.payment_info,
     };
-    json!({
-        "requestId": request_id,
-        "procStatus": "COMPLETED",
-        "resultCode": "0000",
-        "resultMessage": "요금 조회가 완료되었습니다",
-        "billInfo": info,
-        "customerInfo": {
-            "customerName": b.customer_name,
-            "customerId": b.customer_id,
-            "operatorCode": b.operator_code,
-            "lineStatus": b.line_status,
+    raw(&BillResult {
+        request_id,
+        proc_status: "COMPLETED",
+        result_code: "0000",
+        result_message: BILL_OK,
+        bill_info: info,
+        customer_info: CustomerInfo {
+            customer_name: &b.customer_name,
+            customer_id: &b.customer_id,
+            operator_code: &b.operator_code,
+            line_status: &b.line_status,
         },
     })
 }
+
+fn raw<T: Serialize>(value: &T) -> Result<Arc<RawValue>, ApiError> {
+    serde_json::value::to_raw_value(value)
+        .map(Arc::from)
+        .map_err(|e| ApiError::Internal(format!("serializing an answer: {e}")))
+}
+
+const BILL_OK: &str = "요금 조회가 완료되었습니다";
 
 /// A KOS refusal as the client sees it.
 fn refusal(code: &str) -> ApiError {
@@ -239,22 +287,22 @@ async fn inquire(
     row.cache_hit = lookup.tier != Tier::Kos;
     match &*lookup.value {
         Cached::Bill(bill) => {
-            let data = bill_result(&request_id, &line, bill);
+            let data = bill_result(&request_id, &line, bill)?;
             row.status = "COMPLETED".into();
             row.result_code = "0000".into();
-            row.result_message = "요금 조회가 완료되었습니다".into();
+            row.result_message = BILL_OK.into();
             row.result = Some(data.clone());
             let notify = SpooledNotification {
                 kind: Kind::BillResult.as_str().into(),
                 event_id: request_id.clone(),
-                payload: json!({
-                    "requestId": request_id,
-                    "lineNumber": line,
-                    "billingMonth": month.compact(),
-                    "totalFee": bill.total_fee,
-                    "customerId": bill.customer_id,
-                    "processedAt": row.process_time.to_rfc3339(),
-                }),
+                payload: raw(&BillNotification {
+                    request_id: &request_id,
+                    line_number: &line,
+                    billing_month: month.compact(),
+                    total_fee: bill.total_fee,
+                    customer_id: &bill.customer_id,
+                    processed_at: row.process_time.to_rfc3339(),
+                })?,
             };
             record(
                 &state,
@@ -264,7 +312,7 @@ async fn inquire(
                 },
             )
             .await?;
-            Ok(ok(data))
+            Ok(ok(&*data))
         }
         Cached::Refused { code, message } => {
             row.result_code = code.clone();

@@ -67,7 +67,9 @@ pub async fn request_context(
             .observe(elapsed.as_secs_f64());
     }
     span.in_scope(|| {
-        if status >= 500 {
+        // A 503 is load shed or a dependency known to be down (counted in /metrics, reason
+        // at debug): a warning per request would add to the overload it reports.
+        if status >= 500 && status != 503 {
             tracing::warn!(status, latency_ms, "request served");
         } else {
             tracing::info!(status, latency_ms, "request served");

@@ -113,6 +113,12 @@ fn obj(props: &[(&str, Value)]) -> Value {
     json!({ "type": "object", "properties": p })
 }
 
+/// `schema` with these properties required.
+fn required(mut schema: Value, names: &[&str]) -> Value {
+    schema["required"] = json!(names);
+    schema
+}
+
 fn arr(items: Value) -> Value {
     json!({ "type": "array", "items": items })
 }
@@ -170,6 +176,11 @@ fn schemas() -> Value {
         ),
     ]);
     let line = json!({ "type": "string", "example": "010-1234-5001" });
+    // What requests are held to (the domain newtypes' parse rules).
+    let line_in = json!({ "type": "string", "pattern": "^010-?[0-9]{4}-?[0-9]{4}$", "example": "010-1234-5001" });
+    let user_id = json!({ "type": "string", "pattern": "^[a-zA-Z0-9_-]{3,20}$" });
+    let product_code =
+        json!({ "type": "string", "pattern": "^[A-Z0-9-]{1,32}$", "example": "5G-STANDARD-001" });
     json!({
         "Error": obj(&[
             ("success", json!({"type": "boolean", "example": false})), ("resultCode", s("string")),
@@ -188,20 +199,20 @@ fn schemas() -> Value {
         "Text": s("string"),
         "Html": s("string"),
         "Health": obj(&[("status", s("string")), ("checks", s("object")), ("kos", s("object"))]),
-        "LoginRequest": obj(&[("userId", s("string")), ("password", s("string")), ("autoLogin", s("boolean"))]),
+        "LoginRequest": required(obj(&[("userId", user_id.clone()), ("password", json!({"type": "string", "minLength": 1})), ("autoLogin", s("boolean"))]), &["userId", "password"]),
         "LoginResponse": obj(&[
             ("access_token", s("string")), ("refresh_token", s("string")), ("token_type", json!({"type": "string", "example": "Bearer"})),
             ("expires_in", json!({"type": "integer", "example": 1800})), ("user_id", s("string")), ("customer_id", s("string")),
             ("line_number", line.clone()),
             ("user", obj(&[("user_id", s("string")), ("user_name", s("string")), ("line_number", line.clone()), ("permissions", arr(s("string")))])),
         ]),
-        "RefreshRequest": obj(&[("refreshToken", s("string"))]),
+        "RefreshRequest": required(obj(&[("refreshToken", json!({"type": "string", "minLength": 1}))]), &["refreshToken"]),
         "TokenPair": obj(&[("accessToken", s("string")), ("refreshToken", s("string")), ("tokenType", s("string")), ("expiresIn", s("integer"))]),
-        "RegisterRequest": obj(&[
-            ("userId", json!({"type": "string", "pattern": "^[a-zA-Z0-9_-]{3,20}$"})), ("customerId", s("string")), ("lineNumber", line.clone()),
+        "RegisterRequest": required(obj(&[
+            ("userId", user_id), ("customerId", s("string")), ("lineNumber", line_in.clone()),
             ("userName", s("string")), ("password", json!({"type": "string", "minLength": 8, "maxLength": 50})),
             ("permissions", arr(json!({"type": "string", "enum": ["BILL_INQUIRY", "PRODUCT_CHANGE"]}))),
-        ]),
+        ]), &["userId", "customerId", "lineNumber", "userName", "password"]),
         "RegisteredUser": obj(&[("userId", s("string")), ("customerId", s("string")), ("lineNumber", line.clone()), ("userName", s("string")), ("permissions", arr(s("string")))]),
         "Verify": obj(&[("valid", s("boolean")), ("userId", s("string")), ("customerId", s("string")), ("lineNumber", line.clone()), ("expiresAt", s("string"))]),
         "Permissions": obj(&[("userId", s("string")), ("permissions", arr(obj(&[("permission", s("string")), ("description", s("string")), ("granted", s("boolean"))])))]),
@@ -213,7 +224,7 @@ fn schemas() -> Value {
             ("customerInfo", obj(&[("customerId", s("string")), ("customerName", s("string")), ("lineNumber", line.clone())])),
             ("availableMonths", arr(json!({"type": "string", "example": "2026-11"}))), ("currentMonth", s("string")),
         ]),
-        "BillInquiryRequest": obj(&[("lineNumber", line.clone()), ("inquiryMonth", json!({"type": "string", "description": "YYYYMM or YYYY-MM; default the current month"}))]),
+        "BillInquiryRequest": obj(&[("lineNumber", line_in.clone()), ("inquiryMonth", json!({"type": "string", "description": "YYYYMM or YYYY-MM; default the current month"}))]),
         "BillInfo": bill_info,
         "BillResult": obj(&[
             ("requestId", s("string")), ("procStatus", s("string")), ("resultCode", s("string")), ("resultMessage", s("string")),
@@ -232,7 +243,7 @@ fn schemas() -> Value {
             ("lineStatus", s("string")), ("contractInfo", obj(&[("contractDate", s("string")), ("termEndDate", s("string")), ("earlyTerminationFee", s("integer"))])),
         ]),
         "ProductList": obj(&[("products", arr(r("Product"))), ("totalCount", s("integer"))]),
-        "ChangeRequest": obj(&[("lineNumber", line.clone()), ("currentProductCode", s("string")), ("targetProductCode", s("string"))]),
+        "ChangeRequest": required(obj(&[("lineNumber", line_in.clone()), ("currentProductCode", product_code.clone()), ("targetProductCode", product_code)]), &["lineNumber", "currentProductCode", "targetProductCode"]),
         "Validation": obj(&[
             ("validationResult", json!({"type": "string", "enum": ["SUCCESS", "FAILURE"]})),
             ("validationDetails", arr(obj(&[

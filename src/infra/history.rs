@@ -2,20 +2,21 @@
 
 use std::io::{BufRead as _, Write as _};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
-use super::outbox::{self, NewNotification};
+use super::outbox::{self, OutboxRow};
 use super::schema::bill_inquiry_history as h;
 use super::StoreError;
 
 /// One inquiry, and the MVNO notification that goes with it (written together).
-#[derive(Debug, Clone, Serialize, Deserialize, Insertable)]
-#[diesel(table_name = h)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HistoryRow {
     pub request_id: String,
     pub user_id: String,
@@ -28,7 +29,8 @@ pub struct HistoryRow {
     pub result_message: String,
     pub kos_response_ms: Option<i32>,
     pub cache_hit: bool,
-    pub result: Option<Value>,
+    /// The answer given, serialized once and shared (the spool keeps it as JSON).
+    pub result: Option<Arc<RawValue>>,
 }
 
 /// A record as the writer receives, spools and stores it.
@@ -44,39 +46,69 @@ pub struct HistoryRecord {
 pub struct SpooledNotification {
     pub kind: String,
     pub event_id: String,
-    pub payload: Value,
+    pub payload: Arc<RawValue>,
 }
 
-impl From<SpooledNotification> for NewNotification {
-    fn from(n: SpooledNotification) -> Self {
-        NewNotification {
-            kind: n.kind,
-            event_id: n.event_id,
-            payload: n.payload,
-        }
-    }
-}
-
-/// Writes a batch: history rows, then their notifications. Both inserts skip what is
-/// already there, so a batch written twice (a replay after a partial failure) is harmless.
+/// Writes a batch: history rows, then their notifications, in one transaction (a row and
+/// its notification are stored together or not at all). Both inserts skip what is already
+/// there, so a batch written twice (a replay after a partial failure) is harmless.
 pub async fn write_batch(
     conn: &mut AsyncPgConnection,
     batch: &[HistoryRecord],
 ) -> Result<usize, StoreError> {
-    let rows: Vec<&HistoryRow> = batch.iter().map(|r| &r.row).collect();
-    let written = diesel::insert_into(h::table)
-        .values(rows)
-        .on_conflict(h::request_id)
-        .do_nothing()
-        .execute(conn)
-        .await?;
-    let notes: Vec<NewNotification> = batch
+    conn.transaction::<usize, StoreError, _>(async move |conn| insert_batch(conn, batch).await)
+        .await
+}
+
+/// The two inserts of a batch. Each is one statement whatever the batch size: the columns go
+/// over as arrays that PostgreSQL unnests, 12 + 3 parameters instead of 15 per record
+/// (measured by the `history_rate` bench).
+async fn insert_batch(
+    conn: &mut AsyncPgConnection,
+    batch: &[HistoryRecord],
+) -> Result<usize, StoreError> {
+    use diesel::sql_types::{Array, Bool, Integer, Nullable, Text, Timestamptz};
+    let rows = batch.iter().map(|r| &r.row);
+    let col = |f: fn(&HistoryRow) -> &str| rows.clone().map(f).collect::<Vec<_>>();
+    let written = diesel::sql_query(
+        "INSERT INTO bill_inquiry_history (request_id, user_id, line_number, inquiry_month, \
+                request_time, process_time, status, result_code, result_message, \
+                kos_response_ms, cache_hit, result) \
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], \
+                $5::timestamptz[], $6::timestamptz[], $7::text[], $8::text[], $9::text[], \
+                $10::int4[], $11::bool[], $12::text[]::jsonb[]) \
+         ON CONFLICT (request_id) DO NOTHING",
+    )
+    .bind::<Array<Text>, _>(col(|r| &r.request_id))
+    .bind::<Array<Text>, _>(col(|r| &r.user_id))
+    .bind::<Array<Text>, _>(col(|r| &r.line_number))
+    .bind::<Array<Text>, _>(col(|r| &r.inquiry_month))
+    .bind::<Array<Timestamptz>, _>(rows.clone().map(|r| r.request_time).collect::<Vec<_>>())
+    .bind::<Array<Timestamptz>, _>(rows.clone().map(|r| r.process_time).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(col(|r| &r.status))
+    .bind::<Array<Text>, _>(col(|r| &r.result_code))
+    .bind::<Array<Text>, _>(col(|r| &r.result_message))
+    .bind::<Array<Nullable<Integer>>, _>(
+        rows.clone().map(|r| r.kos_response_ms).collect::<Vec<_>>(),
+    )
+    .bind::<Array<Bool>, _>(rows.clone().map(|r| r.cache_hit).collect::<Vec<_>>())
+    .bind::<Array<Nullable<Text>>, _>(
+        rows.clone()
+            .map(|r| r.result.as_deref().map(RawValue::get))
+            .collect::<Vec<_>>(),
+    )
+    .execute(conn)
+    .await?;
+    let notes: Vec<OutboxRow<'_>> = batch
         .iter()
-        .filter_map(|r| r.notify.clone().map(NewNotification::from))
+        .filter_map(|r| r.notify.as_ref())
+        .map(|n| OutboxRow {
+            kind: &n.kind,
+            event_id: &n.event_id,
+            payload: n.payload.get(),
+        })
         .collect();
-    if !notes.is_empty() {
-        outbox::enqueue(conn, &notes).await?;
-    }
+    outbox::insert(conn, &notes).await?;
     Ok(written)
 }
 
@@ -156,6 +188,17 @@ pub async fn page(
     Ok((items, total))
 }
 
+/// Writes records as JSON lines in one write, then syncs them to disk. Blocking.
+fn write_lines(mut file: std::fs::File, records: &[HistoryRecord]) -> std::io::Result<()> {
+    let mut buf = Vec::new();
+    for r in records {
+        serde_json::to_writer(&mut buf, r)?;
+        buf.push(b'\n');
+    }
+    file.write_all(&buf)?;
+    file.sync_data()
+}
+
 /// The spool: append-only JSON-lines files in one directory.
 #[derive(Debug, Clone)]
 pub struct Spool {
@@ -174,17 +217,21 @@ impl Spool {
     /// Appends records and syncs them to disk before returning. Blocking.
     pub fn append(&self, records: &[HistoryRecord]) -> std::io::Result<()> {
         std::fs::create_dir_all(&self.dir)?;
-        let mut buf = Vec::new();
-        for r in records {
-            serde_json::to_writer(&mut buf, r)?;
-            buf.push(b'\n');
-        }
-        let mut file = std::fs::OpenOptions::new()
+        let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.current())?;
-        file.write_all(&buf)?;
-        file.sync_data()
+        write_lines(file, records)
+    }
+
+    /// Keeps records PostgreSQL refused (so they no longer block the replay of what follows)
+    /// in `rejected-<time>.jsonl`, synced, for an operator to look at. Blocking.
+    pub fn quarantine(&self, records: &[HistoryRecord]) -> std::io::Result<PathBuf> {
+        std::fs::create_dir_all(&self.dir)?;
+        let stamp = Utc::now().timestamp_nanos_opt().unwrap_or_default();
+        let path = self.dir.join(format!("rejected-{stamp:020}.jsonl"));
+        write_lines(std::fs::File::create(&path)?, records)?;
+        Ok(path)
     }
 
     /// Moves the current file aside (so appends go to a new one) and lists every file

@@ -42,8 +42,8 @@ impl Kind {
     }
 }
 
-#[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = mvno_outbox)]
+/// A notification to store (its payload as a JSON value).
+#[derive(Debug, Clone)]
 pub struct NewNotification {
     pub kind: String,
     pub event_id: String,
@@ -58,6 +58,14 @@ impl NewNotification {
             payload,
         }
     }
+}
+
+/// A notification as it is inserted: the payload already JSON text (the history writer has
+/// it so, serialized once with the answer).
+pub struct OutboxRow<'a> {
+    pub kind: &'a str,
+    pub event_id: &'a str,
+    pub payload: &'a str,
 }
 
 #[derive(Debug, Clone, QueryableByName)]
@@ -80,12 +88,38 @@ pub async fn enqueue(
     conn: &mut AsyncPgConnection,
     rows: &[NewNotification],
 ) -> Result<usize, StoreError> {
-    Ok(diesel::insert_into(mvno_outbox::table)
-        .values(rows)
-        .on_conflict(mvno_outbox::event_id)
-        .do_nothing()
-        .execute(conn)
-        .await?)
+    let payloads: Vec<String> = rows.iter().map(|n| n.payload.to_string()).collect();
+    let rows: Vec<OutboxRow<'_>> = rows
+        .iter()
+        .zip(&payloads)
+        .map(|(n, payload)| OutboxRow {
+            kind: &n.kind,
+            event_id: &n.event_id,
+            payload,
+        })
+        .collect();
+    insert(conn, &rows).await
+}
+
+/// The one insert into the outbox: a statement per call whatever the number of rows (the
+/// columns go over as arrays); events already stored are skipped. Returns how many were new.
+pub async fn insert(
+    conn: &mut AsyncPgConnection,
+    rows: &[OutboxRow<'_>],
+) -> Result<usize, StoreError> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    Ok(diesel::sql_query(
+        "INSERT INTO mvno_outbox (kind, event_id, payload) \
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[]::jsonb[]) \
+         ON CONFLICT (event_id) DO NOTHING",
+    )
+    .bind::<Array<Text>, _>(rows.iter().map(|r| r.kind).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(rows.iter().map(|r| r.event_id).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(rows.iter().map(|r| r.payload).collect::<Vec<_>>())
+    .execute(conn)
+    .await?)
 }
 
 /// Leases up to `limit` due notifications for `lease_s` seconds, counting the attempt.

@@ -389,15 +389,20 @@ async fn mvno_receive(state: web::Data<SimState>, kind: &str, body: Value) -> Ht
     if let Some(r) = injected(&fault) {
         return answer(fault, r).await;
     }
+    // One result per POST (the contract), or several as an array (phonebill's
+    // `[mvno] per_post` above 1); each is kept as one received item.
+    let items = match body {
+        Value::Array(items) => items,
+        one => vec![one],
+    };
     if let Ok(mut received) = state.received.lock() {
-        if received.len() == RECEIVED_KEEP {
-            received.pop_front();
+        let at = chrono::Utc::now().to_rfc3339();
+        for payload in items {
+            if received.len() == RECEIVED_KEEP {
+                received.pop_front();
+            }
+            received.push_back(json!({ "kind": kind, "receivedAt": at, "payload": payload }));
         }
-        received.push_back(json!({
-            "kind": kind,
-            "receivedAt": chrono::Utc::now().to_rfc3339(),
-            "payload": body,
-        }));
     }
     answer(fault, ok(json!({}))).await
 }

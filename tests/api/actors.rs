@@ -42,16 +42,50 @@ async fn admin_sees_every_actor_kind_with_its_mailboxes() {
     assert_error(res, StatusCode::FORBIDDEN, "FORBIDDEN").await;
 }
 
+const KINDS: [&str; 8] = [
+    "session",
+    "account",
+    "cache",
+    "history",
+    "products",
+    "reconciler",
+    "kos",
+    "notifier",
+];
+
 #[actix_web::test]
 async fn a_panicking_actor_is_replaced_and_the_service_keeps_answering() {
-    let app = spawn_app_with(|s| {
-        s.actors.session.shards = 1;
-        s.actors.account.shards = 1;
-    })
-    .await;
+    let app = std::rc::Rc::new(
+        spawn_app_with(|s| {
+            s.actors.session.shards = 1;
+            s.actors.account.shards = 1;
+            s.actors.cache.shards = 1;
+            s.actors.products.shards = 1;
+        })
+        .await,
+    );
     let admin = app.login("admin").await;
     let user = app.login("user01").await;
-    for actor in ["session", "account", "kos", "notifier"] {
+    // A steady stream of inquiries while every kind of actor panics in turn.
+    let stop = std::rc::Rc::new(std::cell::Cell::new(false));
+    let statuses = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let stream = {
+        let (app, stop, statuses, token) = (
+            app.clone(),
+            stop.clone(),
+            statuses.clone(),
+            user.access.clone(),
+        );
+        actix_web::rt::spawn(async move {
+            while !stop.get() {
+                let res = app
+                    .post_json("/api/v1/bills/inquiry", &json!({}), Some(&token))
+                    .await;
+                statuses.borrow_mut().push(res.status());
+            }
+        })
+    };
+    for actor in KINDS {
         let res = app
             .post_json(
                 &format!("/admin/faults/panic?actor={actor}"),
@@ -62,13 +96,46 @@ async fn a_panicking_actor_is_replaced_and_the_service_keeps_answering() {
         assert_eq!(res.status(), StatusCode::ACCEPTED);
         let body: Value = res.json().await.unwrap();
         assert_eq!(body["panicked"], true, "{body}");
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(300)).await;
+    stop.set(true);
+    stream.await.unwrap();
+    let statuses = statuses.borrow().clone();
+    let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    eprintln!(
+        "{} inquiries while 8 actors panicked: {ok} answered 200, the rest {:?}",
+        statuses.len(),
+        statuses
+            .iter()
+            .filter(|s| **s != StatusCode::OK)
+            .collect::<Vec<_>>()
+    );
+    // Nothing but answers or a clean 503 for the request caught in a dying actor.
+    assert!(statuses
+        .iter()
+        .all(|s| *s == StatusCode::OK || *s == StatusCode::SERVICE_UNAVAILABLE));
+    // At most the one request caught in each dying actor is refused.
+    assert!(
+        statuses.len() >= 50,
+        "only {} requests in the stream",
+        statuses.len()
+    );
+    assert!(
+        statuses.len() - ok <= KINDS.len(),
+        "{ok} of {}",
+        statuses.len()
+    );
     // With one shard each, these requests can only be served by the replacement actors.
     assert_eq!(app.verify(&user.access).await, StatusCode::OK);
     app.login("user02").await;
+    let res = app
+        .post_json("/api/v1/bills/inquiry", &json!({}), Some(&user.access))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
     let res = app.get("/admin/actors", Some(&admin.access)).await;
     let view: Value = res.json().await.unwrap();
-    for actor in ["session", "account", "kos", "notifier"] {
+    for actor in KINDS {
         assert_eq!(kind(&view, actor)["restarts"], 1, "{actor}");
     }
     // The replacements work: the gateway answers, the notifier reports.

@@ -436,6 +436,11 @@ async fn inquiries_keep_working_while_redis_is_stopped_and_redis_is_used_again_a
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
 
     redis.resume().await;
+    // Redis is skipped for `unavailable_pause_ms` after it was last found unreachable.
+    actix_web::rt::time::sleep(Duration::from_millis(
+        app.settings.redis.unavailable_pause_ms + 100,
+    ))
+    .await;
     // This Redis keeps nothing on disk: its sessions are gone, so everyone logs in again.
     let res = inquire(&app, &t.access, "01012345001", Some(&m[0])).await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);

@@ -35,6 +35,7 @@ pub fn test_settings(db_name: &str, prefix: &str) -> Settings {
     s.server.shutdown_timeout_s = 1;
     s.database.url = SecretString::from(format!("{}/{db_name}", pg_base()));
     s.database.pool_max_size = 3;
+    s.actors.history.write_connections = 2;
     s.database.migrate_on_start = true;
     s.redis.url = SecretString::from(redis_url());
     s.redis.key_prefix = prefix.to_string();
@@ -330,4 +331,28 @@ pub async fn assert_error(res: Response, status: StatusCode, code: &str) -> Valu
     assert!(body["message"].is_string(), "{body}");
     assert_eq!(body["traceId"], header_id.as_str(), "{body}");
     body
+}
+
+/// The product a line has now, as the product screen shows it to `token`'s owner.
+pub async fn current_product(app: &TestApp, token: &str) -> String {
+    let body: Value = app
+        .get("/api/v1/products/customer", Some(token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    body["data"]["currentProduct"]["productCode"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// A product on sale from the same operator that differs from `current` (a change that
+/// passes the pre-check).
+pub fn other_product(current: &str) -> &'static str {
+    if current == "LTE-BASIC-001" {
+        "LTE-PREMIUM-001"
+    } else {
+        "LTE-BASIC-001"
+    }
 }

@@ -15,10 +15,11 @@ use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app_with, TestApp};
 
-const WAIT_OPEN_MS: u64 = 800;
-const INQUIRY_TIMEOUT_MS: u64 = 400;
+pub const WAIT_OPEN_MS: u64 = 800;
+pub const INQUIRY_TIMEOUT_MS: u64 = 400;
 
-fn kos_settings(s: &mut Settings) {
+/// Short time-outs and a small, quick breaker, so KOS faults play out within a test.
+pub fn kos_settings(s: &mut Settings) {
     s.kos.inquiry_timeout_ms = INQUIRY_TIMEOUT_MS;
     s.kos.change_timeout_ms = 600;
     let b = &mut s.kos.breaker;

@@ -43,3 +43,42 @@ async fn metrics_expose_requests_actors_breakers_caches_and_queues() {
     // No token, password or full line number in what is exposed.
     assert!(!text.contains("01012345001") && !text.contains("010-1234-5001"));
 }
+
+/// The Grafana dashboard in `docs/grafana/` and the metrics table in `docs/OPERATIONS.md`
+/// name only metrics this service exposes.
+#[actix_web::test]
+async fn the_dashboard_and_the_operations_guide_name_only_exposed_metrics() {
+    let app = spawn_app().await;
+    let t = app.login("user01").await;
+    app.post_json(
+        "/api/v1/bills/inquiry",
+        &json!({ "lineNumber": "01012345001" }),
+        Some(&t.access),
+    )
+    .await;
+    let exposed = app.get("/metrics", None).await.text().await.unwrap();
+    let root = env!("CARGO_MANIFEST_DIR");
+    for doc in [
+        "docs/grafana/phonebill-dashboard.json",
+        "docs/OPERATIONS.md",
+    ] {
+        let text = std::fs::read_to_string(format!("{root}/{doc}")).unwrap();
+        let mut named = 0;
+        for (start, _) in text.match_indices("phonebill_") {
+            let name: String = text[start..]
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                .collect();
+            let base = ["_bucket", "_count", "_sum"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s))
+                .unwrap_or(&name);
+            named += 1;
+            assert!(
+                exposed.contains(&format!("\n{base}")),
+                "{doc} names {name}, which /metrics does not expose"
+            );
+        }
+        assert!(named >= 15, "{doc} names only {named} metrics");
+    }
+}

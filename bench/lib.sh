@@ -1,0 +1,27 @@
+# Shared by the HTTP benchmarks: `source bench/lib.sh` from the repository root.
+#   bench_serve PORT [SEED-DEMO ARGS...]  builds the release binary, starts `serve` on PORT
+#       against the database phonebill_bench and a fresh Redis prefix (seeded first), stops
+#       it on exit; sets PID.
+#   bench_token USER                      prints an access token of USER.
+#   bench_need TOOL HOW                   stops with HOW unless TOOL is installed.
+bench_need() { command -v "$1" >/dev/null || { echo "bench: install $1 ($2)" >&2; exit 1; }; }
+
+bench_serve() {
+  PORT=$1; shift
+  scripts/services.sh >/dev/null
+  cargo build --release --locked --bin phonebill 2>/dev/null
+  export PHONEBILL__DATABASE__URL=postgres://postgres@127.0.0.1:5432/phonebill_bench
+  export PHONEBILL__REDIS__KEY_PREFIX="phonebill-bench:$(date +%s):"
+  export PHONEBILL__SERVER__PORT=$PORT PHONEBILL__LOG__LEVEL=${PHONEBILL__LOG__LEVEL:-warn}
+  export PHONEBILL__ACTORS__HISTORY__SPOOL_DIR=$(mktemp -d)
+  target/release/phonebill seed-demo "$@" >/dev/null
+  target/release/phonebill serve & PID=$!
+  trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null || true' EXIT
+  for _ in $(seq 1 100); do curl -sf localhost:$PORT/health/ready >/dev/null && return; sleep 0.1; done
+  echo "bench: phonebill did not become ready on port $PORT" >&2; exit 1
+}
+
+bench_token() {
+  curl -s localhost:$PORT/api/v1/auth/login -H 'content-type: application/json' \
+    -d "{\"userId\":\"$1\",\"password\":\"Passw0rd!\"}" | sed 's/.*"access_token":"\([^"]*\)".*/\1/'
+}
