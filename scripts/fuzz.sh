@@ -9,20 +9,27 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-100}
 scripts/services.sh >/dev/null
-# schemathesis: the one on PATH, or one installed into target/fuzz-venv (Debian's python3
-# and python3-venv first, when missing).
-ST=$(command -v st || true)
-if [ -z "$ST" ]; then
+# Whatever fails says where, with the end of the server's log (the run is otherwise quiet
+# about the service).
+fail() {
+  echo "fuzz: $1" >&2
+  [ -f target/fuzz-serve.log ] && { echo "fuzz: end of target/fuzz-serve.log:" >&2; tail -n 30 target/fuzz-serve.log >&2; }
+  exit 1
+}
+trap 'fail "line $LINENO failed: $BASH_COMMAND"' ERR
+# schemathesis in a venv of its own, target/fuzz-venv (never whatever `st` is on PATH, so
+# every machine runs the same one); Debian's python3 and python3-venv first, when missing.
+if ! [ -x target/fuzz-venv/bin/st ]; then
   if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
     SUDO=""; if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3 python3-venv >/dev/null
   fi
-  [ -x target/fuzz-venv/bin/st ] || {
-    python3 -m venv target/fuzz-venv && target/fuzz-venv/bin/pip install --quiet schemathesis
-  }
-  ST=target/fuzz-venv/bin/st
+  rm -rf target/fuzz-venv
+  python3 -m venv target/fuzz-venv
+  target/fuzz-venv/bin/pip install --quiet --disable-pip-version-check 'schemathesis>=4,<5'
 fi
+ST=target/fuzz-venv/bin/st
 cargo build --locked --bin phonebill
 ID=fuzz_$(date +%s)_$$
 PORT=$(( 20000 + RANDOM % 20000 ))
@@ -31,21 +38,33 @@ export PHONEBILL__REDIS__KEY_PREFIX="pb$ID:"
 export PHONEBILL__SERVER__PORT=$PORT PHONEBILL__LOG__LEVEL=${LOG_LEVEL:-warn}
 export PHONEBILL__RATE_LIMIT__LOGIN_PER_IP_PER_MINUTE=0 PHONEBILL__RATE_LIMIT__REGISTER_PER_IP_PER_MINUTE=0
 export PHONEBILL__ACTORS__HISTORY__SPOOL_DIR=$(mktemp -d)
-target/debug/phonebill seed-demo >/dev/null
+rm -f target/fuzz-serve.log
+target/debug/phonebill seed-demo > target/fuzz-seed.log 2>&1 || {
+  cat target/fuzz-seed.log >&2; fail "seed-demo failed"; }
 target/debug/phonebill serve > target/fuzz-serve.log 2>&1 & PID=$!
 cleanup() {
-  kill $PID 2>/dev/null; wait $PID 2>/dev/null || true
+  kill $PID 2>/dev/null || true; wait $PID 2>/dev/null || true
   psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS pb$ID WITH (FORCE)" >/dev/null 2>&1 || true
   redis-cli -h 127.0.0.1 --scan --pattern "pb$ID:*" | xargs -r redis-cli -h 127.0.0.1 del >/dev/null 2>&1 || true
   rm -rf "$PHONEBILL__ACTORS__HISTORY__SPOOL_DIR"
 }
 trap cleanup EXIT
-for _ in $(seq 1 200); do curl -sf localhost:$PORT/health/ready >/dev/null && break; sleep 0.1; done
-TOKEN=$(curl -s localhost:$PORT/api/v1/auth/login -H 'content-type: application/json' \
-  -d '{"userId":"user01","password":"Passw0rd!"}' | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
+ready=false
+for _ in $(seq 1 600); do
+  if curl -sf "localhost:$PORT/health/ready" >/dev/null; then ready=true; break; fi
+  kill -0 $PID 2>/dev/null || fail "the service exited during start-up"
+  sleep 0.1
+done
+$ready || fail "the service was not ready within 60 s"
+LOGIN=$(curl -sS "localhost:$PORT/api/v1/auth/login" -H 'content-type: application/json' \
+  -d '{"userId":"user01","password":"Passw0rd!"}')
+TOKEN=$(sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p' <<<"$LOGIN")
+[ -n "$TOKEN" ] || fail "login as user01 gave no token: $(head -c 300 <<<"$LOGIN")"
 "$ST" run "http://127.0.0.1:$PORT/openapi.json" --url "http://127.0.0.1:$PORT" \
   -H "Authorization: Bearer $TOKEN" --checks not_a_server_error -n "$N" --seed 7 \
   --exclude-path /api/v1/auth/logout \
   --suppress-health-check all --report junit --report-dir target/fuzz-report
 echo "server log (errors and warnings): target/fuzz-serve.log"
-! grep -q '"status":500\|status=500' target/fuzz-serve.log
+if grep -q '"status":500\|status=500' target/fuzz-serve.log; then
+  fail "the server log records a 500"
+fi

@@ -307,13 +307,14 @@ return next
 ";
 
 impl Handler<Refresh> for SessionActor {
-    type Result = ResponseFuture<Result<IssuedTokens, SessionError>>;
+    type Result = ResponseActFuture<Self, Result<IssuedTokens, SessionError>>;
 
     fn handle(&mut self, msg: Refresh, _: &mut Context<Self>) -> Self::Result {
         let claims = msg.0;
         let redis = self.redis.clone();
         let tokens = self.tokens.clone();
-        Box::pin(async move {
+        let sid = claims.sid;
+        let rotate = async move {
             let key = redis.keys.session(&claims.sid);
             let channel = redis.keys.session_events();
             let payload = event_payload(&claims.sub, claims.sid);
@@ -343,7 +344,15 @@ impl Handler<Refresh> for SessionActor {
                     .issue(&claims.sub, claims.sid, n.max(0) as u64, Utc::now())
                     .map_err(|_| SessionError::Signing),
             }
-        })
+        };
+        Box::pin(rotate.into_actor(self).map(move |result, act, _| {
+            // The revocation is announced on the bus too, but this instance must not wait
+            // for its own announcement: the family's access tokens end now.
+            if matches!(result, Err(SessionError::Reused)) {
+                act.forget(sid);
+            }
+            result
+        }))
     }
 }
 
