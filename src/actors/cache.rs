@@ -48,6 +48,22 @@ impl CacheKey {
         }
     }
 
+    /// The key a name stands for (the inverse of [`CacheKey::name`]); `None` for a name
+    /// this version does not write.
+    pub fn parse(name: &str) -> Option<Self> {
+        if name == "products" {
+            return Some(CacheKey::Products);
+        }
+        if let Some(digits) = name.strip_prefix("customer:") {
+            return LineNumber::parse(digits).ok().map(CacheKey::Customer);
+        }
+        let (line, month) = name.strip_prefix("bill:")?.split_once(':')?;
+        Some(CacheKey::Bill {
+            line: LineNumber::parse(line).ok()?,
+            month: BillingMonth::parse(month).ok()?,
+        })
+    }
+
     fn ttl(&self, s: &CacheSettings) -> Duration {
         Duration::from_secs(match self {
             CacheKey::Bill { .. } => s.bill_ttl_s,
@@ -199,19 +215,8 @@ impl CacheActor {
 
     fn remember(&mut self, key: CacheKey, value: Arc<Cached>, ttl: Duration) {
         let now = Instant::now();
-        if self.memory.len() >= self.settings.memory_entries {
-            self.memory.retain(|_, e| e.expires > now);
-        }
-        if self.memory.len() >= self.settings.memory_entries {
-            // Still full of live entries: drop the one expiring first.
-            if let Some(victim) = self
-                .memory
-                .iter()
-                .min_by_key(|(_, e)| e.expires)
-                .map(|(k, _)| k.clone())
-            {
-                self.memory.remove(&victim);
-            }
+        if !self.memory.contains_key(&key) {
+            make_room(&mut self.memory, self.settings.memory_entries, now);
         }
         self.memory.insert(
             key,
@@ -227,6 +232,23 @@ impl CacheActor {
             rand::thread_rng().gen_range(0.0..=f64::from(self.settings.ttl_jitter_percent) / 100.0);
         ttl.mul_f64(1.0 - cut)
     }
+}
+
+/// Makes room for one more entry in a memory tier holding at most `capacity`: expired
+/// entries go first; if it is still full of live ones, the eighth expiring first goes too, so
+/// the scan is paid once per `capacity / 8` insertions rather than on every one.
+fn make_room(memory: &mut HashMap<CacheKey, Entry>, capacity: usize, now: Instant) {
+    if memory.len() < capacity {
+        return;
+    }
+    memory.retain(|_, e| e.expires > now);
+    if memory.len() < capacity {
+        return;
+    }
+    let mut expiries: Vec<Instant> = memory.values().map(|e| e.expires).collect();
+    let cut = (capacity / 8).clamp(1, expiries.len()) - 1;
+    let (_, &mut last_dropped, _) = expiries.select_nth_unstable(cut);
+    memory.retain(|_, e| e.expires > last_dropped);
 }
 
 impl Actor for CacheActor {
@@ -450,7 +472,13 @@ impl Handler<Forget> for CacheActor {
     type Result = ();
 
     fn handle(&mut self, msg: Forget, _: &mut Context<Self>) {
-        self.memory.retain(|k, _| k.name() != msg.0);
+        match CacheKey::parse(&msg.0) {
+            Some(key) => {
+                self.memory.remove(&key);
+            }
+            // (The name is not logged: it carries a line number.)
+            None => tracing::debug!("invalidation of a key this version does not cache"),
+        }
     }
 }
 
@@ -468,5 +496,68 @@ impl Handler<Panic> for CacheActor {
 
     fn handle(&mut self, _: Panic, _: &mut Context<Self>) {
         panic!("fault injection: cache actor panics on request");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bill(line: &str, month: &str) -> CacheKey {
+        CacheKey::Bill {
+            line: LineNumber::parse(line).unwrap(),
+            month: BillingMonth::parse(month).unwrap(),
+        }
+    }
+
+    #[test]
+    fn names_parse_back_into_their_keys() {
+        for key in [
+            bill("010-1234-5001", "202611"),
+            CacheKey::Customer(LineNumber::parse("01012345002").unwrap()),
+            CacheKey::Products,
+        ] {
+            assert_eq!(CacheKey::parse(&key.name()), Some(key));
+        }
+        for name in [
+            "",
+            "bill:",
+            "bill:01012345001",
+            "customer:123",
+            "bill:x:202611",
+            "other",
+        ] {
+            assert_eq!(CacheKey::parse(name), None, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_full_tier_drops_expired_entries_then_the_eighth_expiring_first() {
+        let now = Instant::now();
+        let value = Arc::new(Cached::Products(KosProductList { products: vec![] }));
+        let entry = |secs: u64| Entry {
+            value: value.clone(),
+            expires: now + Duration::from_secs(secs),
+        };
+        let mut memory = HashMap::new();
+        for i in 0..16u32 {
+            let key = bill(&format!("0101234{:04}", 5000 + i), "202611");
+            memory.insert(key, entry(u64::from(i) + 1));
+        }
+        // Not full: nothing goes.
+        make_room(&mut memory, 17, now);
+        assert_eq!(memory.len(), 16);
+        // Full of live entries: the two (16 / 8) expiring first go, and only they.
+        make_room(&mut memory, 16, now);
+        assert_eq!(memory.len(), 14);
+        assert!(memory
+            .values()
+            .all(|e| e.expires > now + Duration::from_secs(2)));
+        // Expired entries are enough: nothing live goes.
+        make_room(&mut memory, 14, now + Duration::from_secs(4));
+        assert_eq!(memory.len(), 12);
+        assert!(memory
+            .values()
+            .all(|e| e.expires > now + Duration::from_secs(4)));
     }
 }
