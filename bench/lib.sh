@@ -1,7 +1,7 @@
 # Shared by the HTTP benchmarks: `source bench/lib.sh` from the repository root.
 #   bench_serve PORT [SEED-DEMO ARGS...]  builds the release binary, starts `serve` on PORT
-#       against the database phonebill_bench and a fresh Redis prefix (seeded first), stops
-#       it on exit; sets PID.
+#       against a fresh database phonebill_bench (dropped and seeded first, so no run
+#       inherits another's rows) and a fresh Redis prefix, stops it on exit; sets PID.
 #   bench_token USER                      prints an access token of USER.
 #   bench_need TOOL HOW                   stops with HOW unless TOOL is installed.
 bench_need() { command -v "$1" >/dev/null || { echo "bench: install $1 ($2)" >&2; exit 1; }; }
@@ -14,6 +14,7 @@ bench_serve() {
   export PHONEBILL__REDIS__KEY_PREFIX="phonebill-bench:$(date +%s):"
   export PHONEBILL__SERVER__PORT=$PORT PHONEBILL__LOG__LEVEL=${PHONEBILL__LOG__LEVEL:-warn}
   export PHONEBILL__ACTORS__HISTORY__SPOOL_DIR=$(mktemp -d)
+  psql -q -h 127.0.0.1 -U postgres -d postgres -c 'DROP DATABASE IF EXISTS phonebill_bench WITH (FORCE)'
   target/release/phonebill seed-demo "$@" >/dev/null
   target/release/phonebill serve & PID=$!
   trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null || true' EXIT

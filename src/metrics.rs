@@ -32,6 +32,7 @@ pub struct Metrics {
     history_records: IntCounterVec,
     outbox: IntGaugeVec,
     outbox_deliveries: IntCounterVec,
+    outbox_vacuums: IntCounterVec,
     hashing: IntGaugeVec,
     changes: IntGaugeVec,
 }
@@ -180,6 +181,12 @@ impl Metrics {
                 "MVNO delivery attempts by result.",
                 &["result"],
             )?,
+            outbox_vacuums: counter(
+                &r,
+                "phonebill_mvno_outbox_vacuums_total",
+                "Vacuums of the MVNO outbox run by the notifier ([mvno] vacuum_every).",
+                &[],
+            )?,
             hashing: gauge(
                 &r,
                 "phonebill_login_hashing",
@@ -275,6 +282,7 @@ impl Metrics {
                 .set(n.lag.oldest_pending_s as i64);
             set_counter(&self.outbox_deliveries, &["delivered"], n.delivered);
             set_counter(&self.outbox_deliveries, &["failed"], n.failed_attempts);
+            set_counter(&self.outbox_vacuums, &[], n.vacuums);
         }
         let hp = &s.password_hasher;
         self.hashing

@@ -161,6 +161,7 @@ pub struct MvnoSettings {
     pub retry_max_ms: u64,
     pub lease_s: u64,
     pub keep_delivered_days: u32,
+    pub vacuum_every: u32,
 }
 
 /// Mailbox of an actor kind that runs once per instance (`[actors.KIND]`).

@@ -43,6 +43,7 @@ pub struct NotifierSnapshot {
     pub delivered: u64,
     pub failed_attempts: u64,
     pub rounds: u64,
+    pub vacuums: u64,
 }
 
 #[derive(Default)]
@@ -50,6 +51,13 @@ struct RoundResult {
     delivered: u64,
     failed: u64,
     full_batch: bool,
+}
+
+impl RoundResult {
+    /// Rows whose lease and outcome left dead row versions behind.
+    fn rows_touched(&self) -> u64 {
+        self.delivered + self.failed
+    }
 }
 
 pub struct Notifier {
@@ -61,6 +69,10 @@ pub struct Notifier {
     delivered: u64,
     failed_attempts: u64,
     rounds: u64,
+    /// Rows touched since the last vacuum of the outbox, and whether one is running.
+    since_vacuum: u64,
+    vacuuming: bool,
+    vacuums: u64,
     _lifeline: Lifeline,
 }
 
@@ -80,6 +92,9 @@ impl Notifier {
             delivered: 0,
             failed_attempts: 0,
             rounds: 0,
+            since_vacuum: 0,
+            vacuuming: false,
+            vacuums: 0,
             _lifeline: lifeline,
         }
     }
@@ -101,11 +116,37 @@ impl Notifier {
                 Ok(r) => {
                     act.delivered += r.delivered;
                     act.failed_attempts += r.failed;
+                    act.since_vacuum += r.rows_touched();
+                    act.vacuum_if_due(ctx);
                     if r.full_batch {
                         ctx.notify(Wake);
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "notifier round failed; will retry"),
+            }
+        }));
+    }
+
+    /// Vacuums the outbox once `[mvno] vacuum_every` rows were touched since the last time,
+    /// beside the rounds (on a connection of its own; one at a time per instance, and
+    /// instances skip the table while another vacuums it).
+    fn vacuum_if_due(&mut self, ctx: &mut Context<Self>) {
+        let every = u64::from(self.settings.vacuum_every);
+        if every == 0 || self.vacuuming || self.since_vacuum < every {
+            return;
+        }
+        self.vacuuming = true;
+        self.since_vacuum = 0;
+        let db = self.db.clone();
+        let work = async move {
+            let mut conn = db.get().await.map_err(StoreError::from)?;
+            outbox::vacuum(&mut conn).await
+        };
+        ctx.spawn(work.into_actor(self).map(|result, act, _| {
+            act.vacuuming = false;
+            match result {
+                Ok(()) => act.vacuums += 1,
+                Err(e) => tracing::warn!(error = %e, "vacuum of the MVNO outbox failed"),
             }
         }));
     }
@@ -300,6 +341,7 @@ impl Handler<Snapshot> for Notifier {
                 delivered: act.delivered,
                 failed_attempts: act.failed_attempts,
                 rounds: act.rounds,
+                vacuums: act.vacuums,
             })
         }))
     }
@@ -328,6 +370,7 @@ mod tests {
             retry_base_ms: 1000,
             retry_max_ms: 8000,
             lease_s: 30,
+            vacuum_every: 0,
             keep_delivered_days: 7,
         };
         let within =

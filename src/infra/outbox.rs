@@ -177,6 +177,15 @@ pub async fn retry_later(
     Ok(())
 }
 
+/// Vacuums the outbox: reclaims the dead row versions every lease and delivery leaves, so
+/// the next leases need not step over them. Skipped while another session vacuums it.
+pub async fn vacuum(conn: &mut AsyncPgConnection) -> Result<(), StoreError> {
+    diesel::sql_query("VACUUM (SKIP_LOCKED) mvno_outbox")
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Deletes delivered notifications older than `days`.
 pub async fn purge_delivered(conn: &mut AsyncPgConnection, days: i32) -> Result<usize, StoreError> {
     Ok(diesel::sql_query(

@@ -172,3 +172,61 @@ async fn notifications_go_several_to_a_post_when_configured() {
         assert_eq!(r["kind"], expected, "{r}");
     }
 }
+
+#[derive(diesel::QueryableByName)]
+struct VacuumCount {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// How many times PostgreSQL itself says the outbox was vacuumed (not autovacuumed).
+async fn outbox_vacuums(app: &TestApp) -> i64 {
+    use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+    use secrecy::ExposeSecret;
+    let mut conn = AsyncPgConnection::establish(app.settings.database.url.expose_secret())
+        .await
+        .unwrap();
+    diesel::sql_query(
+        "SELECT vacuum_count AS n FROM pg_stat_user_tables WHERE relname = 'mvno_outbox'",
+    )
+    .get_result::<VacuumCount>(&mut conn)
+    .await
+    .unwrap()
+    .n
+}
+
+#[actix_web::test]
+async fn the_notifier_vacuums_the_outbox_after_every_so_many_rows() {
+    let sim = standalone_simulator();
+    let a = notifier_app(&sim, |s| s.mvno.vacuum_every = 5).await;
+    let before = outbox_vacuums(&a).await;
+    let enqueue = |from: usize, to: usize| {
+        let notes: Vec<NewNotification> = (from..to)
+            .map(|i| NewNotification::new(Kind::BillResult, format!("vac-{i}"), json!({ "n": i })))
+            .collect();
+        a.actors.notifier.ask_shard(0, Enqueue(notes))
+    };
+    // Four rows delivered: below the threshold, no vacuum.
+    assert_eq!(enqueue(0, 4).await.unwrap().unwrap(), 4);
+    eventually("four delivered", || async {
+        a.admin_actors().await["mvnoNotifier"]["delivered"] == 4
+    })
+    .await;
+    assert_eq!(a.admin_actors().await["mvnoNotifier"]["vacuums"], 0);
+    // Two more: six rows touched since the start, one vacuum, which PostgreSQL records.
+    assert_eq!(enqueue(4, 6).await.unwrap().unwrap(), 2);
+    eventually("the notifier vacuumed once", || async {
+        a.admin_actors().await["mvnoNotifier"]["vacuums"] == 1
+    })
+    .await;
+    eventually("PostgreSQL counts the vacuum", || async {
+        outbox_vacuums(&a).await > before
+    })
+    .await;
+    let metrics = a.get("/metrics", None).await.text().await.unwrap();
+    assert!(
+        metrics.contains("phonebill_mvno_outbox_vacuums_total 1"),
+        "{metrics}"
+    );
+    assert_eq!(received(&a, &sim).await.len(), 6);
+}
