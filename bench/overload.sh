@@ -10,7 +10,7 @@ SECS=${1:-60}
 CONNS=${2:-320}
 source bench/lib.sh
 bench_need wrk "apt-get install wrk"
-export PHONEBILL__MVNO__PER_POST=${PER_POST:-100} PHONEBILL__MVNO__BATCH_SIZE=${MVNO_BATCH:-1000}
+bench_batched_notifications
 bench_serve 18086
 TOKEN=$(bench_token user01)
 echo "resident memory before: $(( $(ps -o rss= -p $PID) / 1024 )) MB"

@@ -8,8 +8,7 @@ SECS=${1:-15}
 CONNS=${2:-32}
 source bench/lib.sh
 bench_need wrk "apt-get install wrk"
-# The built-in MVNO receiver takes arrays: 100 notifications a POST (see config.toml).
-export PHONEBILL__MVNO__PER_POST=${PER_POST:-100} PHONEBILL__MVNO__BATCH_SIZE=${MVNO_BATCH:-1000}
+bench_batched_notifications
 export PHONEBILL__ADMIN__BENCH_ENDPOINTS=true
 bench_serve 18084
 TOKEN=$(bench_token user01)

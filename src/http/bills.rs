@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use super::envelope::ok;
 use super::error::ApiError;
 use super::extract::{Auth, BillInquiry};
-use super::params::{field, line_or_own, request_id, HistoryWindow};
+use super::params::{field, line_or_own, request_id, HistoryParams, HistoryWindow};
 use super::AppState;
 use crate::actors::cache::{CacheKey, Cached, Get, Lookup, Tier};
 use crate::actors::history::{Find, Overloaded, Page, Record};
@@ -348,12 +348,9 @@ async fn inquiry_result(
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct HistoryQuery {
-    line_number: Option<String>,
-    start_date: Option<String>,
-    end_date: Option<String>,
+    #[serde(flatten)]
+    window: HistoryParams,
     status: Option<String>,
-    page: Option<String>,
-    size: Option<String>,
 }
 
 fn history_item(s: &StoredInquiry) -> Value {
@@ -386,16 +383,8 @@ async fn history(
     query: web::Query<HistoryQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    let line = line_or_own(q.line_number.as_deref(), &auth.principal.line_number)?;
-    let window = HistoryWindow::parse(
-        &state,
-        q.page.as_deref(),
-        q.size.as_deref(),
-        q.start_date.as_deref(),
-        q.end_date.as_deref(),
-        20,
-        None,
-    )?;
+    let line = line_or_own(q.window.line_number.as_deref(), &auth.principal.line_number)?;
+    let window = HistoryWindow::parse(&state, &q.window, 20, None)?;
     let status = match q.status.as_deref().filter(|s| !s.is_empty()) {
         None => None,
         Some(s @ ("COMPLETED" | "FAILED")) => Some(s.to_string()),

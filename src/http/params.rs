@@ -1,6 +1,7 @@
 //! Small parsers of request parameters shared by the resource handlers.
 
 use chrono::{DateTime, Duration, NaiveTime, TimeZone as _, Utc};
+use serde::Deserialize;
 
 use super::error::ApiError;
 use super::AppState;
@@ -52,6 +53,18 @@ fn local_midnight(state: &AppState, date: chrono::NaiveDate) -> Option<DateTime<
         .map(|t| t.with_timezone(&Utc))
 }
 
+/// The query every history endpoint takes: the line (the caller's own when absent), the
+/// local date range and the page.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryParams {
+    pub line_number: Option<String>,
+    pub start_date: Option<String>,
+    pub end_date: Option<String>,
+    pub page: Option<String>,
+    pub size: Option<String>,
+}
+
 /// The paging and date range of a history query, the dates as UTC instants.
 pub struct HistoryWindow {
     pub page: PageRequest,
@@ -64,22 +77,25 @@ impl HistoryWindow {
     /// (local dates, `endDate` inclusive; `startDate` at most `max_back` ago when given).
     pub fn parse(
         state: &AppState,
-        page: Option<&str>,
-        size: Option<&str>,
-        start: Option<&str>,
-        end: Option<&str>,
+        q: &HistoryParams,
         default_size: u32,
         max_back: Option<Duration>,
     ) -> Result<Self, ApiError> {
         let page = PageRequest::parse(
-            number("page", page)?,
-            number("size", size)?,
+            number("page", q.page.as_deref())?,
+            number("size", q.size.as_deref())?,
             default_size,
             100,
         )
         .map_err(|(f, m)| field(f, m))?;
         let today = Utc::now().with_timezone(&state.tz).date_naive();
-        let (start, end) = date_range(start, end, today, max_back).map_err(|(f, m)| field(f, m))?;
+        let (start, end) = date_range(
+            q.start_date.as_deref(),
+            q.end_date.as_deref(),
+            today,
+            max_back,
+        )
+        .map_err(|(f, m)| field(f, m))?;
         Ok(Self {
             page,
             from: start.and_then(|d| local_midnight(state, d)),

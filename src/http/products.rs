@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use super::envelope::{failure_with_data, ok, with_status};
 use super::error::ApiError;
 use super::extract::{Auth, ProductChange};
-use super::params::{field, line_or_own, request_id, HistoryWindow};
+use super::params::{field, line_or_own, request_id, HistoryParams, HistoryWindow};
 use super::AppState;
 use crate::actors::cache::{CacheKey, Cached, Get};
 use crate::actors::product_change::{
@@ -333,34 +333,16 @@ async fn change_result(
     Ok(ok(change_view(&row)))
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct HistoryQuery {
-    line_number: Option<String>,
-    start_date: Option<String>,
-    end_date: Option<String>,
-    page: Option<String>,
-    size: Option<String>,
-}
-
 /// `GET /products/history`: a line's change requests, newest first (size ≤ 100, start at
 /// most two years back).
 async fn history(
     state: web::Data<AppState>,
     auth: Auth<ProductChange>,
-    query: web::Query<HistoryQuery>,
+    query: web::Query<HistoryParams>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
     let line = line_or_own(q.line_number.as_deref(), &auth.principal.line_number)?;
-    let window = HistoryWindow::parse(
-        &state,
-        q.page.as_deref(),
-        q.size.as_deref(),
-        q.start_date.as_deref(),
-        q.end_date.as_deref(),
-        10,
-        Some(Duration::days(731)),
-    )?;
+    let window = HistoryWindow::parse(&state, &q, 10, Some(Duration::days(731)))?;
     auth.ensure_line(&line)?;
     let filter = HistoryFilter {
         line_number: line.digits().to_string(),

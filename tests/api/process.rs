@@ -155,6 +155,18 @@ struct Acked {
     status: StatusCode,
 }
 
+/// The status and JSON body of an answer (never a 500); `None` once the service has
+/// stopped answering.
+async fn answered(sent: reqwest::Result<reqwest::Response>) -> Option<(StatusCode, Value)> {
+    let res = sent.ok()?;
+    let status = res.status();
+    assert!(
+        status != StatusCode::INTERNAL_SERVER_ERROR,
+        "a 500 under load"
+    );
+    Some((status, res.json::<Value>().await.ok()?))
+}
+
 /// Inquiries for the caller's own line until the service stops answering.
 async fn inquiries(client: Client, address: String, token: String, log: Rc<RefCell<Vec<Acked>>>) {
     let mut others = 0;
@@ -165,13 +177,7 @@ async fn inquiries(client: Client, address: String, token: String, log: Rc<RefCe
             .json(&json!({}))
             .send()
             .await;
-        let Ok(res) = sent else { return };
-        let status = res.status();
-        assert!(
-            status != StatusCode::INTERNAL_SERVER_ERROR,
-            "a 500 under load"
-        );
-        let Ok(body) = res.json::<Value>().await else {
+        let Some((status, body)) = answered(sent).await else {
             return;
         };
         match body["data"]["requestId"].as_str() {
@@ -224,13 +230,7 @@ async fn changes(
                            "targetProductCode": target }))
             .send()
             .await;
-        let Ok(res) = sent else { return };
-        let status = res.status();
-        assert!(
-            status != StatusCode::INTERNAL_SERVER_ERROR,
-            "a 500 under load"
-        );
-        let Ok(body) = res.json::<Value>().await else {
+        let Some((status, body)) = answered(sent).await else {
             return;
         };
         if status == StatusCode::OK || status == StatusCode::ACCEPTED {
