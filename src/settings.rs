@@ -107,6 +107,8 @@ pub struct AuthSettings {
     pub argon2_parallelism: u32,
     pub hash_concurrency: usize,
     pub hash_queue: usize,
+    pub self_registration: bool,
+    pub allow_unknown_lines: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -82,15 +82,24 @@ impl Application {
 
         // The built-in KOS/MVNO simulator, when no real one is configured.
         let mut simulator = None;
+        // Its state, when it stands in for KOS: phonebill's port answers `mock-datas` too.
+        let mut simulated_kos = None;
         let simulator_url = if settings.kos.base_url.is_empty() || settings.mvno.base_url.is_empty()
         {
-            let (port, server) =
-                crate::simulator::start("127.0.0.1", settings.kos.simulator_port, 1).map_err(
-                    |e| anyhow::anyhow!("kos.simulator_port: cannot start the simulator: {e}"),
-                )?;
+            let running = crate::simulator::launch(
+                "127.0.0.1",
+                settings.kos.simulator_port,
+                1,
+                &settings.cors.allowed_origins,
+            )
+            .map_err(|e| anyhow::anyhow!("kos.simulator_port: cannot start the simulator: {e}"))?;
+            let port = running.port;
             tracing::info!(port, "built-in KOS/MVNO simulator listening");
-            simulator = Some(server.handle());
-            actix_web::rt::spawn(server);
+            simulator = Some(running.server.handle());
+            if settings.kos.base_url.is_empty() {
+                simulated_kos = Some(running.state.clone());
+            }
+            actix_web::rt::spawn(running.server);
             format!("http://127.0.0.1:{port}")
         } else {
             String::new()
@@ -307,6 +316,10 @@ impl Application {
             trust_forwarded_for: settings.rate_limit.trust_forwarded_for,
             fault_injection: settings.admin.fault_injection,
             bench_endpoints: settings.admin.bench_endpoints,
+            registration: http::RegistrationPolicy {
+                self_registration: settings.auth.self_registration,
+                allow_unknown_lines: settings.auth.allow_unknown_lines,
+            },
             tz: settings.locale.tz(),
             metrics,
         });
@@ -321,20 +334,22 @@ impl Application {
             n => n,
         };
         let server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
-                .app_data(
-                    web::JsonConfig::default()
-                        .limit(max_body)
-                        .error_handler(error::json_error),
-                )
-                .app_data(web::PayloadConfig::default().limit(max_body))
-                .app_data(web::QueryConfig::default().error_handler(error::query_error))
-                .app_data(web::PathConfig::default().error_handler(error::path_error))
-                .configure(http::routes)
-                .default_service(web::to(error::not_found))
-                .wrap(http::cors(&cors_settings))
-                .wrap(from_fn(middleware::request_context))
+            let mut app = App::new().app_data(state.clone());
+            if let Some(kos) = &simulated_kos {
+                app = app.app_data(kos.clone());
+            }
+            app.app_data(
+                web::JsonConfig::default()
+                    .limit(max_body)
+                    .error_handler(error::json_error),
+            )
+            .app_data(web::PayloadConfig::default().limit(max_body))
+            .app_data(web::QueryConfig::default().error_handler(error::query_error))
+            .app_data(web::PathConfig::default().error_handler(error::path_error))
+            .configure(http::routes)
+            .default_service(web::to(error::not_found))
+            .wrap(http::cors(&cors_settings))
+            .wrap(from_fn(middleware::request_context))
         })
         .workers(workers)
         .shutdown_timeout(settings.server.shutdown_timeout_s)

@@ -107,12 +107,22 @@ pub struct Registration {
     pub permissions: Permissions,
 }
 
+/// The checks of a registration that need no KOS, in SPEC's order after validation: the
+/// client's registration rate (counted first, so refused attempts are limited too), then a
+/// taken user id or line (`409`). Nothing scarce is spent before they pass.
 #[derive(Message)]
 #[rtype(result = "Result<(), AccountError>")]
-pub struct Register {
-    pub registration: Registration,
+pub struct PrepareRegistration {
+    pub user_id: UserId,
+    pub line_number: LineNumber,
     pub client: String,
 }
+
+/// Stores a registration that passed every check (hashing its password first). A race with
+/// another registration of the same user id or line still ends in `Duplicate`.
+#[derive(Message)]
+#[rtype(result = "Result<(), AccountError>")]
+pub struct Register(pub Registration);
 
 #[derive(Message)]
 #[rtype(result = "Result<Option<Account>, AccountError>")]
@@ -259,16 +269,31 @@ impl Handler<Login> for AccountActor {
     }
 }
 
+impl Handler<PrepareRegistration> for AccountActor {
+    type Result = ResponseFuture<Result<(), AccountError>>;
+
+    fn handle(&mut self, msg: PrepareRegistration, _: &mut Context<Self>) -> Self::Result {
+        let stores = self.stores.clone();
+        let per_minute = self.limits.register_per_ip_per_minute;
+        Box::pin(async move {
+            check_rate(&stores, "register", &msg.client, per_minute).await?;
+            let mut conn = stores.db.get().await.map_err(StoreError::from)?;
+            match users::taken(&mut conn, msg.user_id.as_str(), msg.line_number.digits()).await? {
+                Some(which) => Err(AccountError::Duplicate(which)),
+                None => Ok(()),
+            }
+        })
+    }
+}
+
 impl Handler<Register> for AccountActor {
     type Result = ResponseFuture<Result<(), AccountError>>;
 
     fn handle(&mut self, msg: Register, _: &mut Context<Self>) -> Self::Result {
         let stores = self.stores.clone();
         let hasher = self.hasher.clone();
-        let per_minute = self.limits.register_per_ip_per_minute;
         Box::pin(async move {
-            check_rate(&stores, "register", &msg.client, per_minute).await?;
-            let r = msg.registration;
+            let r = msg.0;
             let password_hash = hasher.hash(r.password.expose().to_string()).await?;
             let row = NewUserRow {
                 user_id: r.user_id.as_str().to_string(),

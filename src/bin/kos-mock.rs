@@ -14,12 +14,16 @@ struct Cli {
     /// Worker threads.
     #[arg(long, default_value_t = 1)]
     workers: usize,
+    /// Browser origin allowed to call it (CORS); repeat for several.
+    #[arg(long = "cors-origin", default_value = phonebill::simulator::DEFAULT_CORS_ORIGIN)]
+    cors_origins: Vec<String>,
 }
 
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
     let cli = Cli::parse();
-    let (port, server) = phonebill::simulator::start(&cli.host, cli.port, cli.workers)?;
+    let phonebill::simulator::Running { port, server, .. } =
+        phonebill::simulator::launch(&cli.host, cli.port, cli.workers, &cli.cors_origins)?;
     println!("kos-mock listening on {}:{port}", cli.host);
     let handle = server.handle();
     actix_web::rt::spawn(async move {

@@ -8,6 +8,7 @@ pub mod paging;
 pub mod permission;
 pub mod principal;
 pub mod product;
+pub mod registration;
 pub mod token;
 pub mod user;
 

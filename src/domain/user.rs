@@ -57,20 +57,23 @@ impl UserName {
     }
 }
 
-/// The operator's customer id: 1–20 ASCII letters, digits, `_` or `-`.
+/// The operator's customer id: 1–64 ASCII letters, digits, `_` or `-` (the web client
+/// generates 20 alphanumerics).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CustomerId(String);
 
 impl CustomerId {
+    pub const MAX_LEN: usize = 64;
+
     pub fn parse(input: &str) -> Result<Self, &'static str> {
-        let ok = (1..=20).contains(&input.len())
+        let ok = (1..=Self::MAX_LEN).contains(&input.len())
             && input
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
         if ok {
             Ok(Self(input.to_string()))
         } else {
-            Err("고객 ID는 영문, 숫자, _, - 로 1~20자여야 합니다")
+            Err("고객 ID는 영문, 숫자, _, - 로 1~64자여야 합니다")
         }
     }
 
@@ -150,5 +153,9 @@ mod tests {
         assert!(UserName::parse("").is_err());
         assert!(CustomerId::parse("CUST001").is_ok());
         assert!(CustomerId::parse("CUST 001").is_err());
+        assert!(CustomerId::parse("").is_err());
+        assert!(CustomerId::parse("123456aBcDeFgHiJkLmNoP").is_ok());
+        assert!(CustomerId::parse(&"a".repeat(64)).is_ok());
+        assert!(CustomerId::parse(&"a".repeat(65)).is_err());
     }
 }

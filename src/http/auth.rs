@@ -13,9 +13,10 @@ use super::envelope::{ok, with_status};
 use super::error::ApiError;
 use super::extract::{Admin, AnyUser, Auth, BearerClaims, ClientIp};
 use super::AppState;
-use crate::actors::account::{Login, Register, Registration, Unlock};
+use crate::actors::account::{Login, PrepareRegistration, Register, Registration, Unlock};
 use crate::actors::kos_gateway::InquireCustomer;
 use crate::actors::session::{CloseSession, OpenSession, Refresh};
+use crate::domain::registration::{check_line, LineInKos};
 use crate::domain::{
     CustomerId, LineNumber, NewPassword, Permission, Permissions, UserId, UserName,
 };
@@ -278,6 +279,12 @@ async fn register(
     client: ClientIp,
     body: web::Json<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    if !state.registration.self_registration {
+        return Err(ApiError::ForbiddenCode {
+            code: "REGISTRATION_CLOSED",
+            message: "자가 가입을 받지 않습니다. 운영자에게 계정을 요청하세요".into(),
+        });
+    }
     let registration = parse_registration(body.into_inner())?;
     let view = RegisteredUser {
         user_id: registration.user_id.to_string(),
@@ -286,7 +293,21 @@ async fn register(
         user_name: registration.user_name.as_str().to_string(),
         permissions: registration.permissions.names(),
     };
-    // Only the customer who holds the line may register it: KOS must know the pair.
+    let key = view.user_id.clone();
+    // SPEC's order: input (400, above), then the client's rate and taken ids (429, 409),
+    // and only then KOS, so neither a duplicate nor a flood reaches the KOS budget.
+    state
+        .actors
+        .accounts
+        .ask(
+            &key,
+            PrepareRegistration {
+                user_id: registration.user_id.clone(),
+                line_number: registration.line_number.clone(),
+                client: client.0,
+            },
+        )
+        .await??;
     let customer = state
         .actors
         .kos
@@ -297,32 +318,20 @@ async fn register(
             },
         )
         .await??;
-    match customer {
-        Answer::Ok(c) if c.customer_id == view.customer_id => {}
-        Answer::Ok(_) => {
-            return Err(ApiError::field(
-                "customerId",
-                "고객 ID와 회선 정보가 일치하지 않습니다",
-            ))
-        }
-        Answer::Refused { .. } => {
-            return Err(ApiError::field(
-                "lineNumber",
-                "통신사에 등록되지 않은 회선입니다",
-            ))
-        }
-    }
-    let key = view.user_id.clone();
+    let held = match &customer {
+        Answer::Ok(c) => LineInKos::HeldBy(&c.customer_id),
+        Answer::Refused { code, .. } => LineInKos::from_refusal(code),
+    };
+    check_line(
+        held,
+        &registration.customer_id,
+        state.registration.allow_unknown_lines,
+    )
+    .map_err(|refusal| ApiError::field("lineNumber", refusal.message()))?;
     state
         .actors
         .accounts
-        .ask(
-            &key,
-            Register {
-                registration,
-                client: client.0,
-            },
-        )
+        .ask(&key, Register(registration))
         .await??;
     tracing::info!(user = %key, "registered");
     Ok(with_status(StatusCode::CREATED, view))

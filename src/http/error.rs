@@ -40,6 +40,9 @@ pub enum ApiError {
     InvalidCredentials,
     #[error("forbidden")]
     Forbidden,
+    /// Refused for a reason other than a missing permission (its own code and message).
+    #[error("forbidden: {code}")]
+    ForbiddenCode { code: &'static str, message: String },
     #[error("not found: {0}")]
     NotFound(&'static str),
     #[error("not found: {code}")]
@@ -74,7 +77,9 @@ impl ApiError {
             ApiError::InvalidCredentials => "INVALID_CREDENTIALS",
             ApiError::Forbidden => "FORBIDDEN",
             ApiError::NotFound(_) => "NOT_FOUND",
-            ApiError::NotFoundCode { code, .. } | ApiError::Unprocessable { code, .. } => code,
+            ApiError::NotFoundCode { code, .. }
+            | ApiError::Unprocessable { code, .. }
+            | ApiError::ForbiddenCode { code, .. } => code,
             ApiError::Conflict { code, .. } => code,
             ApiError::Locked { .. } => "ACCOUNT_LOCKED",
             ApiError::RateLimited { .. } => "RATE_LIMITED",
@@ -93,6 +98,7 @@ impl ApiError {
             ApiError::NotFound(what) => format!("{what}을(를) 찾을 수 없습니다"),
             ApiError::Conflict { message, .. }
             | ApiError::NotFoundCode { message, .. }
+            | ApiError::ForbiddenCode { message, .. }
             | ApiError::Unprocessable { message, .. } => message.clone(),
             ApiError::Locked { .. } => {
                 "로그인 실패가 반복되어 계정이 잠겼습니다. 30분 후 다시 시도해주세요".into()
@@ -134,7 +140,7 @@ impl ResponseError for ApiError {
             ApiError::Validation(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized(_) | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::Forbidden | ApiError::ForbiddenCode { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) | ApiError::NotFoundCode { .. } => StatusCode::NOT_FOUND,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,

@@ -6,6 +6,7 @@ pub mod bills;
 pub mod envelope;
 pub mod error;
 pub mod extract;
+pub mod kos_mock;
 pub mod middleware;
 pub mod openapi;
 pub mod ops;
@@ -30,9 +31,18 @@ pub struct AppState {
     pub trust_forwarded_for: bool,
     pub fault_injection: bool,
     pub bench_endpoints: bool,
+    /// `[auth] self_registration` and `allow_unknown_lines`.
+    pub registration: RegistrationPolicy,
     /// Time zone of billing months and history dates.
     pub tz: chrono_tz::Tz,
     pub metrics: Arc<crate::metrics::Metrics>,
+}
+
+/// Who may register themselves, and which lines (SPEC section 3).
+#[derive(Debug, Clone, Copy)]
+pub struct RegistrationPolicy {
+    pub self_registration: bool,
+    pub allow_unknown_lines: bool,
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -43,7 +53,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .configure(auth::routes)
                 .configure(users::routes)
                 .configure(bills::routes)
-                .configure(products::routes),
+                .configure(products::routes)
+                .configure(kos_mock::routes),
         );
 }
 

@@ -70,7 +70,7 @@ pub const OPERATIONS: &[Op] = &[
     Op { method: "post", path: "/api/v1/auth/login", tag: "auth", summary: "Log in (raw snake_case answer)", access: Access::Public, params: &[], body: Some("LoginRequest"), ok: (200, "LoginResponse"), errors: &[400, 401, 423, 429, 503] },
     Op { method: "post", path: "/api/v1/auth/refresh", tag: "auth", summary: "Rotate the token pair; a spent refresh token revokes its family", access: Access::Public, params: &[], body: Some("RefreshRequest"), ok: (200, "Envelope:TokenPair"), errors: &[400, 401, 503] },
     Op { method: "post", path: "/api/v1/auth/logout", tag: "auth", summary: "End the session on every instance (idempotent)", access: Access::Bearer(None), params: &[], body: None, ok: (200, "Envelope:Empty"), errors: &[503] },
-    Op { method: "post", path: "/api/v1/auth/register", tag: "auth", summary: "Self-registration (BILL_INQUIRY / PRODUCT_CHANGE only; the line must be the customer's in KOS)", access: Access::Public, params: &[], body: Some("RegisterRequest"), ok: (201, "Envelope:RegisteredUser"), errors: &[400, 409, 429, 503] },
+    Op { method: "post", path: "/api/v1/auth/register", tag: "auth", summary: "Self-registration (BILL_INQUIRY / PRODUCT_CHANGE only). Checked in order: input (400), rate (429), taken user id or line (409), then KOS: a line KOS holds for another customer is 400; one KOS does not know is accepted while [auth] allow_unknown_lines. 403 when [auth] self_registration is off", access: Access::Public, params: &[], body: Some("RegisterRequest"), ok: (201, "Envelope:RegisteredUser"), errors: &[400, 403, 409, 429, 503] },
     Op { method: "get", path: "/api/v1/auth/verify", tag: "auth", summary: "Check the access token and its session", access: Access::Bearer(None), params: &[], body: None, ok: (200, "Envelope:Verify"), errors: &[] },
     Op { method: "get", path: "/api/v1/auth/permissions", tag: "auth", summary: "The caller's permissions", access: Access::Bearer(None), params: &[], body: None, ok: (200, "Envelope:Permissions"), errors: &[] },
     Op { method: "post", path: "/api/v1/auth/permissions/check", tag: "auth", summary: "Whether the caller may use a service", access: Access::Bearer(None), params: &[], body: Some("PermissionCheckRequest"), ok: (200, "Envelope:PermissionCheck"), errors: &[400] },
@@ -82,7 +82,8 @@ pub const OPERATIONS: &[Op] = &[
     Op { method: "get", path: "/api/v1/bills/history", tag: "bills", summary: "Past inquiries of a line, newest first", access: Access::Bearer(Some("BILL_INQUIRY")), params: &[("lineNumber", "query", "Line (default: the caller's)"), ("startDate", "query", "YYYY-MM-DD"), ("endDate", "query", "YYYY-MM-DD"), ("status", "query", "COMPLETED or FAILED"), ("page", "query", "From 1 (default 1)"), ("size", "query", "1-100 (default 20)")], body: None, ok: (200, "Envelope:BillHistory"), errors: &[400] },
     Op { method: "get", path: "/api/v1/products/menu", tag: "products", summary: "The caller's customer info and current product", access: Access::Bearer(Some("PRODUCT_CHANGE")), params: &[], body: None, ok: (200, "Envelope:ProductMenu"), errors: &[404, 503] },
     Op { method: "get", path: "/api/v1/products/customer", tag: "products", summary: "Customer, current product, line status and contract", access: Access::Bearer(Some("PRODUCT_CHANGE")), params: &[("lineNumber", "query", "Line (default: the caller's)")], body: None, ok: (200, "Envelope:Customer"), errors: &[400, 404, 503] },
-    Op { method: "get", path: "/api/v1/products/available", tag: "products", summary: "Products on sale (of an operator, other than the current)", access: Access::Bearer(Some("PRODUCT_CHANGE")), params: &[("currentProductCode", "query", "Excluded from the list"), ("operatorCode", "query", "Only this operator's")], body: None, ok: (200, "Envelope:ProductList"), errors: &[400, 503] },
+    Op { method: "get", path: "/api/v1/products/available", tag: "products", summary: "Products on sale (of an operator, other than the current)", access: Access::Bearer(Some("PRODUCT_CHANGE")), params: &[("currentProductCode", "query", "Excluded from the list"), ("operatorCode", "query", "Only this operator's (default: the caller's line's operator)")], body: None, ok: (200, "Envelope:ProductList"), errors: &[400, 404, 503] },
+    Op { method: "post", path: "/api/v1/kos/mock-datas", tag: "kos", summary: "Create a new customer's KOS data (line, default product, 12 months of bills) in the built-in simulator, as the web client's register page does; only while the built-in simulator stands in for KOS (else 404). A line that exists for the same customer is answered as it is; for another customer 409", access: Access::Public, params: &[], body: Some("MockDataRequest"), ok: (200, "MockData"), errors: &[400, 404, 409, 503] },
     Op { method: "post", path: "/api/v1/products/change/validation", tag: "products", summary: "The pre-check alone, every check with PASS/FAIL", access: Access::Bearer(Some("PRODUCT_CHANGE")), params: &[], body: Some("ChangeRequest"), ok: (200, "Envelope:Validation"), errors: &[400, 404, 503] },
     Op { method: "post", path: "/api/v1/products/change", tag: "products", summary: "Change the product (optional Idempotency-Key header); 202 when KOS's outcome is unknown", access: Access::Bearer(Some("PRODUCT_CHANGE")), params: &[("Idempotency-Key", "header", "1-255 printable ASCII characters; kept 24 h")], body: Some("ChangeRequest"), ok: (200, "Envelope:ChangeResult"), errors: &[202, 400, 404, 409, 422, 503] },
     Op { method: "get", path: "/api/v1/products/change/{requestId}", tag: "products", summary: "A change's record (owner or ADMIN)", access: Access::Bearer(Some("PRODUCT_CHANGE")), params: &[("requestId", "path", "Request id")], body: None, ok: (200, "Envelope:ChangeRecord"), errors: &[400, 404] },
@@ -214,6 +215,13 @@ fn schemas() -> Value {
             ("permissions", arr(json!({"type": "string", "enum": ["BILL_INQUIRY", "PRODUCT_CHANGE"]}))),
         ]), &["userId", "customerId", "lineNumber", "userName", "password"]),
         "RegisteredUser": obj(&[("userId", s("string")), ("customerId", s("string")), ("lineNumber", line.clone()), ("userName", s("string")), ("permissions", arr(s("string")))]),
+        "MockDataRequest": required(obj(&[
+            ("customerId", json!({"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"})), ("lineNumber", line_in.clone()),
+        ]), &["customerId", "lineNumber"]),
+        "MockData": obj(&[("resultCode", s("string")), ("resultMessage", s("string")), ("data", obj(&[
+            ("lineNumber", s("string")), ("customerId", s("string")), ("customerName", s("string")), ("operatorCode", s("string")),
+            ("lineStatus", s("string")), ("productCode", s("string")), ("contractDate", s("string")),
+        ]))]),
         "Verify": obj(&[("valid", s("boolean")), ("userId", s("string")), ("customerId", s("string")), ("lineNumber", line.clone()), ("expiresAt", s("string"))]),
         "Permissions": obj(&[("userId", s("string")), ("permissions", arr(obj(&[("permission", s("string")), ("description", s("string")), ("granted", s("boolean"))])))]),
         "PermissionCheckRequest": obj(&[("serviceType", json!({"type": "string", "enum": ["BILL_INQUIRY", "PRODUCT_CHANGE"]}))]),
@@ -370,7 +378,7 @@ pub fn document() -> Value {
             "description": "MVNO customer self-service backend: login, bill inquiry, rate-plan change. Every response carries X-Request-Id, equal to the envelope's traceId.",
         },
         "tags": [
-            { "name": "auth" }, { "name": "bills" }, { "name": "products" }, { "name": "service" }, { "name": "admin" },
+            { "name": "auth" }, { "name": "bills" }, { "name": "products" }, { "name": "kos", "description": "The built-in KOS simulator, on phonebill's port" }, { "name": "service" }, { "name": "admin" },
         ],
         "paths": paths,
         "components": {

@@ -148,10 +148,11 @@ struct AvailableQuery {
     operator_code: Option<String>,
 }
 
-/// `GET /products/available`: products on sale, of the operator, other than the current.
+/// `GET /products/available`: products on sale, of the operator (by default the caller's
+/// own line's, so a customer is offered only plans they can take), other than the current.
 async fn available(
     state: web::Data<AppState>,
-    _auth: Auth<ProductChange>,
+    auth: Auth<ProductChange>,
     query: web::Query<AvailableQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
@@ -170,12 +171,20 @@ async fn available(
             ));
         }
     }
+    let operator = match operator {
+        Some(op) => op,
+        None => {
+            cached_customer(&state, &auth.principal.line_number)
+                .await?
+                .operator_code
+        }
+    };
     let products = catalogue(&state).await?;
     let list: Vec<_> = products
         .products
         .iter()
         .filter(|p| p.is_available)
-        .filter(|p| operator.as_ref().is_none_or(|op| &p.operator_code == op))
+        .filter(|p| p.operator_code == operator)
         .filter(|p| {
             current
                 .as_ref()

@@ -76,6 +76,32 @@ pub async fn insert(conn: &mut AsyncPgConnection, row: &NewUserRow) -> Result<()
     }
 }
 
+/// Which of a registration's unique keys is taken already, user id first (the insert still
+/// catches a registration that races this check).
+pub async fn taken(
+    conn: &mut AsyncPgConnection,
+    user_id: &str,
+    line_digits: &str,
+) -> Result<Option<Duplicate>, StoreError> {
+    let holders: Vec<(String, String)> = users::table
+        .filter(
+            users::user_id
+                .eq(user_id)
+                .or(users::line_number.eq(line_digits)),
+        )
+        .select((users::user_id, users::line_number))
+        .limit(2)
+        .load(conn)
+        .await?;
+    Ok(if holders.iter().any(|(u, _)| u == user_id) {
+        Some(Duplicate::UserId)
+    } else if holders.is_empty() {
+        None
+    } else {
+        Some(Duplicate::LineNumber)
+    })
+}
+
 /// Inserts rows whose user id is not taken yet; returns how many were new.
 pub async fn insert_missing(
     conn: &mut AsyncPgConnection,

@@ -93,7 +93,7 @@ pub fn product(code: &str) -> Option<&'static Product> {
 }
 
 /// A line as KOS sees it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Line {
     pub line_number: String,
@@ -294,10 +294,12 @@ pub fn bill(line: &Line, month: &str, months: &[String]) -> Option<Bill> {
     } else {
         NaiveDate::from_ymd_opt(y, m + 1, 25)?
     };
+    // The original KOS vocabulary: a past month's bill is `CONFIRMED` (the web client shows
+    // 확정); the current month is still being counted.
     let (bill_status, payment_status) = match position {
         0 => ("UNBILLED", "NOT_DUE"),
-        1 => ("BILLED", "UNPAID"),
-        _ => ("BILLED", "PAID"),
+        1 => ("CONFIRMED", "UNPAID"),
+        _ => ("CONFIRMED", "PAID"),
     };
     Some(Bill {
         line_number: line.line_number.clone(),
@@ -356,5 +358,12 @@ mod tests {
             a.monthly_fee + a.usage_fee + a.device_installment - a.discount_amount
         );
         assert!(bill(&line, "199901", &months).is_none());
+        assert_eq!(
+            bill(&line, &months[0], &months).unwrap().bill_status,
+            "UNBILLED"
+        );
+        for past in &months[1..] {
+            assert_eq!(bill(&line, past, &months).unwrap().bill_status, "CONFIRMED");
+        }
     }
 }

@@ -27,6 +27,11 @@ use faults::{Endpoint, Fault, FaultRequest, FaultTable, Mode, Stats};
 
 /// Notifications the MVNO receiver keeps for `received` (oldest dropped first).
 const RECEIVED_KEEP: usize = 10_000;
+/// Customers `mock-datas` may create (it is open to anyone: its memory stays bounded).
+pub const CREATED_LINES_MAX: usize = 10_000;
+/// The browser origin the simulator answers CORS for unless told otherwise (the web
+/// client's development server).
+pub const DEFAULT_CORS_ORIGIN: &str = "http://localhost:3000";
 
 #[derive(Default)]
 pub struct SimState {
@@ -35,6 +40,8 @@ pub struct SimState {
     lines: RwLock<HashMap<String, Line>>,
     changes: Mutex<HashMap<String, Value>>,
     received: Mutex<VecDeque<Value>>,
+    /// Lines `mock-datas` created (bounded by [`CREATED_LINES_MAX`]).
+    created: std::sync::atomic::AtomicUsize,
 }
 
 impl SimState {
@@ -48,14 +55,37 @@ impl SimState {
     }
 }
 
-/// Starts the simulator on `host:port` (0 = a free port) with `workers` threads.
+/// A running simulator: its port, its server, and its state (shared with phonebill's own
+/// `POST /api/v1/kos/mock-datas` while it is the built-in one).
+pub struct Running {
+    pub port: u16,
+    pub server: Server,
+    pub state: web::Data<SimState>,
+}
+
+/// Starts the simulator on `host:port` (0 = a free port) with `workers` threads, answering
+/// CORS for [`DEFAULT_CORS_ORIGIN`].
 pub fn start(host: &str, port: u16, workers: usize) -> std::io::Result<(u16, Server)> {
+    let running = launch(host, port, workers, &[DEFAULT_CORS_ORIGIN.to_string()])?;
+    Ok((running.port, running.server))
+}
+
+/// Starts the simulator, answering CORS (preflights included) for `cors_origins`: the web
+/// client calls `mock-datas` from the browser.
+pub fn launch(
+    host: &str,
+    port: u16,
+    workers: usize,
+    cors_origins: &[String],
+) -> std::io::Result<Running> {
     let listener = TcpListener::bind((host, port))?;
     let port = listener.local_addr()?.port();
     let state = web::Data::new(SimState::default());
+    let shared = state.clone();
+    let origins = cors_origins.to_vec();
     let server = HttpServer::new(move || {
         App::new()
-            .app_data(state.clone())
+            .app_data(shared.clone())
             .app_data(
                 web::JsonConfig::default()
                     .limit(64 * 1024)
@@ -70,12 +100,31 @@ pub fn start(host: &str, port: u16, workers: usize) -> std::io::Result<(u16, Ser
                     }),
             )
             .configure(routes)
+            .wrap(cors(&origins))
     })
     .workers(workers.max(1))
     .disable_signals()
     .listen(listener)?
     .run();
-    Ok((port, server))
+    Ok(Running {
+        port,
+        server,
+        state,
+    })
+}
+
+fn cors(origins: &[String]) -> actix_cors::Cors {
+    let mut cors = actix_cors::Cors::default()
+        .allowed_methods(["GET", "POST", "PUT", "OPTIONS"])
+        .allowed_headers([
+            actix_web::http::header::AUTHORIZATION,
+            actix_web::http::header::CONTENT_TYPE,
+        ])
+        .max_age(3600);
+    for origin in origins {
+        cors = cors.allowed_origin(origin);
+    }
+    cors
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -323,34 +372,105 @@ async fn product_inquiry(state: web::Data<SimState>, body: web::Json<LineRequest
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct MockDataRequest {
-    customer_id: String,
-    line_number: String,
+pub struct MockDataRequest {
+    pub customer_id: String,
+    pub line_number: String,
+}
+
+/// What `mock-datas` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MockData {
+    /// The line was created for the customer.
+    Created(Line),
+    /// The line already existed for this customer: answered as it is.
+    Existing(Line),
+    /// The line exists for another customer: refused, revealing nothing about it.
+    OthersLine,
+    /// The customer id or line number does not parse (the field).
+    Invalid(&'static str),
+    /// [`CREATED_LINES_MAX`] lines were created already.
+    Full,
+}
+
+impl SimState {
+    /// Creates a customer on a new line with a default product and 12 months of bills.
+    pub fn create_customer(&self, customer_id: &str, line_number: &str) -> MockData {
+        self.stats.count("mock-datas");
+        if crate::domain::CustomerId::parse(customer_id).is_err() {
+            return MockData::Invalid("customerId");
+        }
+        let Some(key) = digits(line_number) else {
+            return MockData::Invalid("lineNumber");
+        };
+        let Ok(mut lines) = self.lines.write() else {
+            return MockData::Full;
+        };
+        if let Some(existing) = lines.get(&key).cloned().or_else(|| data::base_line(&key)) {
+            return if existing.customer_id == customer_id {
+                MockData::Existing(existing)
+            } else {
+                MockData::OthersLine
+            };
+        }
+        use std::sync::atomic::Ordering;
+        if self.created.load(Ordering::Relaxed) >= CREATED_LINES_MAX {
+            return MockData::Full;
+        }
+        self.created.fetch_add(1, Ordering::Relaxed);
+        let line = Line {
+            line_number: key.clone(),
+            customer_id: customer_id.to_string(),
+            customer_name: format!("고객{}", &customer_id[..customer_id.len().min(8)]),
+            operator_code: "KT".into(),
+            line_status: "ACTIVE".into(),
+            product_code: "LTE-BASIC-001".into(),
+            contract_date: chrono::Utc::now().format("%Y-%m-%d").to_string(),
+        };
+        lines.insert(key, line.clone());
+        MockData::Created(line)
+    }
+}
+
+/// The HTTP answer of a `mock-datas` outcome (also phonebill's, on its own port). Failures
+/// carry `message` too: the web client shows it.
+pub fn mock_data_response(outcome: &MockData) -> HttpResponse {
+    let failure = |status: actix_web::http::StatusCode, code: &str, message: &str| {
+        HttpResponse::build(status).json(json!({
+            "resultCode": code, "resultMessage": message, "message": message, "data": null,
+        }))
+    };
+    use actix_web::http::StatusCode;
+    match outcome {
+        MockData::Created(line) | MockData::Existing(line) => ok(line),
+        MockData::OthersLine => failure(
+            StatusCode::CONFLICT,
+            "1004",
+            "다른 고객에게 등록된 회선입니다",
+        ),
+        MockData::Invalid("customerId") => failure(
+            StatusCode::BAD_REQUEST,
+            "9998",
+            "customerId: 영문, 숫자, _, - 로 1~64자여야 합니다",
+        ),
+        MockData::Invalid(_) => failure(
+            StatusCode::BAD_REQUEST,
+            "9998",
+            "lineNumber: 010으로 시작하는 11자리 번호여야 합니다",
+        ),
+        MockData::Full => failure(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "9999",
+            "시뮬레이터가 만들 수 있는 고객 수를 넘었습니다",
+        ),
+    }
 }
 
 /// Creates a customer on a new line (the web client's register page calls this).
-async fn mock_datas(state: web::Data<SimState>, body: web::Json<MockDataRequest>) -> HttpResponse {
-    state.stats.count("mock-datas");
-    let Some(key) = digits(&body.line_number) else {
-        return HttpResponse::BadRequest()
-            .json(json!({ "resultCode": "9998", "resultMessage": "lineNumber" }));
-    };
-    if let Some(existing) = state.line(&key) {
-        return ok(existing);
-    }
-    let line = Line {
-        line_number: key.clone(),
-        customer_id: body.customer_id.clone(),
-        customer_name: format!("고객{}", body.customer_id),
-        operator_code: "KT".into(),
-        line_status: "ACTIVE".into(),
-        product_code: "LTE-BASIC-001".into(),
-        contract_date: chrono::Utc::now().format("%Y-%m-%d").to_string(),
-    };
-    if let Ok(mut lines) = state.lines.write() {
-        lines.insert(key, line.clone());
-    }
-    ok(line)
+pub async fn mock_datas(
+    state: web::Data<SimState>,
+    body: web::Json<MockDataRequest>,
+) -> HttpResponse {
+    mock_data_response(&state.create_customer(&body.customer_id, &body.line_number))
 }
 
 async fn put_faults(state: web::Data<SimState>, body: web::Json<FaultRequest>) -> HttpResponse {

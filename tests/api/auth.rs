@@ -286,28 +286,109 @@ async fn registration_refuses_duplicates_with_409() {
 }
 
 #[actix_web::test]
-async fn registration_needs_a_line_kos_knows_for_that_customer() {
+async fn a_line_kos_holds_for_another_customer_is_never_registered() {
+    for allow_unknown in [true, false] {
+        let app = spawn_app_with(|s| s.auth.allow_unknown_lines = allow_unknown).await;
+        // A line KOS created for customer CUST777, and a generated load-test line (LOAD…);
+        // neither has an account here yet (a line with one is a 409 first).
+        app.kos_customer("CUST777", "01099990050").await;
+        for line in ["010-9999-0050", "01050000042"] {
+            let res = app
+                .post_json(
+                    "/api/v1/auth/register",
+                    &registration("thief01", line),
+                    None,
+                )
+                .await;
+            let body = assert_error(res, StatusCode::BAD_REQUEST, "INVALID_INPUT").await;
+            assert!(body["fieldErrors"]["lineNumber"].is_string(), "{body}");
+            assert!(body["fieldErrors"]["customerId"].is_null(), "{body}");
+        }
+        assert_eq!(
+            app.post_login("thief01", "N3w-passw0rd").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+}
+
+#[actix_web::test]
+async fn a_line_kos_does_not_know_is_registered_only_while_allow_unknown_lines() {
     let app = spawn_app().await;
-    // A line KOS does not know.
+    assert!(app.settings.auth.allow_unknown_lines, "the shipped default");
     let res = app
         .post_json(
             "/api/v1/auth/register",
-            &registration("stranger", "01099990009"),
+            &registration("early01", "01099990009"),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+
+    let strict = spawn_app_with(|s| s.auth.allow_unknown_lines = false).await;
+    let res = strict
+        .post_json(
+            "/api/v1/auth/register",
+            &registration("early02", "01099990010"),
             None,
         )
         .await;
     let body = assert_error(res, StatusCode::BAD_REQUEST, "INVALID_INPUT").await;
-    assert!(body["fieldErrors"]["lineNumber"].is_string(), "{body}");
-    // Someone else's line (user02's, customer CUST002).
+    assert_eq!(
+        body["fieldErrors"]["lineNumber"], "통신사에 등록되지 않은 회선입니다",
+        "{body}"
+    );
+}
+
+/// SPEC's order: input (400), then duplicates (409), then KOS. A taken user id is 409 even
+/// on a line KOS holds for someone else, and a bad field is 400 before anything is asked.
+#[actix_web::test]
+async fn registration_refusals_come_in_specs_order_and_duplicates_never_reach_kos() {
+    let app = spawn_app().await;
+    let inquiries = |stats: Value| stats["product-inquiry"].as_u64().unwrap_or(0);
+    let before = inquiries(app.kos_stats().await);
+    // user01 is taken; the line is user02's.
     let res = app
         .post_json(
             "/api/v1/auth/register",
-            &registration("thief01", "010-1234-5002"),
+            &registration("user01", "010-1234-5002"),
             None,
         )
         .await;
+    assert_error(res, StatusCode::CONFLICT, "DUPLICATE_USER").await;
+    // A taken line (user01's), with a free user id.
+    let res = app
+        .post_json(
+            "/api/v1/auth/register",
+            &registration("fresh01", "010-1234-5001"),
+            None,
+        )
+        .await;
+    assert_error(res, StatusCode::CONFLICT, "DUPLICATE_LINE").await;
+    // Bad input beats a taken user id.
+    let mut bad = registration("user01", "010-1234-5002");
+    bad["password"] = json!("short");
+    let res = app.post_json("/api/v1/auth/register", &bad, None).await;
     let body = assert_error(res, StatusCode::BAD_REQUEST, "INVALID_INPUT").await;
-    assert!(body["fieldErrors"]["customerId"].is_string(), "{body}");
+    assert!(body["fieldErrors"]["password"].is_string(), "{body}");
+    assert_eq!(
+        inquiries(app.kos_stats().await),
+        before,
+        "a refusal that needs no KOS asked KOS"
+    );
+}
+
+#[actix_web::test]
+async fn self_registration_off_refuses_every_registration_with_403() {
+    let app = spawn_app_with(|s| s.auth.self_registration = false).await;
+    app.kos_customer("CUST900", "01099990011").await;
+    let res = app
+        .post_json(
+            "/api/v1/auth/register",
+            &registration("closed01", "01099990011"),
+            None,
+        )
+        .await;
+    assert_error(res, StatusCode::FORBIDDEN, "REGISTRATION_CLOSED").await;
 }
 
 #[actix_web::test]

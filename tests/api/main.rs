@@ -19,3 +19,4 @@ mod security;
 mod sessions;
 mod simulator;
 mod startup;
+mod web_client;

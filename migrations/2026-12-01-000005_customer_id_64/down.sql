@@ -1,0 +1,1 @@
+ALTER TABLE users ALTER COLUMN customer_id TYPE VARCHAR(20);
