@@ -229,6 +229,7 @@ pub struct HistorySettings {
     pub flush_interval_ms: u64,
     pub spool_dir: std::path::PathBuf,
     pub replay_interval_ms: u64,
+    pub write_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -402,6 +403,12 @@ impl Settings {
             "actors.history.replay_interval_ms",
             self.actors.history.replay_interval_ms as usize,
         )?;
+        if self.actors.history.write_timeout_ms < 1000 {
+            return Err(invalid(
+                "actors.history.write_timeout_ms",
+                "must be at least 1000",
+            ));
+        }
         if self.actors.history.batch_size > 4000 {
             return Err(invalid(
                 "actors.history.batch_size",

@@ -27,6 +27,7 @@ use crate::domain::token::TokenKeys;
 use crate::http::{self, error, middleware, AppState};
 use crate::infra::password::PasswordHasher;
 use crate::infra::redis::RedisStore;
+use crate::infra::spool::Spool;
 use crate::infra::{db, Stores};
 use crate::settings::{cores, ActorKindSettings, Settings};
 
@@ -211,6 +212,11 @@ impl Application {
                 move |cx| Notifier::new(db.clone(), url.clone(), mvno.clone(), cx.lifeline)
             },
         ));
+        // This instance's slot of the spool, held until it exits (whatever happens to the
+        // writer actor).
+        let spool = Spool::claim(&settings.actors.history.spool_dir).map_err(|e| {
+            anyhow::anyhow!("actors.history.spool_dir: cannot claim a spool slot: {e}")
+        })?;
         // The history writer shares the notifier's arbiter: it wakes it after each write.
         let history = ShardSet::start(
             "history",
@@ -227,7 +233,15 @@ impl Application {
                     settings.actors.history.clone(),
                     notifier.clone(),
                 );
-                move |cx| HistoryWriter::new(db.clone(), hs.clone(), notifier.clone(), cx.lifeline)
+                move |cx| {
+                    HistoryWriter::new(
+                        db.clone(),
+                        spool.clone(),
+                        hs.clone(),
+                        notifier.clone(),
+                        cx.lifeline,
+                    )
+                }
             },
         );
 

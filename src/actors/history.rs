@@ -19,7 +19,8 @@ use serde::Serialize;
 use super::notifier::{Notifier, Wake};
 use super::shard::{Lifeline, Panic, ShardSet};
 use crate::infra::db::DbPool;
-use crate::infra::history::{self, HistoryFilter, HistoryRecord, Spool, StoredInquiry};
+use crate::infra::history::{self, HistoryFilter, HistoryRecord, StoredInquiry};
+use crate::infra::spool::Spool;
 use crate::infra::StoreError;
 use crate::settings::HistorySettings;
 
@@ -95,15 +96,17 @@ pub struct HistoryWriter {
 }
 
 impl HistoryWriter {
+    /// `spool` is this instance's slot, claimed once at start-up (it outlives the actor).
     pub fn new(
         db: DbPool,
+        spool: Spool,
         settings: HistorySettings,
         notifier: Arc<ShardSet<Notifier>>,
         lifeline: Lifeline,
     ) -> Self {
         Self {
             db,
-            spool: Spool::new(settings.spool_dir.clone()),
+            spool,
             settings,
             notifier,
             buffer: Vec::new(),
@@ -142,7 +145,16 @@ impl HistoryWriter {
             self.settings.batch_size,
             self.settings.write_connections,
         );
-        let round = write_round(db, spool, records, batch_size, connections, try_postgres);
+        let limit = Duration::from_millis(self.settings.write_timeout_ms);
+        let round = write_round(
+            db,
+            spool,
+            records,
+            batch_size,
+            connections,
+            try_postgres,
+            limit,
+        );
         ctx.spawn(round.into_actor(self).map(move |w, act, ctx| {
             act.busy = false;
             act.in_flight = Arc::default();
@@ -193,6 +205,7 @@ impl HistoryWriter {
             self.spool.clone(),
             self.settings.batch_size,
         );
+        let limit = Duration::from_millis(self.settings.write_timeout_ms);
         let work = async move {
             let check = spool.clone();
             if !tokio::task::spawn_blocking(move || check.has_pending())
@@ -201,7 +214,9 @@ impl HistoryWriter {
             {
                 return Ok(0);
             }
-            replay_spool(&db, spool, batch_size).await
+            // Each file's replay is bounded; one that cannot finish leaves its file in place
+            // (replayed again later: rows are written once, by request id).
+            replay_spool(&db, spool, batch_size, limit).await
         };
         ctx.spawn(work.into_actor(self).map(|outcome, act, ctx| {
             act.busy = false;
@@ -235,6 +250,7 @@ async fn write_round(
     batch_size: usize,
     connections: usize,
     try_postgres: bool,
+    limit: Duration,
 ) -> Written {
     let started = Instant::now();
     let batch = records.len();
@@ -247,9 +263,12 @@ async fn write_round(
     } else if !records.is_empty() {
         let part = records.len().div_ceil(connections.max(1)).max(batch_size);
         let parts: Vec<&[HistoryRecord]> = records.chunks(part).collect();
-        let done =
-            futures_util::future::join_all(parts.iter().map(|p| write_part(&db, p, batch_size)))
-                .await;
+        let done = futures_util::future::join_all(
+            parts
+                .iter()
+                .map(|p| write_part_within(&db, p, batch_size, limit)),
+        )
+        .await;
         for (p, (n, failed)) in parts.iter().zip(done) {
             written += n as u64;
             postgres_failed |= failed;
@@ -284,6 +303,29 @@ async fn write_round(
     }
 }
 
+/// [`write_part`] within `limit`: a part PostgreSQL does not finish in time (a connection
+/// that never answers, a lock that is never granted) counts as failed and is spooled whole
+/// (what it did write is not written twice: rows are unique by request id). The round ends
+/// either way, so the writer never stops writing.
+async fn write_part_within(
+    db: &DbPool,
+    part: &[HistoryRecord],
+    batch_size: usize,
+    limit: Duration,
+) -> (usize, bool) {
+    match tokio::time::timeout(limit, write_part(db, part, batch_size)).await {
+        Ok(done) => done,
+        Err(_) => {
+            tracing::warn!(
+                records = part.len(),
+                limit_ms = limit.as_millis() as u64,
+                "history write did not finish in time; spooling"
+            );
+            (0, true)
+        }
+    }
+}
+
 /// Writes `part` batch by batch on one connection; how many were written, and whether
 /// PostgreSQL failed.
 async fn write_part(db: &DbPool, part: &[HistoryRecord], batch_size: usize) -> (usize, bool) {
@@ -305,7 +347,12 @@ async fn write_part(db: &DbPool, part: &[HistoryRecord], batch_size: usize) -> (
     (written, false)
 }
 
-async fn replay_spool(db: &DbPool, spool: Spool, batch_size: usize) -> Result<u64, String> {
+async fn replay_spool(
+    db: &DbPool,
+    spool: Spool,
+    batch_size: usize,
+    limit: Duration,
+) -> Result<u64, String> {
     let files = {
         let s = spool.clone();
         tokio::task::spawn_blocking(move || s.take_pending())
@@ -313,10 +360,33 @@ async fn replay_spool(db: &DbPool, spool: Spool, batch_size: usize) -> Result<u6
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?
     };
-    let mut conn = db.get().await.map_err(|e| e.to_string())?;
     let mut replayed = 0;
     for file in files {
-        let path = file.clone();
+        match tokio::time::timeout(limit, replay_file(db, &spool, &file, batch_size)).await {
+            Ok(Ok(n)) => replayed += n,
+            Ok(Err(e)) => return Err(e),
+            Err(_) => {
+                return Err(format!(
+                    "replay of {} did not finish within {} ms",
+                    file.display(),
+                    limit.as_millis()
+                ))
+            }
+        }
+    }
+    Ok(replayed)
+}
+
+/// Replays one spool file, then removes it; how many records PostgreSQL took.
+async fn replay_file(
+    db: &DbPool,
+    spool: &Spool,
+    file: &std::path::Path,
+    batch_size: usize,
+) -> Result<u64, String> {
+    let mut conn = db.get().await.map_err(|e| e.to_string())?;
+    {
+        let path = file.to_path_buf();
         let records = tokio::task::spawn_blocking(move || Spool::read(&path))
             .await
             .map_err(|e| e.to_string())?
@@ -352,10 +422,9 @@ async fn replay_spool(db: &DbPool, spool: Spool, batch_size: usize) -> Result<u6
                 .map_err(|e| e.to_string())?;
             tracing::error!(records = kept, file = %path.display(), "history records PostgreSQL refuses kept aside");
         }
-        replayed += (records.len() - refused) as u64;
-        std::fs::remove_file(&file).map_err(|e| e.to_string())?;
+        std::fs::remove_file(file).map_err(|e| e.to_string())?;
+        Ok((records.len() - refused) as u64)
     }
-    Ok(replayed)
 }
 
 impl Actor for HistoryWriter {

@@ -1,7 +1,6 @@
-//! Bill inquiry history in PostgreSQL, and the spool that keeps it while PostgreSQL is away.
+//! Bill inquiry history in PostgreSQL (the spool that keeps it while PostgreSQL is away is
+//! [`super::spool`]).
 
-use std::io::{BufRead as _, Write as _};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -186,99 +185,4 @@ pub async fn page(
         .load(conn)
         .await?;
     Ok((items, total))
-}
-
-/// Writes records as JSON lines in one write, then syncs them to disk. Blocking.
-fn write_lines(mut file: std::fs::File, records: &[HistoryRecord]) -> std::io::Result<()> {
-    let mut buf = Vec::new();
-    for r in records {
-        serde_json::to_writer(&mut buf, r)?;
-        buf.push(b'\n');
-    }
-    file.write_all(&buf)?;
-    file.sync_data()
-}
-
-/// The spool: append-only JSON-lines files in one directory.
-#[derive(Debug, Clone)]
-pub struct Spool {
-    dir: PathBuf,
-}
-
-impl Spool {
-    pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into() }
-    }
-
-    fn current(&self) -> PathBuf {
-        self.dir.join("history-current.jsonl")
-    }
-
-    /// Appends records and syncs them to disk before returning. Blocking.
-    pub fn append(&self, records: &[HistoryRecord]) -> std::io::Result<()> {
-        std::fs::create_dir_all(&self.dir)?;
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.current())?;
-        write_lines(file, records)
-    }
-
-    /// Keeps records PostgreSQL refused (so they no longer block the replay of what follows)
-    /// in `rejected-<time>.jsonl`, synced, for an operator to look at. Blocking.
-    pub fn quarantine(&self, records: &[HistoryRecord]) -> std::io::Result<PathBuf> {
-        std::fs::create_dir_all(&self.dir)?;
-        let stamp = Utc::now().timestamp_nanos_opt().unwrap_or_default();
-        let path = self.dir.join(format!("rejected-{stamp:020}.jsonl"));
-        write_lines(std::fs::File::create(&path)?, records)?;
-        Ok(path)
-    }
-
-    /// Moves the current file aside (so appends go to a new one) and lists every file
-    /// waiting for replay, oldest first. Blocking.
-    pub fn take_pending(&self) -> std::io::Result<Vec<PathBuf>> {
-        let current = self.current();
-        if current.exists() {
-            let stamp = Utc::now().timestamp_nanos_opt().unwrap_or_default();
-            std::fs::rename(
-                &current,
-                self.dir.join(format!("history-{stamp:020}.jsonl")),
-            )?;
-        }
-        let mut files: Vec<PathBuf> = match std::fs::read_dir(&self.dir) {
-            Ok(entries) => entries
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| {
-                    p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-                        n.starts_with("history-")
-                            && n.ends_with(".jsonl")
-                            && !n.ends_with("current.jsonl")
-                    })
-                })
-                .collect(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(e),
-        };
-        files.sort();
-        Ok(files)
-    }
-
-    /// Reads one spool file; lines that do not parse (a torn last write) are skipped.
-    pub fn read(path: &Path) -> std::io::Result<Vec<HistoryRecord>> {
-        let file = std::fs::File::open(path)?;
-        Ok(std::io::BufReader::new(file)
-            .lines()
-            .map_while(Result::ok)
-            .filter_map(|l| serde_json::from_str(&l).ok())
-            .collect())
-    }
-
-    /// Whether anything waits for replay. Blocking (a directory listing).
-    pub fn has_pending(&self) -> bool {
-        std::fs::read_dir(&self.dir)
-            .map(|mut d| {
-                d.any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().starts_with("history-")))
-            })
-            .unwrap_or(false)
-    }
 }

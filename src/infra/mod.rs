@@ -10,6 +10,7 @@ pub mod product_changes;
 pub mod rate_limit;
 pub mod redis;
 pub mod schema;
+pub mod spool;
 pub mod users;
 
 use std::time::Duration;

@@ -53,6 +53,28 @@ pub fn spool_dir(prefix: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(prefix.replace(':', "_"))
 }
 
+/// The files under a spool directory (its instance slots included) whose names start so.
+pub fn spool_files(root: &Path, prefix: &str) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
+            {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
 pub struct TestApp {
     pub address: String,
     pub client: Client,

@@ -18,5 +18,6 @@ mod products;
 mod security;
 mod sessions;
 mod simulator;
+mod spool;
 mod startup;
 mod web_client;

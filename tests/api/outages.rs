@@ -8,7 +8,9 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{current_product, other_product, spawn_app_with, TestApp, PASSWORD};
+use crate::helpers::{
+    current_product, other_product, spawn_app_with, spool_files, TestApp, PASSWORD,
+};
 use crate::owned::{OwnedPostgres, OwnedRedis};
 
 #[derive(Debug, Clone)]
@@ -266,7 +268,8 @@ async fn postgresql_stopped_and_restarted_under_load_loses_no_history_and_calls_
 /// aside in a `rejected-*.jsonl` file; it does not block the records spooled after it.
 #[actix_web::test]
 async fn a_spooled_record_postgresql_refuses_is_quarantined_and_the_rest_replayed() {
-    use phonebill::infra::history::{HistoryRecord, HistoryRow, Spool};
+    use phonebill::infra::history::{HistoryRecord, HistoryRow};
+    use phonebill::infra::spool::Spool;
     let app = spawn_app_with(|s| s.actors.history.replay_interval_ms = 200).await;
     let record = |n: u32, month: &str| HistoryRecord {
         row: HistoryRow {
@@ -287,7 +290,8 @@ async fn a_spooled_record_postgresql_refuses_is_quarantined_and_the_rest_replaye
     };
     let month = phonebill::simulator::data::available_months()[0].clone();
     let dir = app.settings.actors.history.spool_dir.clone();
-    Spool::new(&dir)
+    // Written where the layout before spool slots kept its files: adopted and replayed.
+    Spool::at(&dir)
         .append(&[record(1, &month), record(2, "2026110"), record(3, &month)])
         .unwrap();
     let t = app.login("user01").await;
@@ -306,19 +310,13 @@ async fn a_spooled_record_postgresql_refuses_is_quarantined_and_the_rest_replaye
         actix_web::rt::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(total, 2, "the two good records are replayed");
-    let rejected: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("rejected-")
-        })
-        .collect();
+    let rejected = spool_files(&dir, "rejected-");
     assert_eq!(rejected.len(), 1, "{rejected:?}");
     let kept = Spool::read(&rejected[0]).unwrap();
     assert_eq!(kept.len(), 1);
     assert_eq!(kept[0].row.request_id, "spooled-2");
-    assert!(!Spool::new(&dir).has_pending(), "nothing left to replay");
+    assert!(
+        spool_files(&dir, "history-").is_empty(),
+        "nothing left to replay"
+    );
 }

@@ -212,7 +212,7 @@ impl OwnedPostgres {
                 "-D",
                 data.to_str().unwrap(),
                 "-m",
-                "immediate",
+                &std::env::var("PHONEBILL_PG_STOP_MODE").unwrap_or_else(|_| "immediate".into()),
                 "-w",
                 "stop",
             ],

@@ -15,7 +15,9 @@ use reqwest::{Client, StatusCode};
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app_with, spool_dir, standalone_simulator, TestApp, PASSWORD};
+use crate::helpers::{
+    spawn_app_with, spool_dir, spool_files, standalone_simulator, TestApp, PASSWORD,
+};
 
 struct Proc {
     child: Child,
@@ -361,7 +363,7 @@ async fn sigterm_under_load_finishes_in_flight_flushes_everything_and_exits_0() 
     assert_eq!(rows.len(), ids.len(), "history rows lost at SIGTERM");
     assert_eq!(notes.len(), ids.len(), "notifications lost at SIGTERM");
     assert!(
-        std::fs::read_dir(&spool).map_or(true, |d| d.count() == 0),
+        spool_files(&spool, "history-").is_empty(),
         "PostgreSQL was up: nothing should be left in the spool"
     );
 
