@@ -3,12 +3,16 @@
 # operation with generated valid and invalid input, as user01 and without a token; the
 # check that must hold is "no 5xx" (none at all: the run neither overloads the service nor
 # takes KOS down). Logout is left out (it would end the session the rest runs with;
-# its inputs are covered by the tests). A database of its own, removed afterwards.
+# its inputs are covered by the tests). A database, a Redis key prefix and a spool folder
+# of its own, removed afterwards however the run ends (also on Ctrl-C), by
+# scripts/fuzz-cleanup.py, which needs neither psql nor redis-cli.
 #   scripts/fuzz.sh [EXAMPLES_PER_OPERATION]     (default 100)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-100}
 scripts/services.sh >/dev/null
+# curl and python3 with venv (scripts/tools.sh), before anything is created.
+scripts/tools.sh
 # Whatever fails says where, with the end of the server's log (the run is otherwise quiet
 # about the service).
 fail() {
@@ -18,13 +22,8 @@ fail() {
 }
 trap 'fail "line $LINENO failed: $BASH_COMMAND"' ERR
 # schemathesis in a venv of its own, target/fuzz-venv (never whatever `st` is on PATH, so
-# every machine runs the same one); Debian's python3 and python3-venv first, when missing.
+# every machine runs the same one), on Debian's python3 and python3-venv (scripts/tools.sh).
 if ! [ -x target/fuzz-venv/bin/st ]; then
-  if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
-    SUDO=""; if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3 python3-venv >/dev/null
-  fi
   rm -rf target/fuzz-venv
   python3 -m venv target/fuzz-venv
   target/fuzz-venv/bin/pip install --quiet --disable-pip-version-check 'schemathesis>=4,<5'
@@ -33,22 +32,31 @@ ST=target/fuzz-venv/bin/st
 cargo build --locked --bin phonebill
 ID=fuzz_$(date +%s)_$$
 PORT=$(( 20000 + RANDOM % 20000 ))
-export PHONEBILL__DATABASE__URL=postgres://postgres@127.0.0.1:5432/pb$ID
+PG=postgres://postgres@127.0.0.1:5432 REDIS=redis://127.0.0.1:6379
+export PHONEBILL__DATABASE__URL=$PG/pb$ID PHONEBILL__REDIS__URL=$REDIS
 export PHONEBILL__REDIS__KEY_PREFIX="pb$ID:"
 export PHONEBILL__SERVER__PORT=$PORT PHONEBILL__LOG__LEVEL=${LOG_LEVEL:-warn}
 export PHONEBILL__RATE_LIMIT__LOGIN_PER_IP_PER_MINUTE=0 PHONEBILL__RATE_LIMIT__REGISTER_PER_IP_PER_MINUTE=0
-export PHONEBILL__ACTORS__HISTORY__SPOOL_DIR=$(mktemp -d)
+# The clean-up is in place before anything is created; Ctrl-C or a TERM ends the run through
+# it too. It needs only bash and the venv's python, and says so loudly when it failed.
+PID=""
+cleanup() {
+  trap - ERR; trap '' INT TERM HUP; set +e
+  if [ -n "$PID" ]; then kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null; fi
+  target/fuzz-venv/bin/python scripts/fuzz-cleanup.py "$PG" "pb$ID" "$REDIS" "pb$ID:" ||
+    echo "fuzz: CLEAN-UP FAILED: database pb$ID or Redis keys pb$ID:* are left behind (see above)" >&2
+  if [ -n "${SPOOL:-}" ]; then rm -rf "$SPOOL"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+SPOOL=$(mktemp -d)
+export PHONEBILL__ACTORS__HISTORY__SPOOL_DIR=$SPOOL
 rm -f target/fuzz-serve.log
 target/debug/phonebill seed-demo > target/fuzz-seed.log 2>&1 || {
   cat target/fuzz-seed.log >&2; fail "seed-demo failed"; }
 target/debug/phonebill serve > target/fuzz-serve.log 2>&1 & PID=$!
-cleanup() {
-  kill $PID 2>/dev/null || true; wait $PID 2>/dev/null || true
-  psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS pb$ID WITH (FORCE)" >/dev/null 2>&1 || true
-  redis-cli -h 127.0.0.1 --scan --pattern "pb$ID:*" | xargs -r redis-cli -h 127.0.0.1 del >/dev/null 2>&1 || true
-  rm -rf "$PHONEBILL__ACTORS__HISTORY__SPOOL_DIR"
-}
-trap cleanup EXIT
 ready=false
 for _ in $(seq 1 600); do
   if curl -sf "localhost:$PORT/health/ready" >/dev/null; then ready=true; break; fi

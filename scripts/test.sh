@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, unit tests and the integration tests against real
 # PostgreSQL and Redis (started or installed first when missing), then a fuzz run of the
-# OpenAPI contract (scripts/fuzz.sh).
+# OpenAPI contract (scripts/fuzz.sh). Every other program the suite runs (kill, redis-server,
+# PostgreSQL's initdb and pg_ctl, curl, python3-venv...) is installed first when missing,
+# wherever the servers are (scripts/tools.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/services.sh
+scripts/tools.sh
 if cargo fmt --version >/dev/null 2>&1; then
   cargo fmt --check
 else

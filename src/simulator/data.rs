@@ -200,6 +200,14 @@ fn generated_index(digits: &str) -> Option<u32> {
     rest.parse().ok()
 }
 
+/// A contract's end: two years after it was signed (`YYYY-MM-DD`).
+pub fn term_end(contract_date: &str) -> String {
+    NaiveDate::parse_from_str(contract_date, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.checked_add_months(chrono::Months::new(24)))
+        .map_or_else(String::new, |d| d.format("%Y-%m-%d").to_string())
+}
+
 /// FNV-1a: stable across runs and platforms, so the same line always gets the same data.
 pub fn hash(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
@@ -333,6 +341,12 @@ pub fn bill(line: &Line, month: &str, months: &[String]) -> Option<Bill> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_contract_ends_two_years_after_it_was_signed() {
+        assert_eq!(term_end("2024-03-01"), "2026-03-01");
+        assert_eq!(term_end("2024-02-29"), "2026-02-28");
+    }
 
     #[test]
     fn generated_range_is_derived_from_the_number() {

@@ -361,7 +361,7 @@ async fn product_inquiry(state: web::Data<SimState>, body: web::Json<LineRequest
                 "currentProductName": product.map(|p| p.product_name),
                 "contractInfo": {
                     "contractDate": line.contract_date,
-                    "termEndDate": format!("2026-{:02}-01", 1 + h % 12),
+                    "termEndDate": data::term_end(&line.contract_date),
                     "earlyTerminationFee": (h % 30) as i64 * 10_000,
                 },
             }))
