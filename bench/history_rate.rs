@@ -40,7 +40,7 @@ fn record(n: usize, tag: &str) -> HistoryRecord {
             result_code: "0000".into(),
             result_message: "요금 조회가 완료되었습니다".into(),
             kos_response_ms: Some(3),
-            cache_hit: n % 10 != 0,
+            cache_hit: !n.is_multiple_of(10),
             result: Some(raw(ANSWER)),
         },
         notify: Some(SpooledNotification {

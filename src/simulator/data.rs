@@ -285,14 +285,14 @@ pub fn bill(line: &Line, month: &str, months: &[String]) -> Option<Bill> {
         name: "선택약정 할인",
         amount: product.monthly_fee / 4,
     }];
-    if h % 3 == 0 {
+    if h.is_multiple_of(3) {
         discount_info.push(Discount {
             name: "결합 할인",
             amount: 5_500,
         });
     }
     let discount_amount: i64 = discount_info.iter().map(|d| d.amount).sum();
-    let device_installment = if h % 2 == 0 { 25_000 } else { 0 };
+    let device_installment = if h.is_multiple_of(2) { 25_000 } else { 0 };
     let (y, m) = (
         month[..4].parse::<i32>().ok()?,
         month[4..].parse::<u32>().ok()?,
@@ -333,7 +333,7 @@ pub fn bill(line: &Line, month: &str, months: &[String]) -> Option<Bill> {
         payment_info: PaymentInfo {
             billing_date: next.format("%Y%m%d").to_string(),
             payment_status,
-            payment_method: if h % 5 == 0 { "CARD" } else { "BANK_TRANSFER" },
+            payment_method: if h.is_multiple_of(5) { "CARD" } else { "BANK_TRANSFER" },
         },
     })
 }
