@@ -333,7 +333,11 @@ pub fn bill(line: &Line, month: &str, months: &[String]) -> Option<Bill> {
         payment_info: PaymentInfo {
             billing_date: next.format("%Y%m%d").to_string(),
             payment_status,
-            payment_method: if h.is_multiple_of(5) { "CARD" } else { "BANK_TRANSFER" },
+            payment_method: if h.is_multiple_of(5) {
+                "CARD"
+            } else {
+                "BANK_TRANSFER"
+            },
         },
     })
 }
