@@ -37,6 +37,7 @@ export PHONEBILL__DATABASE__URL=$PG/pb$ID PHONEBILL__REDIS__URL=$REDIS
 export PHONEBILL__REDIS__KEY_PREFIX="pb$ID:"
 export PHONEBILL__SERVER__PORT=$PORT PHONEBILL__LOG__LEVEL=${LOG_LEVEL:-warn}
 export PHONEBILL__RATE_LIMIT__LOGIN_PER_IP_PER_MINUTE=0 PHONEBILL__RATE_LIMIT__REGISTER_PER_IP_PER_MINUTE=0
+export PHONEBILL__KOS__REGISTRATION_CALLS_PER_MINUTE=0
 # The clean-up is in place before anything is created; Ctrl-C or a TERM ends the run through
 # it too. It needs only bash and the venv's python, and says so loudly when it failed.
 PID=""

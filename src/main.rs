@@ -41,6 +41,12 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         load_users: u32,
     },
+    /// Unlock an account locked after failed logins (the way out when no ADMIN can log in,
+    /// e.g. `admin` itself locked by someone guessing).
+    Unlock {
+        /// The user id.
+        user_id: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -74,6 +80,7 @@ fn main() -> ExitCode {
         }
         Command::Migrate => db::migrate(settings.database.url.expose_secret()),
         Command::SeedDemo { load_users } => seed_demo(&settings, load_users),
+        Command::Unlock { user_id } => unlock(&settings, &user_id),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -94,5 +101,27 @@ fn seed_demo(settings: &Settings, load_users: u32) -> anyhow::Result<()> {
         "seed-demo: {} demo users created, {} load users created",
         report.demo_created, report.load_created
     );
+    Ok(())
+}
+
+fn unlock(settings: &Settings, user_id: &str) -> anyhow::Result<()> {
+    use diesel_async::AsyncConnection as _;
+    let user = phonebill::domain::UserId::parse(user_id)
+        .map_err(|e| anyhow::anyhow!("{user_id:?}: {e}"))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let url = settings.database.url.expose_secret().to_string();
+    let unlocked = runtime.block_on(async move {
+        let mut conn = diesel_async::AsyncPgConnection::establish(&url).await?;
+        phonebill::infra::users::unlock(&mut conn, user.as_str())
+            .await
+            .map_err(anyhow::Error::from)
+    })?;
+    if !unlocked {
+        anyhow::bail!("no user {user_id:?}");
+    }
+    tracing::warn!(user = %user_id, "account unlocked from the command line");
+    println!("unlock: {user_id} unlocked");
     Ok(())
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-/// The JWT secret shipped in `config.toml`; production mode refuses it.
+/// The JWT secret earlier versions of `config.toml` shipped: public, so always refused.
 pub const DEFAULT_JWT_SECRET: &str = "phonebill-development-secret-change-me-0123456789";
 
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +62,8 @@ pub struct ServerSettings {
     pub mode: Mode,
     pub max_body_bytes: usize,
     pub shutdown_timeout_s: u64,
+    pub body_timeout_ms: u64,
+    pub max_connections_per_worker: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -90,6 +92,8 @@ pub struct RedisSettings {
 #[serde(deny_unknown_fields)]
 pub struct JwtSettings {
     pub secret: SecretString,
+    pub key_id: String,
+    pub rotate_every_s: u64,
     pub issuer: String,
     pub audience: String,
     pub access_ttl_s: u64,
@@ -109,6 +113,7 @@ pub struct AuthSettings {
     pub hash_queue: usize,
     pub self_registration: bool,
     pub allow_unknown_lines: bool,
+    pub session_lifetime_s: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -135,6 +140,7 @@ pub struct KosSettings {
     pub change_timeout_ms: u64,
     pub connect_timeout_ms: u64,
     pub max_calls_per_minute: u32,
+    pub registration_calls_per_minute: u32,
     pub max_concurrent_calls: usize,
     pub breaker: BreakerSettings,
 }
@@ -298,24 +304,54 @@ impl Settings {
     /// Range checks serde cannot express; each failure names its key.
     pub fn validate(&self) -> Result<(), SettingsError> {
         let secret = self.jwt.secret.expose_secret();
-        if self.server.mode == Mode::Production {
-            if secret == DEFAULT_JWT_SECRET {
-                return Err(invalid(
-                    "jwt.secret",
-                    "is the shipped default; production mode needs a secret of your own",
-                ));
-            }
-            if secret.len() < 32 {
-                return Err(invalid(
-                    "jwt.secret",
-                    "must be at least 32 characters in production",
-                ));
-            }
+        if secret == DEFAULT_JWT_SECRET {
+            return Err(invalid(
+                "jwt.secret",
+                "is the secret an earlier config.toml shipped (public); leave it empty to have one generated",
+            ));
         }
-        if secret.is_empty() {
-            return Err(invalid("jwt.secret", "must not be empty"));
+        if !secret.is_empty() && secret.len() < 32 {
+            return Err(invalid(
+                "jwt.secret",
+                "must be empty (generated) or at least 32 characters",
+            ));
+        }
+        if self.jwt.key_id.is_empty()
+            || self.jwt.key_id.len() > 32
+            || !self
+                .jwt
+                .key_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(invalid(
+                "jwt.key_id",
+                "must be 1-32 letters, digits, - or _",
+            ));
+        }
+        if self.server.mode == Mode::Production
+            && (self.admin.fault_injection || self.admin.bench_endpoints)
+        {
+            return Err(invalid(
+                "admin.fault_injection",
+                "fault injection and bench endpoints are refused in production mode",
+            ));
+        }
+        if self.jwt.rotate_every_s < self.jwt.refresh_ttl_s {
+            return Err(invalid(
+                "jwt.rotate_every_s",
+                "must be at least jwt.refresh_ttl_s (a refresh token must stay verifiable through the next period)",
+            ));
         }
         positive("server.max_body_bytes", self.server.max_body_bytes)?;
+        positive(
+            "server.body_timeout_ms",
+            self.server.body_timeout_ms as usize,
+        )?;
+        positive(
+            "server.max_connections_per_worker",
+            self.server.max_connections_per_worker,
+        )?;
         positive(
             "database.pool_max_size",
             self.database.pool_max_size as usize,
@@ -338,6 +374,10 @@ impl Settings {
             self.redis.command_timeout_ms as usize,
         )?;
         positive("jwt.access_ttl_s", self.jwt.access_ttl_s as usize)?;
+        positive(
+            "auth.session_lifetime_s",
+            self.auth.session_lifetime_s as usize,
+        )?;
         positive("jwt.refresh_ttl_s", self.jwt.refresh_ttl_s as usize)?;
         positive(
             "auth.max_failed_logins",
@@ -536,11 +576,19 @@ mod tests {
     }
 
     #[test]
-    fn production_refuses_default_secret() {
+    fn no_secret_is_shipped_and_the_old_public_one_is_refused() {
         let mut s = shipped();
+        assert!(
+            s.jwt.secret.expose_secret().is_empty(),
+            "config.toml ships no secret"
+        );
         s.server.mode = Mode::Production;
+        s.validate().unwrap();
+        s.jwt.secret = SecretString::from(DEFAULT_JWT_SECRET);
         let err = s.validate().unwrap_err().to_string();
         assert!(err.contains("jwt.secret"), "{err}");
+        s.jwt.secret = SecretString::from("short");
+        assert!(s.validate().is_err());
         s.jwt.secret = SecretString::from("x".repeat(40));
         s.validate().unwrap();
     }

@@ -23,7 +23,7 @@ use crate::actors::session_bus::SessionBus;
 use crate::actors::shard::ShardSet;
 use crate::actors::Actors;
 use crate::domain::lockout::LockoutPolicy;
-use crate::domain::token::TokenKeys;
+use crate::domain::token::{KeySource, TokenKeys};
 use crate::http::{self, error, middleware, AppState};
 use crate::infra::password::PasswordHasher;
 use crate::infra::redis::RedisStore;
@@ -68,8 +68,23 @@ impl Application {
         );
 
         let jwt = &settings.jwt;
+        let source = if jwt.secret.expose_secret().is_empty() {
+            let url = settings.database.url.expose_secret().to_string();
+            let master = off_runtime(move || db::jwt_master(&url))
+                .await
+                .map_err(|e| anyhow::anyhow!("jwt.secret is empty, and the shared one: {e}"))?;
+            KeySource::Rotating {
+                master,
+                period_s: jwt.rotate_every_s,
+            }
+        } else {
+            KeySource::Configured {
+                kid: jwt.key_id.clone(),
+                secret: jwt.secret.expose_secret().as_bytes().to_vec(),
+            }
+        };
         let tokens = Arc::new(TokenKeys::new(
-            jwt.secret.expose_secret().as_bytes(),
+            source,
             &jwt.issuer,
             &jwt.audience,
             jwt.access_ttl_s,
@@ -116,6 +131,7 @@ impl Application {
         let mvno_url = or_simulator(&settings.mvno.base_url);
 
         let session_ttl = Duration::from_secs(settings.cache.session_ttl_s);
+        let session_lifetime = Duration::from_secs(settings.auth.session_lifetime_s);
         let bus_live = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let sessions = Arc::new(ShardSet::start(
             "session",
@@ -133,6 +149,7 @@ impl Application {
                         redis,
                         tokens.clone(),
                         session_ttl,
+                        session_lifetime,
                         live.clone(),
                         cx.lifeline,
                     )
@@ -342,6 +359,7 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("server.host/server.port: cannot listen: {e}"))?;
         let port = listener.local_addr()?.port();
         let max_body = settings.server.max_body_bytes;
+        let body_timeout = Duration::from_millis(settings.server.body_timeout_ms);
         let cors_settings = settings.cors.clone();
         let workers = match settings.server.workers {
             0 => cores(),
@@ -358,14 +376,17 @@ impl Application {
                     .error_handler(error::json_error),
             )
             .app_data(web::PayloadConfig::default().limit(max_body))
+            .app_data(middleware::BodyTimeout(body_timeout))
             .app_data(web::QueryConfig::default().error_handler(error::query_error))
             .app_data(web::PathConfig::default().error_handler(error::path_error))
             .configure(http::routes)
             .default_service(web::to(error::not_found))
+            .wrap(from_fn(middleware::body_deadline))
             .wrap(http::cors(&cors_settings))
             .wrap(from_fn(middleware::request_context))
         })
         .workers(workers)
+        .max_connections(settings.server.max_connections_per_worker)
         .shutdown_timeout(settings.server.shutdown_timeout_s)
         // Signals are handled in `run_until_stopped`, which shuts down in order; actix's
         // own handling would stop the whole actor system at once.
@@ -466,10 +487,17 @@ async fn shutdown_signal() {
 /// Runs migrations on a thread of their own (diesel's harness blocks) without blocking the
 /// caller's event loop.
 async fn migrate_off_runtime(url: String) -> anyhow::Result<()> {
+    off_runtime(move || db::migrate(&url)).await
+}
+
+/// Runs blocking start-up work on a thread of its own.
+async fn off_runtime<T: Send + 'static>(
+    work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+) -> anyhow::Result<T> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::spawn(move || {
-        let _ = tx.send(db::migrate(&url));
+        let _ = tx.send(work());
     });
     rx.await
-        .map_err(|_| anyhow::anyhow!("migration thread ended without answer"))?
+        .map_err(|_| anyhow::anyhow!("start-up thread ended without answer"))?
 }

@@ -133,6 +133,16 @@ pub struct GetAccount(pub UserId);
 #[rtype(result = "Result<bool, AccountError>")]
 pub struct Unlock(pub UserId);
 
+/// A change an operator makes to an account (`USER_MANAGEMENT`); answers false when the
+/// user does not exist. The caller then ends the user's sessions.
+#[derive(Message)]
+#[rtype(result = "Result<bool, AccountError>")]
+pub enum ChangeAccount {
+    Suspend(UserId),
+    Resume(UserId),
+    SetPermissions(UserId, Permissions),
+}
+
 /// Readiness probe of the stores this actor depends on.
 #[derive(Message)]
 #[rtype(result = "StoreHealth")]
@@ -226,21 +236,28 @@ impl Handler<Login> for AccountActor {
             };
             // Every attempt on an existing account is counted before the password is
             // checked, so a burst of parallel guesses gets no more tries than a sequence.
-            let attempt = match &row {
-                Some(r) => {
-                    let mut conn = stores.db.get().await.map_err(StoreError::from)?;
-                    match users::reserve_attempt(&mut conn, &r.user_id, policy.max_failures).await?
-                    {
-                        Some(n) => Some(n),
-                        None => {
-                            return Err(locked(
-                                r.locked_until
-                                    .filter(|u| policy.is_locked(Some(*u), Utc::now())),
-                            ))
+            // An unknown id writes a decoy row instead: the same work, the same time.
+            let attempt = {
+                let mut conn = stores.db.get().await.map_err(StoreError::from)?;
+                match &row {
+                    Some(r) => {
+                        match users::reserve_attempt(&mut conn, &r.user_id, policy.max_failures)
+                            .await?
+                        {
+                            Some(n) => Some(n),
+                            None => {
+                                return Err(locked(
+                                    r.locked_until
+                                        .filter(|u| policy.is_locked(Some(*u), Utc::now())),
+                                ))
+                            }
                         }
                     }
+                    None => {
+                        users::count_unknown_attempt(&mut conn).await?;
+                        None
+                    }
                 }
-                None => None,
             };
             // The connection is not held while hashing.
             let matched = hasher
@@ -334,6 +351,28 @@ impl Handler<Unlock> for AccountActor {
         Box::pin(async move {
             let mut conn = stores.db.get().await.map_err(StoreError::from)?;
             Ok(users::unlock(&mut conn, msg.0.as_str()).await?)
+        })
+    }
+}
+
+impl Handler<ChangeAccount> for AccountActor {
+    type Result = ResponseFuture<Result<bool, AccountError>>;
+
+    fn handle(&mut self, msg: ChangeAccount, _: &mut Context<Self>) -> Self::Result {
+        let stores = self.stores.clone();
+        Box::pin(async move {
+            let mut conn = stores.db.get().await.map_err(StoreError::from)?;
+            Ok(match msg {
+                ChangeAccount::Suspend(id) => {
+                    users::set_status(&mut conn, id.as_str(), "SUSPENDED").await?
+                }
+                ChangeAccount::Resume(id) => {
+                    users::set_status(&mut conn, id.as_str(), "ACTIVE").await?
+                }
+                ChangeAccount::SetPermissions(id, p) => {
+                    users::set_permissions(&mut conn, id.as_str(), &p.names()).await?
+                }
+            })
         })
     }
 }

@@ -20,7 +20,9 @@ use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
-use super::kos_gateway::{InquireBill, InquireCustomer, KosError, KosGateway, ListProducts};
+use super::kos_gateway::{
+    Budget, InquireBill, InquireCustomer, KosError, KosGateway, ListProducts,
+};
 use super::shard::{Lifeline, Panic, ShardSet};
 use crate::domain::{BillingMonth, LineNumber};
 use crate::infra::kos::{Answer, KosBill, KosCustomer, KosProductList};
@@ -292,7 +294,13 @@ async fn load_from_kos(
             .map_err(gone)??
             .map(|b| Cached::Bill(Box::new(b))),
         CacheKey::Customer(line) => kos
-            .ask_shard(0, InquireCustomer { line: line.clone() })
+            .ask_shard(
+                0,
+                InquireCustomer {
+                    line: line.clone(),
+                    budget: Budget::Customers,
+                },
+            )
             .await
             .map_err(gone)??
             .map(|c| Cached::Customer(Box::new(c))),

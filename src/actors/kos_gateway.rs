@@ -17,6 +17,7 @@ use serde_json::json;
 
 use super::shard::{Lifeline, Panic};
 use crate::domain::breaker::{BreakerConfig, BreakerSnapshot, CircuitBreaker, Outcome, Permit};
+use crate::domain::budget::CallBudget;
 use crate::domain::LineNumber;
 use crate::infra::kos::{
     self, Answer, CallFailure, KosBill, KosChange, KosCustomer, KosProductList, Method, Validate,
@@ -68,6 +69,18 @@ pub struct InquireBill {
 #[rtype(result = "KosResult<KosCustomer>")]
 pub struct InquireCustomer {
     pub line: LineNumber,
+    pub budget: Budget,
+}
+
+/// Whose per-minute KOS budget a call spends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Budget {
+    /// Logged-in customers' work (`[kos] max_calls_per_minute`).
+    Customers,
+    /// Self-registration, done before anyone is logged in
+    /// (`[kos] registration_calls_per_minute`): a flood of registrations can never spend
+    /// what customers' inquiries need.
+    Registration,
 }
 
 #[derive(Message)]
@@ -135,6 +148,8 @@ pub struct GatewaySnapshot {
     pub max_concurrent_calls: usize,
     pub calls_this_minute: u32,
     pub max_calls_per_minute: u32,
+    pub registration_calls_this_minute: u32,
+    pub registration_calls_per_minute: u32,
     pub operations: Vec<(Operation, OperationStats)>,
 }
 
@@ -154,9 +169,8 @@ pub struct KosGateway {
     change: CircuitBreaker,
     in_flight: usize,
     max_concurrent: usize,
-    per_minute: u32,
-    window_started: Instant,
-    used_in_window: u32,
+    budget: CallBudget,
+    registration_budget: CallBudget,
     stats: [OperationStats; 4],
     metrics: Option<Arc<crate::metrics::Metrics>>,
     _lifeline: Lifeline,
@@ -195,9 +209,11 @@ impl KosGateway {
             change: CircuitBreaker::new(config),
             in_flight: 0,
             max_concurrent: settings.max_concurrent_calls,
-            per_minute: settings.max_calls_per_minute,
-            window_started: Instant::now(),
-            used_in_window: 0,
+            budget: CallBudget::new(settings.max_calls_per_minute, Instant::now()),
+            registration_budget: CallBudget::new(
+                settings.registration_calls_per_minute,
+                Instant::now(),
+            ),
             stats: [OperationStats::default(); 4],
             metrics,
             _lifeline: lifeline,
@@ -213,7 +229,7 @@ impl KosGateway {
     }
 
     /// Breaker, then bulkhead, then budget; a refusal costs KOS nothing.
-    fn admit(&mut self, op: Operation) -> Result<Admission, KosError> {
+    fn admit(&mut self, op: Operation, budget: Budget) -> Result<Admission, KosError> {
         let now = Instant::now();
         self.stats[op.index()].calls += 1;
         let permit = match self.breaker(op).try_acquire(now) {
@@ -234,22 +250,17 @@ impl KosGateway {
                 retry_after: Duration::from_secs(1),
             });
         }
-        if self.per_minute > 0 {
-            if now.duration_since(self.window_started) >= Duration::from_secs(60) {
-                self.window_started = now;
-                self.used_in_window = 0;
-            }
-            if self.used_in_window >= self.per_minute {
-                self.breaker(op).release(permit);
-                self.stats[op.index()].rejected += 1;
-                let retry_after =
-                    Duration::from_secs(60).saturating_sub(now.duration_since(self.window_started));
-                return Err(KosError::Rejected {
-                    reason: "KOS call budget for this minute used up",
-                    retry_after,
-                });
-            }
-            self.used_in_window += 1;
+        let budget = match budget {
+            Budget::Customers => &mut self.budget,
+            Budget::Registration => &mut self.registration_budget,
+        };
+        if let Err(retry_after) = budget.take(now) {
+            self.breaker(op).release(permit);
+            self.stats[op.index()].rejected += 1;
+            return Err(KosError::Rejected {
+                reason: "KOS call budget for this minute used up",
+                retry_after,
+            });
         }
         self.in_flight += 1;
         Ok(Admission {
@@ -306,6 +317,7 @@ impl KosGateway {
     fn run<T, V>(
         &mut self,
         op: Operation,
+        budget: Budget,
         path: String,
         method: Method,
         check: V,
@@ -314,7 +326,7 @@ impl KosGateway {
         T: serde::de::DeserializeOwned + Validate + 'static,
         V: FnOnce(&T) -> Result<(), String> + 'static,
     {
-        let admission = match self.admit(op) {
+        let admission = match self.admit(op, budget) {
             Ok(a) => a,
             Err(e) => return Box::pin(fut::ready(Err(e))),
         };
@@ -357,6 +369,7 @@ impl Handler<InquireBill> for KosGateway {
             json!({ "lineNumber": line, "billingMonth": msg.month, "requestId": msg.request_id });
         self.run(
             Operation::BillInquiry,
+            Budget::Customers,
             "/api/v1/kos/bill/inquiry".into(),
             Method::Post(body),
             move |b: &KosBill| {
@@ -377,6 +390,7 @@ impl Handler<InquireCustomer> for KosGateway {
         let body = json!({ "lineNumber": line });
         self.run(
             Operation::CustomerInquiry,
+            msg.budget,
             "/api/v1/kos/product/inquiry".into(),
             Method::Post(body),
             move |c: &KosCustomer| {
@@ -395,6 +409,7 @@ impl Handler<ListProducts> for KosGateway {
     fn handle(&mut self, _: ListProducts, _: &mut Context<Self>) -> Self::Result {
         self.run(
             Operation::ProductList,
+            Budget::Customers,
             "/api/v1/kos/product/list".into(),
             Method::Get,
             |_: &KosProductList| Ok(()),
@@ -415,6 +430,7 @@ impl Handler<ChangeProduct> for KosGateway {
         let (request_id, target) = (msg.request_id, msg.target_product_code);
         self.run(
             Operation::ProductChange,
+            Budget::Customers,
             "/api/v1/kos/product/change".into(),
             Method::Post(body),
             move |c: &KosChange| {
@@ -432,19 +448,15 @@ impl Handler<Snapshot> for KosGateway {
 
     fn handle(&mut self, _: Snapshot, _: &mut Context<Self>) -> Self::Result {
         let now = Instant::now();
-        let calls_this_minute =
-            if now.duration_since(self.window_started) >= Duration::from_secs(60) {
-                0
-            } else {
-                self.used_in_window
-            };
         MessageResult(GatewaySnapshot {
             read_breaker: self.read.snapshot(now),
             change_breaker: self.change.snapshot(now),
             in_flight: self.in_flight,
             max_concurrent_calls: self.max_concurrent,
-            calls_this_minute,
-            max_calls_per_minute: self.per_minute,
+            calls_this_minute: self.budget.used(now),
+            max_calls_per_minute: self.budget.per_minute(),
+            registration_calls_this_minute: self.registration_budget.used(now),
+            registration_calls_per_minute: self.registration_budget.per_minute(),
             operations: Operation::ALL
                 .iter()
                 .map(|op| (*op, self.stats[op.index()]))

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::cache::{CacheActor, CacheKey, Cached, Get, Invalidate};
-use super::kos_gateway::{ChangeProduct, InquireCustomer, KosError, KosGateway};
+use super::kos_gateway::{Budget, ChangeProduct, InquireCustomer, KosError, KosGateway};
 use super::shard::{ActorError, Lifeline, Panic, ShardSet};
 use crate::domain::product::{precheck, CatalogueEntry, LineState, ProductCode, Validation};
 use crate::domain::LineNumber;
@@ -285,6 +285,20 @@ async fn run_change(deps: ChangeDeps, msg: RequestChange) -> Result<ChangeReply,
     outcome
 }
 
+/// The answer to a change whose pre-check failed (`409`, the validation as data).
+fn refused(validation: Validation) -> Result<ChangeReply, ChangeError> {
+    Ok(ChangeReply {
+        status: 409,
+        code: Some("VALIDATION_FAILED".into()),
+        message: validation
+            .failure_reason
+            .clone()
+            .unwrap_or_else(|| "상품 사전 체크에 실패하였습니다".into()),
+        data: serde_json::to_value(&validation)
+            .map_err(|e| ChangeError::Internal(e.to_string()))?,
+    })
+}
+
 async fn change_once(
     deps: &ChangeDeps,
     msg: &RequestChange,
@@ -294,12 +308,18 @@ async fn change_once(
     // The line is read from KOS itself, not the cache: a stale cached product must not let
     // the same change through twice ("current matches KOS").
     let mut data = precheck_data(&deps.cache, &msg.line).await?;
+    let cached = data.validate(&msg.current, &msg.target);
+    if cached.fails_whatever_the_line_is(&msg.current, &msg.target) {
+        // Refused from what is known already: a must-fail request costs KOS nothing.
+        return refused(cached);
+    }
     match deps
         .kos
         .ask_shard(
             0,
             InquireCustomer {
                 line: msg.line.clone(),
+                budget: Budget::Customers,
             },
         )
         .await
@@ -311,16 +331,7 @@ async fn change_once(
     }
     let validation = data.validate(&msg.current, &msg.target);
     if !validation.passed() {
-        return Ok(ChangeReply {
-            status: 409,
-            code: Some("VALIDATION_FAILED".into()),
-            message: validation
-                .failure_reason
-                .clone()
-                .unwrap_or_else(|| "상품 사전 체크에 실패하였습니다".into()),
-            data: serde_json::to_value(&validation)
-                .map_err(|e| ChangeError::Internal(e.to_string()))?,
-        });
+        return refused(validation);
     }
     // 2. Durably PROCESSING before KOS is called; if that cannot be written, KOS is not called.
     let line = msg.line.digits().to_string();

@@ -16,7 +16,7 @@ use chrono::Utc;
 use serde::Serialize;
 
 use super::cache::{CacheActor, CacheKey, Invalidate};
-use super::kos_gateway::{InquireCustomer, KosGateway};
+use super::kos_gateway::{Budget, InquireCustomer, KosGateway};
 use super::product_change::{change_notification, settled_reply};
 use super::shard::{Lifeline, Panic, ShardSet};
 use crate::domain::LineNumber;
@@ -146,7 +146,13 @@ async fn settle_from_kos(
         return Ok(false);
     };
     let answer = match kos
-        .ask_shard(0, InquireCustomer { line: line.clone() })
+        .ask_shard(
+            0,
+            InquireCustomer {
+                line: line.clone(),
+                budget: Budget::Customers,
+            },
+        )
         .await
     {
         Ok(Ok(a)) => a,

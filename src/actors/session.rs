@@ -75,6 +75,12 @@ pub struct CloseSession {
     pub sid: Uuid,
 }
 
+/// Ends every live session of a user, on every instance (the account was suspended or its
+/// permissions changed). Answers how many there were.
+#[derive(Message)]
+#[rtype(result = "Result<usize, SessionError>")]
+pub struct EndUserSessions(pub String);
+
 /// Another instance (or this one) ended session `sid`: forget it.
 #[derive(Message, Clone, Copy)]
 #[rtype(result = "()")]
@@ -98,6 +104,8 @@ pub struct SessionActor {
     redis: RedisStore,
     tokens: Arc<TokenKeys>,
     memory_ttl: Duration,
+    /// A session's absolute lifetime from its login (refreshes do not extend it).
+    lifetime: Duration,
     bus_live: Arc<AtomicBool>,
     sessions: HashMap<Uuid, Cached>,
     tombstones: HashMap<Uuid, Instant>,
@@ -110,6 +118,7 @@ impl SessionActor {
         redis: RedisStore,
         tokens: Arc<TokenKeys>,
         memory_ttl: Duration,
+        lifetime: Duration,
         bus_live: Arc<AtomicBool>,
         lifeline: Lifeline,
     ) -> Self {
@@ -117,6 +126,7 @@ impl SessionActor {
             redis,
             tokens,
             memory_ttl,
+            lifetime,
             bus_live,
             sessions: HashMap::new(),
             tombstones: HashMap::new(),
@@ -183,16 +193,32 @@ impl Handler<OpenSession> for SessionActor {
         let redis = self.redis.clone();
         let tokens = self.tokens.clone();
         let key = redis.keys.session(&sid);
-        let ttl = tokens.refresh_ttl_s();
+        let index = redis.keys.user_sessions(&record.user_id);
+        let lifetime = self.lifetime.as_secs().max(1);
+        let ttl = tokens.refresh_ttl_s().min(lifetime);
+        let until = (record.created_at.max(0) as u64 + lifetime).to_string();
         let fut = async move {
             let data = serde_json::to_string(&record).map_err(|_| SessionError::Signing)?;
             redis
                 .run(|mut conn| async move {
                     redis::pipe()
                         .atomic()
-                        .hset_multiple(&key, &[("data", data.as_str()), ("gen", "0")])
+                        .hset_multiple(
+                            &key,
+                            &[
+                                ("data", data.as_str()),
+                                ("gen", "0"),
+                                ("until", until.as_str()),
+                            ],
+                        )
                         .ignore()
                         .expire(&key, ttl as i64)
+                        .ignore()
+                        // The user's sessions, for ending them all; kept as long as the
+                        // longest of them can live.
+                        .sadd(&index, sid.to_string())
+                        .ignore()
+                        .expire(&index, lifetime as i64)
                         .ignore()
                         .query_async::<()>(&mut conn)
                         .await
@@ -290,11 +316,20 @@ impl Handler<Authenticate> for SessionActor {
 }
 
 /// Rotates a refresh token atomically. Returns the new generation; -1 if the session is
-/// gone; -2 if the presented generation was already spent, in which case the session (the
-/// whole token family) is deleted and the revocation announced, in the same step.
+/// gone or past its absolute lifetime (`until`, set at login; then it is deleted); -2 if
+/// the presented generation was already spent, in which case the session (the whole token
+/// family) is deleted and the revocation announced, in the same step. A refresh extends the
+/// session by the refresh lifetime, never past `until`.
 const ROTATE_SCRIPT: &str = r"
 local gen = redis.call('HGET', KEYS[1], 'gen')
 if not gen then return -1 end
+local now = tonumber(redis.call('TIME')[1])
+local untilv = tonumber(redis.call('HGET', KEYS[1], 'until') or '0')
+if untilv > 0 and now >= untilv then
+  redis.call('DEL', KEYS[1])
+  redis.call('PUBLISH', ARGV[4], ARGV[3])
+  return -1
+end
 if tonumber(gen) ~= tonumber(ARGV[1]) then
   redis.call('DEL', KEYS[1])
   redis.call('PUBLISH', ARGV[4], ARGV[3])
@@ -302,7 +337,9 @@ if tonumber(gen) ~= tonumber(ARGV[1]) then
 end
 local next = tonumber(ARGV[1]) + 1
 redis.call('HSET', KEYS[1], 'gen', next)
-redis.call('EXPIRE', KEYS[1], ARGV[2])
+local expires = now + tonumber(ARGV[2])
+if untilv > 0 and untilv < expires then expires = untilv end
+redis.call('EXPIREAT', KEYS[1], expires)
 return next
 ";
 
@@ -379,6 +416,50 @@ impl Handler<CloseSession> for SessionActor {
                 .await?;
             Ok(())
         })
+    }
+}
+
+impl Handler<EndUserSessions> for SessionActor {
+    type Result = ResponseActFuture<Self, Result<usize, SessionError>>;
+
+    fn handle(&mut self, msg: EndUserSessions, _: &mut Context<Self>) -> Self::Result {
+        let redis = self.redis.clone();
+        let user = msg.0;
+        let end = async move {
+            let index = redis.keys.user_sessions(&user);
+            let channel = redis.keys.session_events();
+            let sids: Vec<String> = redis
+                .run(|mut conn| {
+                    let index = index.clone();
+                    async move { conn.smembers(&index).await }
+                })
+                .await?;
+            let sids: Vec<Uuid> = sids.iter().filter_map(|s| s.parse().ok()).collect();
+            let keys: Vec<String> = sids.iter().map(|sid| redis.keys.session(sid)).collect();
+            let payloads: Vec<String> = sids.iter().map(|sid| event_payload(&user, *sid)).collect();
+            redis
+                .run(|mut conn| async move {
+                    let mut pipe = redis::pipe();
+                    pipe.atomic();
+                    for key in &keys {
+                        pipe.del(key).ignore();
+                    }
+                    pipe.del(&index).ignore();
+                    for payload in &payloads {
+                        pipe.publish(&channel, payload).ignore();
+                    }
+                    pipe.query_async::<()>(&mut conn).await
+                })
+                .await?;
+            Ok::<_, SessionError>(sids)
+        };
+        Box::pin(end.into_actor(self).map(|ended, act, _| {
+            let sids = ended?;
+            for sid in &sids {
+                act.forget(*sid);
+            }
+            Ok(sids.len())
+        }))
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod billing_month;
 pub mod breaker;
+pub mod budget;
 pub mod line_number;
 pub mod lockout;
 pub mod paging;

@@ -92,6 +92,28 @@ impl Validation {
     pub fn passed(&self) -> bool {
         self.validation_result == ValidationResult::Success
     }
+
+    /// Whether this failed pre-check would fail whatever KOS says about the line now, so
+    /// the change can be refused without asking KOS again: the target is not on sale or is
+    /// another operator's (the catalogue and a line's operator do not change under a
+    /// change), or the request asks for the product it says is current.
+    pub fn fails_whatever_the_line_is(
+        &self,
+        requested_current: &ProductCode,
+        target: &ProductCode,
+    ) -> bool {
+        if self.passed() {
+            return false;
+        }
+        requested_current == target
+            || self.validation_details.iter().any(|c| {
+                c.result == CheckOutcome::Fail
+                    && matches!(
+                        c.check_type,
+                        CheckType::ProductAvailable | CheckType::OperatorMatch
+                    )
+            })
+    }
 }
 
 fn check(check_type: CheckType, pass: bool, ok: &str, fail: String) -> Check {
@@ -174,6 +196,41 @@ pub fn precheck(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refusals_that_need_no_fresh_look_at_the_line() {
+        let line = LineState {
+            status: "ACTIVE",
+            operator: "KT",
+            current_product: "5G-PREMIUM-001",
+        };
+        let code = |c: &str| ProductCode::parse(c).unwrap();
+        let (premium, basic) = (code("5G-PREMIUM-001"), code("LTE-BASIC-001"));
+        // The request's own current product as target: refused whatever the line is.
+        let same = precheck(&line, &CATALOGUE, &basic, &basic);
+        assert!(same.fails_whatever_the_line_is(&basic, &basic));
+        // Not on sale, another operator's.
+        for target in ["3G-OLD-001", "LGU-5G-001", "NO-SUCH-001"] {
+            let v = precheck(&line, &CATALOGUE, &premium, &code(target));
+            assert!(
+                v.fails_whatever_the_line_is(&premium, &code(target)),
+                "{target}"
+            );
+        }
+        // A stale current product may be fresh in KOS: ask it.
+        let stale = precheck(&line, &CATALOGUE, &basic, &code("5G-PREMIUM-001"));
+        assert!(!stale.passed());
+        assert!(!stale.fails_whatever_the_line_is(&basic, &premium));
+        // A suspended line may be active again.
+        let suspended = LineState {
+            status: "SUSPENDED",
+            ..line
+        };
+        let v = precheck(&suspended, &CATALOGUE, &premium, &basic);
+        assert!(!v.fails_whatever_the_line_is(&premium, &basic));
+        assert!(!precheck(&line, &CATALOGUE, &premium, &basic)
+            .fails_whatever_the_line_is(&premium, &basic));
+    }
 
     const CATALOGUE: [CatalogueEntry<'static>; 4] = [
         CatalogueEntry {

@@ -1,7 +1,15 @@
 //! Access and refresh tokens: HS256 JWTs with the algorithm pinned and `iss`, `aud`, `exp`,
 //! `nbf` required. Both carry the session id; a refresh token also carries its generation in
 //! the session's refresh-token family (rotation and reuse detection live in the session actor).
+//!
+//! Keys have ids (`kid` in the header; a token without one, or with a `crit` header, is
+//! refused). Either a configured secret is the one key, of a configured id; or the keys
+//! rotate by themselves: each period
+//! of `rotate_every` has its own key, derived from a master secret (HMAC-SHA256 of the key
+//! id), so that every instance signs with the same key at the same time without talking to
+//! the others, and a token stays verifiable through the next period (the overlap).
 
+use base64::Engine as _;
 use chrono::{DateTime, TimeZone, Utc};
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -57,10 +65,17 @@ pub struct InvalidToken;
 #[error("token signing failed: {0}")]
 pub struct SigningFailed(#[from] jsonwebtoken::errors::Error);
 
+/// Where the signing keys come from.
+pub enum KeySource {
+    /// `[jwt] secret`: the one key, of id `kid`, used verbatim (no rotation).
+    Configured { kid: String, secret: Vec<u8> },
+    /// Keys derived from a master secret, one per period of `period_s` seconds.
+    Rotating { master: Vec<u8>, period_s: u64 },
+}
+
 /// Keys and rules for both token kinds. Built once at start-up.
 pub struct TokenKeys {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
+    source: KeySource,
     access_validation: Validation,
     refresh_validation: Validation,
     issuer: String,
@@ -72,7 +87,7 @@ pub struct TokenKeys {
 
 impl TokenKeys {
     pub fn new(
-        secret: &[u8],
+        source: KeySource,
         issuer: &str,
         audience: &str,
         access_ttl_s: u64,
@@ -93,8 +108,7 @@ impl TokenKeys {
             v
         };
         Self {
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
+            source,
             access_validation: validation(audience),
             refresh_validation: validation(&refresh_audience),
             issuer: issuer.to_string(),
@@ -103,6 +117,57 @@ impl TokenKeys {
             access_ttl_s,
             refresh_ttl_s,
         }
+    }
+
+    /// The id and secret that sign at `now`.
+    fn signing_key(&self, now: DateTime<Utc>) -> (String, Vec<u8>) {
+        match &self.source {
+            KeySource::Configured { kid, secret } => (kid.clone(), secret.clone()),
+            KeySource::Rotating { master, period_s } => {
+                let kid = period_kid(period(now, *period_s));
+                let secret = derive(master, &kid);
+                (kid, secret)
+            }
+        }
+    }
+
+    /// The secret of `kid`, if tokens signed with it are still accepted at `now`.
+    fn verification_key(&self, kid: &str, now: DateTime<Utc>) -> Option<Vec<u8>> {
+        match &self.source {
+            KeySource::Configured {
+                kid: current,
+                secret,
+            } => (kid == current).then(|| secret.clone()),
+            KeySource::Rotating { master, period_s } => {
+                let p = kid.strip_prefix('p')?.parse::<i64>().ok()?;
+                let current = period(now, *period_s);
+                // This period's, the previous one's (the overlap), and the next one's (an
+                // instance whose clock runs a little ahead).
+                (current - 1..=current + 1)
+                    .contains(&p)
+                    .then(|| derive(master, kid))
+            }
+        }
+    }
+
+    /// The key a token says it was signed with, after refusing what we never issue: no
+    /// `kid`, or a `crit` header (RFC 7515 §4.1.11: extensions we do not understand).
+    fn key_for(&self, token: &str, now: DateTime<Utc>) -> Result<DecodingKey, InvalidToken> {
+        let header = token.split('.').next().ok_or(InvalidToken)?;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(header)
+            .map_err(|_| InvalidToken)?;
+        let fields: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&bytes).map_err(|_| InvalidToken)?;
+        if fields.contains_key("crit") {
+            return Err(InvalidToken);
+        }
+        let kid = fields
+            .get("kid")
+            .and_then(|k| k.as_str())
+            .ok_or(InvalidToken)?;
+        let secret = self.verification_key(kid, now).ok_or(InvalidToken)?;
+        Ok(DecodingKey::from_secret(&secret))
     }
 
     pub fn access_ttl_s(&self) -> u64 {
@@ -143,25 +208,46 @@ impl TokenKeys {
             exp: iat + self.refresh_ttl_s as i64,
             jti: Uuid::new_v4(),
         };
-        let header = Header::new(Algorithm::HS256);
+        let (kid, secret) = self.signing_key(now);
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(kid);
+        let key = EncodingKey::from_secret(&secret);
         Ok(IssuedTokens {
-            access_token: encode(&header, &access, &self.encoding)?,
-            refresh_token: encode(&header, &refresh, &self.encoding)?,
+            access_token: encode(&header, &access, &key)?,
+            refresh_token: encode(&header, &refresh, &key)?,
             expires_in: self.access_ttl_s,
         })
     }
 
     pub fn verify_access(&self, token: &str) -> Result<AccessClaims, InvalidToken> {
-        decode::<AccessClaims>(token, &self.decoding, &self.access_validation)
+        let key = self.key_for(token, Utc::now())?;
+        decode::<AccessClaims>(token, &key, &self.access_validation)
             .map(|d| d.claims)
             .map_err(|_| InvalidToken)
     }
 
     pub fn verify_refresh(&self, token: &str) -> Result<RefreshClaims, InvalidToken> {
-        decode::<RefreshClaims>(token, &self.decoding, &self.refresh_validation)
+        let key = self.key_for(token, Utc::now())?;
+        decode::<RefreshClaims>(token, &key, &self.refresh_validation)
             .map(|d| d.claims)
             .map_err(|_| InvalidToken)
     }
+}
+
+fn period(now: DateTime<Utc>, period_s: u64) -> i64 {
+    now.timestamp().div_euclid(period_s.max(1) as i64)
+}
+
+fn period_kid(p: i64) -> String {
+    format!("p{p}")
+}
+
+/// A period's key: HMAC-SHA256 of its id under the master secret.
+fn derive(master: &[u8], kid: &str) -> Vec<u8> {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, master);
+    ring::hmac::sign(&key, format!("phonebill-jwt:{kid}").as_bytes())
+        .as_ref()
+        .to_vec()
 }
 
 #[cfg(test)]
@@ -169,15 +255,91 @@ mod tests {
     use super::*;
     use chrono::Duration;
 
+    fn configured(secret: &[u8]) -> KeySource {
+        KeySource::Configured {
+            kid: "k1".into(),
+            secret: secret.to_vec(),
+        }
+    }
+
     fn keys() -> TokenKeys {
         TokenKeys::new(
-            b"0123456789abcdef0123456789abcdef",
+            configured(b"0123456789abcdef0123456789abcdef"),
             "phonebill",
             "web",
             1800,
             86400,
             0,
         )
+    }
+
+    fn rotating(period_s: u64) -> TokenKeys {
+        TokenKeys::new(
+            KeySource::Rotating {
+                master: b"master-secret-master-secret-0123".to_vec(),
+                period_s,
+            },
+            "phonebill",
+            "web",
+            1800,
+            86400,
+            0,
+        )
+    }
+
+    #[test]
+    fn rotating_keys_sign_with_the_periods_key_and_accept_the_previous_one() {
+        let k = rotating(7 * 86400);
+        let now = Utc::now();
+        let p = period(now, 7 * 86400);
+        let (kid, secret) = k.signing_key(now);
+        assert_eq!(kid, format!("p{p}"));
+        assert!(k.verification_key(&format!("p{}", p - 1), now).is_some());
+        assert!(k.verification_key(&format!("p{}", p - 2), now).is_none());
+        assert!(k.verification_key("k1", now).is_none());
+        // Another period signs with another key.
+        let (next_kid, next) = k.signing_key(now + Duration::days(7));
+        assert_ne!((next_kid, next), (kid, secret));
+        let t = k.issue("user01", Uuid::new_v4(), 0, now).unwrap();
+        assert!(k.verify_access(&t.access_token).is_ok());
+    }
+
+    #[test]
+    fn tokens_without_kid_or_with_crit_are_refused() {
+        let k = keys();
+        let claims = serde_json::json!({
+            "sub": "user01", "sid": Uuid::new_v4(), "iss": "phonebill", "aud": "web",
+            "iat": Utc::now().timestamp(), "nbf": Utc::now().timestamp(),
+            "exp": Utc::now().timestamp() + 600, "jti": Uuid::new_v4(),
+        });
+        let key = EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef");
+        let mut good = Header::new(Algorithm::HS256);
+        good.kid = Some("k1".into());
+        assert!(k
+            .verify_access(&encode(&good, &claims, &key).unwrap())
+            .is_ok());
+        let no_kid = Header::new(Algorithm::HS256);
+        assert!(k
+            .verify_access(&encode(&no_kid, &claims, &key).unwrap())
+            .is_err());
+        // A `crit` header, written by hand (jsonwebtoken has no field for it).
+        let b64 = |v: &serde_json::Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+        };
+        let head = b64(
+            &serde_json::json!({"alg": "HS256", "typ": "JWT", "kid": "k1", "crit": ["exp"], "exp": 1}),
+        );
+        let body = b64(&claims);
+        let signing = format!("{head}.{body}");
+        let mac = ring::hmac::sign(
+            &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"0123456789abcdef0123456789abcdef"),
+            signing.as_bytes(),
+        );
+        let token = format!(
+            "{signing}.{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.as_ref())
+        );
+        assert!(k.verify_access(&token).is_err());
     }
 
     #[test]
@@ -201,7 +363,7 @@ mod tests {
             .unwrap();
         assert!(k.verify_access(&old.access_token).is_err());
         let other = TokenKeys::new(
-            b"another-secret-another-secret-xx",
+            configured(b"another-secret-another-secret-xx"),
             "phonebill",
             "web",
             1800,

@@ -13,8 +13,10 @@ use super::envelope::{ok, with_status};
 use super::error::ApiError;
 use super::extract::{Admin, AnyUser, Auth, BearerClaims, ClientIp};
 use super::AppState;
-use crate::actors::account::{Login, PrepareRegistration, Register, Registration, Unlock};
-use crate::actors::kos_gateway::InquireCustomer;
+use crate::actors::account::{
+    GetAccount, Login, PrepareRegistration, Register, Registration, Unlock,
+};
+use crate::actors::kos_gateway::{Budget, InquireCustomer};
 use crate::actors::session::{CloseSession, OpenSession, Refresh};
 use crate::domain::registration::{check_line, LineInKos};
 use crate::domain::{
@@ -165,6 +167,32 @@ async fn refresh(
         .verify_refresh(&token)
         .map_err(|_| ApiError::Unauthorized("invalid or expired refresh token"))?;
     let user = claims.sub.clone();
+    // An account suspended (or removed) since the login gets no new tokens, whoever
+    // changed it (the API ends its sessions at once; a change made in the database directly
+    // takes effect here, within an access token's lifetime).
+    let active = match UserId::parse(&user) {
+        Ok(id) => state
+            .actors
+            .accounts
+            .ask(&user, GetAccount(id))
+            .await??
+            .is_some_and(|a| a.account_status == "ACTIVE"),
+        Err(_) => false,
+    };
+    if !active {
+        state
+            .actors
+            .sessions
+            .ask(
+                &user,
+                CloseSession {
+                    user_id: user.clone(),
+                    sid: claims.sid,
+                },
+            )
+            .await??;
+        return Err(ApiError::Unauthorized("account not active"));
+    }
     let tokens = state.actors.sessions.ask(&user, Refresh(claims)).await??;
     Ok(ok(TokenPair {
         access_token: tokens.access_token,
@@ -315,6 +343,7 @@ async fn register(
             0,
             InquireCustomer {
                 line: registration.line_number.clone(),
+                budget: Budget::Registration,
             },
         )
         .await??;

@@ -34,6 +34,9 @@ pub enum ApiError {
     BadRequest(String),
     #[error("payload too large")]
     PayloadTooLarge,
+    /// The body did not arrive within `[server] body_timeout_ms`: `408`, connection closed.
+    #[error("request body timed out")]
+    BodyTimeout,
     #[error("unauthorized: {0}")]
     Unauthorized(&'static str),
     #[error("invalid credentials")]
@@ -73,6 +76,7 @@ impl ApiError {
             ApiError::Validation(_) => "INVALID_INPUT",
             ApiError::BadRequest(_) => "BAD_REQUEST",
             ApiError::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            ApiError::BodyTimeout => "REQUEST_TIMEOUT",
             ApiError::Unauthorized(_) => "UNAUTHORIZED",
             ApiError::InvalidCredentials => "INVALID_CREDENTIALS",
             ApiError::Forbidden => "FORBIDDEN",
@@ -92,6 +96,7 @@ impl ApiError {
         match self {
             ApiError::Validation(_) | ApiError::BadRequest(_) => MSG_INVALID_INPUT.into(),
             ApiError::PayloadTooLarge => "요청 본문이 너무 큽니다".into(),
+            ApiError::BodyTimeout => "요청 본문이 제시간에 도착하지 않았습니다".into(),
             ApiError::Unauthorized(_) => "인증이 필요합니다".into(),
             ApiError::InvalidCredentials => "아이디 또는 비밀번호가 올바르지 않습니다".into(),
             ApiError::Forbidden => MSG_FORBIDDEN.into(),
@@ -114,8 +119,6 @@ impl ApiError {
     fn details(&self) -> Value {
         match self {
             ApiError::Validation(fields) => json!(fields),
-            ApiError::BadRequest(reason) => json!({ "reason": reason }),
-            ApiError::Unauthorized(reason) => json!({ "reason": reason }),
             ApiError::Locked { until } => json!({ "lockedUntil": until.to_rfc3339() }),
             ApiError::RateLimited { retry_after_s }
             | ApiError::Unavailable { retry_after_s, .. } => {
@@ -139,6 +142,7 @@ impl ResponseError for ApiError {
         match self {
             ApiError::Validation(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unauthorized(_) | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden | ApiError::ForbiddenCode { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) | ApiError::NotFoundCode { .. } => StatusCode::NOT_FOUND,
@@ -160,6 +164,14 @@ impl ResponseError for ApiError {
             ApiError::Unavailable { reason, .. } => {
                 tracing::debug!(request_id = %request_id(), reason = %reason, "answered 503")
             }
+            // Internal reasons (parser messages, "session ended") stay in the log; the
+            // client gets the stable code.
+            ApiError::BadRequest(reason) => {
+                tracing::debug!(request_id = %request_id(), reason = %reason, "answered 400")
+            }
+            ApiError::Unauthorized(reason) => {
+                tracing::debug!(request_id = %request_id(), reason = %reason, "answered 401")
+            }
             _ => {}
         }
         let code = self.code();
@@ -169,6 +181,10 @@ impl ResponseError for ApiError {
             _ => None,
         };
         let mut builder = HttpResponse::build(self.status_code());
+        if matches!(self, ApiError::BodyTimeout) {
+            // What is left of that body is not worth waiting for.
+            builder.force_close();
+        }
         if let Some(secs) = self.retry_after() {
             builder.insert_header((header::RETRY_AFTER, secs.to_string()));
         }
@@ -278,6 +294,11 @@ pub fn json_error(
             ApiError::BadRequest("Content-Type must be application/json".into()).into()
         }
         J::Deserialize(e) => ApiError::BadRequest(format!("invalid JSON body: {e}")).into(),
+        J::Payload(actix_web::error::PayloadError::Io(e))
+            if e.kind() == std::io::ErrorKind::TimedOut =>
+        {
+            ApiError::BodyTimeout.into()
+        }
         other => ApiError::BadRequest(format!("unreadable body: {other}")).into(),
     }
 }

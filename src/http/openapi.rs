@@ -20,9 +20,18 @@ async fn openapi() -> HttpResponse {
     HttpResponse::Ok().json(document())
 }
 
+/// `/docs` loads only its own script and document and may not be framed (clickjacking).
+/// Redoc needs inline styles, `eval` (its schema validator compiles) and blob workers.
+const DOCS_CSP: &str = "default-src 'self'; script-src 'self' 'unsafe-eval'; \
+    style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; \
+    worker-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
+    form-action 'none'; frame-ancestors 'none'";
+
 async fn docs() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
+        .insert_header(("Content-Security-Policy", DOCS_CSP))
+        .insert_header(("X-Frame-Options", "DENY"))
         .body(
             r#"<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>phonebill API</title>
@@ -76,6 +85,9 @@ pub const OPERATIONS: &[Op] = &[
     Op { method: "post", path: "/api/v1/auth/permissions/check", tag: "auth", summary: "Whether the caller may use a service", access: Access::Bearer(None), params: &[], body: Some("PermissionCheckRequest"), ok: (200, "Envelope:PermissionCheck"), errors: &[400] },
     Op { method: "post", path: "/api/v1/auth/unlock/{userId}", tag: "auth", summary: "Unlock an account locked after failed logins", access: Access::Bearer(Some("ADMIN")), params: &[("userId", "path", "User id")], body: None, ok: (200, "Envelope:Unlocked"), errors: &[400, 404] },
     Op { method: "get", path: "/api/v1/users/{userId}", tag: "auth", summary: "An account (self or ADMIN; raw snake_case)", access: Access::Bearer(None), params: &[("userId", "path", "User id")], body: None, ok: (200, "User"), errors: &[400, 404] },
+    Op { method: "post", path: "/api/v1/users/{userId}/suspend", tag: "auth", summary: "Suspend an account: no more logins or refreshes, its sessions end on every instance at once", access: Access::Bearer(Some("USER_MANAGEMENT")), params: &[("userId", "path", "User id")], body: None, ok: (200, "Envelope:AccountChanged"), errors: &[400, 404] },
+    Op { method: "post", path: "/api/v1/users/{userId}/resume", tag: "auth", summary: "Resume a suspended account (its sessions end too)", access: Access::Bearer(Some("USER_MANAGEMENT")), params: &[("userId", "path", "User id")], body: None, ok: (200, "Envelope:AccountChanged"), errors: &[400, 404] },
+    Op { method: "put", path: "/api/v1/users/{userId}/permissions", tag: "auth", summary: "Replace an account's permissions; its sessions end, the next login carries them", access: Access::Bearer(Some("USER_MANAGEMENT")), params: &[("userId", "path", "User id")], body: Some("PermissionsRequest"), ok: (200, "Envelope:AccountChanged"), errors: &[400, 404] },
     Op { method: "get", path: "/api/v1/bills/menu", tag: "bills", summary: "The caller's line and the selectable months", access: Access::Bearer(Some("BILL_INQUIRY")), params: &[], body: None, ok: (200, "Envelope:BillMenu"), errors: &[503] },
     Op { method: "post", path: "/api/v1/bills/inquiry", tag: "bills", summary: "A month's bill (cache-aside in front of KOS)", access: Access::Bearer(Some("BILL_INQUIRY")), params: &[], body: Some("BillInquiryRequest"), ok: (200, "Envelope:BillResult"), errors: &[400, 404, 422, 503] },
     Op { method: "get", path: "/api/v1/bills/inquiry/{requestId}", tag: "bills", summary: "A past inquiry's answer (owner or ADMIN)", access: Access::Bearer(Some("BILL_INQUIRY")), params: &[("requestId", "path", "Request id")], body: None, ok: (200, "Envelope:BillResult"), errors: &[400, 404] },
@@ -215,6 +227,8 @@ fn schemas() -> Value {
             ("permissions", arr(json!({"type": "string", "enum": ["BILL_INQUIRY", "PRODUCT_CHANGE"]}))),
         ]), &["userId", "customerId", "lineNumber", "userName", "password"]),
         "RegisteredUser": obj(&[("userId", s("string")), ("customerId", s("string")), ("lineNumber", line.clone()), ("userName", s("string")), ("permissions", arr(s("string")))]),
+        "PermissionsRequest": required(obj(&[("permissions", arr(json!({"type": "string", "enum": ["BILL_INQUIRY", "PRODUCT_CHANGE", "ADMIN", "USER_MANAGEMENT"]})))]), &["permissions"]),
+        "AccountChanged": obj(&[("userId", s("string")), ("change", s("string")), ("sessionsEnded", s("integer"))]),
         "MockDataRequest": required(obj(&[
             ("customerId", json!({"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"})), ("lineNumber", line_in.clone()),
         ]), &["customerId", "lineNumber"]),

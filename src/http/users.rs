@@ -1,17 +1,120 @@
-//! `/api/v1/users/{userId}`: an account, raw snake_case (the web client reads it directly).
+//! `/api/v1/users/{userId}`: an account, raw snake_case (the web client reads it directly);
+//! and the `USER_MANAGEMENT` changes: suspend, resume, set permissions. Each change ends
+//! the user's sessions on every instance, so it takes effect at once.
 
 use actix_web::{web, HttpResponse};
+use serde::Deserialize;
 use serde_json::json;
 
 use super::auth::dashed;
+use super::envelope::ok;
 use super::error::ApiError;
-use super::extract::{AnyUser, Auth};
+use super::extract::{AnyUser, Auth, UserManagement};
 use super::AppState;
-use crate::actors::account::GetAccount;
-use crate::domain::UserId;
+use crate::actors::account::{ChangeAccount, GetAccount};
+use crate::actors::session::EndUserSessions;
+use crate::domain::{Permission, Permissions, UserId};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/users/{userId}", web::get().to(get_user));
+    cfg.route("/users/{userId}", web::get().to(get_user))
+        .route("/users/{userId}/suspend", web::post().to(suspend))
+        .route("/users/{userId}/resume", web::post().to(resume))
+        .route(
+            "/users/{userId}/permissions",
+            web::put().to(set_permissions),
+        );
+}
+
+fn user_of(path: web::Path<String>) -> Result<UserId, ApiError> {
+    UserId::parse(&path.into_inner()).map_err(|e| ApiError::field("userId", e))
+}
+
+/// Applies `change`, then ends the user's sessions everywhere.
+async fn apply(
+    state: &AppState,
+    by: &Auth<UserManagement>,
+    user: &UserId,
+    change: ChangeAccount,
+    what: &str,
+) -> Result<HttpResponse, ApiError> {
+    let found = state.actors.accounts.ask(user.as_str(), change).await??;
+    if !found {
+        return Err(ApiError::NotFound("사용자"));
+    }
+    let ended = state
+        .actors
+        .sessions
+        .ask(user.as_str(), EndUserSessions(user.to_string()))
+        .await??;
+    tracing::info!(user = %user, by = %by.principal.user_id, change = what, sessions_ended = ended, "account changed");
+    Ok(ok(
+        json!({ "userId": user.as_str(), "change": what, "sessionsEnded": ended }),
+    ))
+}
+
+/// `POST /api/v1/users/{userId}/suspend` (USER_MANAGEMENT): no more logins or refreshes,
+/// and every session ends now.
+async fn suspend(
+    state: web::Data<AppState>,
+    auth: Auth<UserManagement>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let user = user_of(path)?;
+    apply(
+        &state,
+        &auth,
+        &user,
+        ChangeAccount::Suspend(user.clone()),
+        "suspended",
+    )
+    .await
+}
+
+/// `POST /api/v1/users/{userId}/resume` (USER_MANAGEMENT).
+async fn resume(
+    state: web::Data<AppState>,
+    auth: Auth<UserManagement>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let user = user_of(path)?;
+    apply(
+        &state,
+        &auth,
+        &user,
+        ChangeAccount::Resume(user.clone()),
+        "resumed",
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+struct PermissionsBody {
+    #[serde(default)]
+    permissions: Option<Vec<String>>,
+}
+
+/// `PUT /api/v1/users/{userId}/permissions {permissions: [...]}` (USER_MANAGEMENT): the
+/// whole set; the user's sessions end, so the next login carries it.
+async fn set_permissions(
+    state: web::Data<AppState>,
+    auth: Auth<UserManagement>,
+    path: web::Path<String>,
+    body: web::Json<PermissionsBody>,
+) -> Result<HttpResponse, ApiError> {
+    let user = user_of(path)?;
+    let names = body
+        .into_inner()
+        .permissions
+        .ok_or_else(|| ApiError::field("permissions", "권한 목록이 필요합니다"))?;
+    let mut granted = Vec::new();
+    for name in &names {
+        match name.parse::<Permission>() {
+            Ok(p) => granted.push(p),
+            Err(()) => return Err(ApiError::field("permissions", "알 수 없는 권한입니다")),
+        }
+    }
+    let change = ChangeAccount::SetPermissions(user.clone(), Permissions::new(granted));
+    apply(&state, &auth, &user, change, "permissions").await
 }
 
 /// `GET /api/v1/users/{userId}` (self or ADMIN): the account, raw snake_case.

@@ -77,6 +77,34 @@ pub fn migrate(url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The master secret of the rotating JWT keys, shared by every instance: created once, by
+/// whichever instance asks first (a concurrent second insert does nothing), then read.
+/// Blocks: call it outside any async runtime, after the migrations.
+pub fn jwt_master(url: &str) -> anyhow::Result<Vec<u8>> {
+    use diesel::sql_types::Bytea;
+    use rand::RngCore as _;
+    #[derive(diesel::QueryableByName)]
+    struct Master {
+        #[diesel(sql_type = Bytea)]
+        secret: Vec<u8>,
+    }
+    type Conn = AsyncConnectionWrapper<AsyncPgConnection>;
+    let mut conn = <Conn as diesel::Connection>::establish(url)
+        .map_err(|e| anyhow!("connecting to PostgreSQL: {e}"))?;
+    let mut fresh = vec![0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut fresh);
+    diesel::sql_query(
+        "INSERT INTO jwt_master (id, secret) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind::<Bytea, _>(&fresh)
+    .execute(&mut conn)
+    .context("storing the JWT master secret (are the migrations applied?)")?;
+    let master: Master = diesel::sql_query("SELECT secret FROM jwt_master WHERE id = 1")
+        .get_result(&mut conn)
+        .context("reading the JWT master secret")?;
+    Ok(master.secret)
+}
+
 /// Splits `postgres://…/name?opts` into the URL of the maintenance database and `name`.
 fn split_database_name(url: &str) -> anyhow::Result<(String, String)> {
     let (base, query) = url

@@ -208,8 +208,13 @@ impl Keys {
         format!("{}events:session", self.prefix)
     }
 
-    /// Fixed-window counter of `action` by `client` in window number `window`.
-    pub fn rate(&self, action: &str, client: &str, window: u64) -> String {
-        format!("{}rate:{action}:{client}:{window}", self.prefix)
+    /// A client's sliding window of `action`s (a sorted set of their times).
+    pub fn rate(&self, action: &str, client: &str) -> String {
+        format!("{}rate:{action}:{client}", self.prefix)
+    }
+
+    /// The ids of a user's live sessions (a set), so that all of them can be ended at once.
+    pub fn user_sessions(&self, user_id: &str) -> String {
+        format!("{}user-sessions:{user_id}", self.prefix)
     }
 }

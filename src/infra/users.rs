@@ -145,6 +145,47 @@ pub async fn reserve_attempt(
     Ok(count.map(|c| u32::try_from(c).unwrap_or(0)))
 }
 
+/// What a login attempt on an unknown user id writes instead of a failure count: one row
+/// update and a commit, as for an existing account, so both take the same time.
+pub async fn count_unknown_attempt(conn: &mut AsyncPgConnection) -> Result<(), StoreError> {
+    diesel::sql_query("UPDATE login_decoy SET attempts = attempts + 1 WHERE id = 1")
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Sets an account's status (`ACTIVE` or `SUSPENDED`); false when there is no such user.
+pub async fn set_status(
+    conn: &mut AsyncPgConnection,
+    id: &str,
+    status: &str,
+) -> Result<bool, StoreError> {
+    let n = diesel::update(users::table.find(id))
+        .set((
+            users::account_status.eq(status),
+            users::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(n == 1)
+}
+
+/// Replaces an account's permissions; false when there is no such user.
+pub async fn set_permissions(
+    conn: &mut AsyncPgConnection,
+    id: &str,
+    permissions: &[String],
+) -> Result<bool, StoreError> {
+    let n = diesel::update(users::table.find(id))
+        .set((
+            users::permissions.eq(permissions),
+            users::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(n == 1)
+}
+
 /// Locks the account until `until` and restarts the failure count.
 pub async fn lock(
     conn: &mut AsyncPgConnection,

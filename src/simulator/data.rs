@@ -165,8 +165,10 @@ const GENERATED_PRODUCTS: [&str; 4] = [
     "LTE-BASIC-001",
 ];
 
-/// A line before any change: a demo line, a generated one, or unknown.
-pub fn base_line(digits: &str) -> Option<Line> {
+/// A line before any change: a demo line, a generated one, or unknown. A generated line's
+/// customer id is keyed by `key` (the simulator's own, random at start): derived from the
+/// number, but not guessable from it, so nobody can claim a stranger's generated line.
+pub fn base_line(digits: &str, key: &[u8]) -> Option<Line> {
     if let Some((line, cust, name, status, op, prod)) = DEMO_LINES.iter().find(|l| l.0 == digits) {
         return Some(Line {
             line_number: (*line).into(),
@@ -182,13 +184,26 @@ pub fn base_line(digits: &str) -> Option<Line> {
     let h = hash(digits.as_bytes());
     Some(Line {
         line_number: digits.into(),
-        customer_id: format!("LOAD{n:06}"),
+        customer_id: generated_customer_id(digits, key),
         customer_name: format!("부하테스트{n}"),
         operator_code: "KT".into(),
         line_status: "ACTIVE".into(),
         product_code: GENERATED_PRODUCTS[(h % 4) as usize].into(),
         contract_date: format!("2024-{:02}-01", 1 + (h >> 8) % 12),
     })
+}
+
+/// `C` and 16 hex digits of HMAC-SHA256(key, line).
+fn generated_customer_id(digits: &str, key: &[u8]) -> String {
+    let mac = ring::hmac::sign(
+        &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key),
+        digits.as_bytes(),
+    );
+    let hex: String = mac.as_ref()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("C{hex}")
 }
 
 /// `01050000000` … `01050999999` → 0 … 999999.
@@ -354,20 +369,25 @@ mod tests {
 
     #[test]
     fn generated_range_is_derived_from_the_number() {
-        let a = base_line("01050001234").unwrap();
-        let b = base_line("01050001234").unwrap();
+        let a = base_line("01050001234", b"key-one").unwrap();
+        let b = base_line("01050001234", b"key-one").unwrap();
         assert_eq!(a.product_code, b.product_code);
-        assert_eq!(a.customer_id, "LOAD001234");
-        assert!(base_line("01050999999").is_some());
-        assert!(base_line("01051000000").is_none());
-        assert!(base_line("01099999999").is_none());
+        assert_eq!(a.customer_id, b.customer_id);
+        assert!(a.customer_id.starts_with('C') && a.customer_id.len() == 17);
+        // Another simulator (another key) gives the line another customer id.
+        let c = base_line("01050001234", b"key-two").unwrap();
+        assert_ne!(a.customer_id, c.customer_id);
+        assert!(!a.customer_id.contains("1234"));
+        assert!(base_line("01050999999", b"k").is_some());
+        assert!(base_line("01051000000", b"k").is_none());
+        assert!(base_line("01099999999", b"k").is_none());
     }
 
     #[test]
     fn bills_are_deterministic_and_only_for_twelve_months() {
         let months = available_months();
         assert_eq!(months.len(), 12);
-        let line = base_line("01012345001").unwrap();
+        let line = base_line("01012345001", b"k").unwrap();
         let a = bill(&line, &months[3], &months).unwrap();
         let b = bill(&line, &months[3], &months).unwrap();
         assert_eq!(a.total_fee, b.total_fee);

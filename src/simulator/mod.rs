@@ -42,6 +42,16 @@ pub struct SimState {
     received: Mutex<VecDeque<Value>>,
     /// Lines `mock-datas` created (bounded by [`CREATED_LINES_MAX`]).
     created: std::sync::atomic::AtomicUsize,
+    /// Keys the generated lines' customer ids (random at start: not guessable).
+    customer_key: CustomerKey,
+}
+
+struct CustomerKey([u8; 32]);
+
+impl Default for CustomerKey {
+    fn default() -> Self {
+        Self(rand::random())
+    }
 }
 
 impl SimState {
@@ -51,7 +61,7 @@ impl SimState {
                 return Some(l.clone());
             }
         }
-        data::base_line(digits)
+        data::base_line(digits, &self.customer_key.0)
     }
 }
 
@@ -405,7 +415,8 @@ impl SimState {
         let Ok(mut lines) = self.lines.write() else {
             return MockData::Full;
         };
-        if let Some(existing) = lines.get(&key).cloned().or_else(|| data::base_line(&key)) {
+        let base = || data::base_line(&key, &self.customer_key.0);
+        if let Some(existing) = lines.get(&key).cloned().or_else(base) {
             return if existing.customer_id == customer_id {
                 MockData::Existing(existing)
             } else {

@@ -44,6 +44,7 @@ pub fn test_settings(db_name: &str, prefix: &str) -> Settings {
     s.admin.fault_injection = true;
     s.rate_limit.login_per_ip_per_minute = 0;
     s.rate_limit.register_per_ip_per_minute = 0;
+    s.kos.registration_calls_per_minute = 0;
     s
 }
 

@@ -187,6 +187,7 @@ async fn current_product(app: &TestApp, line: &str) -> String {
             0,
             InquireCustomer {
                 line: LineNumber::parse(line).unwrap(),
+                budget: phonebill::actors::kos_gateway::Budget::Customers,
             },
         )
         .await

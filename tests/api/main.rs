@@ -6,6 +6,7 @@ mod auth;
 mod bills;
 mod edge;
 mod faults;
+mod hardening;
 mod helpers;
 mod kos;
 mod metrics;

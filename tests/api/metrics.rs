@@ -82,3 +82,34 @@ async fn the_dashboard_and_the_operations_guide_name_only_exposed_metrics() {
         assert!(named >= 15, "{doc} names only {named} metrics");
     }
 }
+
+/// Invented HTTP methods (no login needed) must not become label sets: each would be memory
+/// kept for ever and text in every scrape.
+#[actix_web::test]
+async fn invented_methods_and_statuses_never_grow_the_metrics() {
+    let app = spawn_app().await;
+    let scrape = || async { app.get("/metrics", None).await.text().await.unwrap() };
+    let _ = app.get("/health/live", None).await;
+    let before = scrape().await.len();
+    for n in 0..200 {
+        let method = format!("X{n}{}", "Y".repeat(500));
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let _ = app
+            .client
+            .request(m, app.url("/health/live"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let text = scrape().await;
+    assert!(!text.contains("YYYY"), "an invented method became a label");
+    assert!(
+        text.contains(r#"method="other""#),
+        "invented methods are counted as other"
+    );
+    assert!(
+        text.len() < before + 4096,
+        "/metrics grew from {before} to {} bytes",
+        text.len()
+    );
+}

@@ -35,6 +35,11 @@ async fn openapi_describes_every_route() {
                 .post(app.url(&path))
                 .header("content-type", "application/json")
                 .body("{}"),
+            "put" => app
+                .client
+                .put(app.url(&path))
+                .header("content-type", "application/json")
+                .body("{}"),
             other => panic!("method {other}"),
         };
         let status = req.send().await.unwrap().status();

@@ -102,14 +102,20 @@ async fn sessions_and_refresh_work_across_instances() {
     );
 }
 
+/// Signs as the service would with its configured secret (the test configures one).
 fn sign(app: &TestApp, claims: &Value, alg: Algorithm) -> String {
     let secret = app.settings.jwt.secret.expose_secret().as_bytes().to_vec();
-    encode(
-        &Header::new(alg),
-        claims,
-        &EncodingKey::from_secret(&secret),
-    )
-    .unwrap()
+    let mut header = Header::new(alg);
+    header.kid = Some(app.settings.jwt.key_id.clone());
+    encode(&header, claims, &EncodingKey::from_secret(&secret)).unwrap()
+}
+
+/// The tests that forge tokens know the key: a configured one.
+async fn with_known_key() -> TestApp {
+    crate::helpers::spawn_app_with(|s| {
+        s.jwt.secret = secrecy::SecretString::from("test-secret-test-secret-test-secret-0");
+    })
+    .await
 }
 
 fn claims_of(app: &TestApp, token: &str) -> Value {
@@ -154,7 +160,7 @@ mod base64_payload {
 
 #[actix_web::test]
 async fn forged_expired_and_foreign_tokens_are_401() {
-    let app = spawn_app().await;
+    let app = with_known_key().await;
     let t = app.login("user01").await;
     let good = claims_of(&app, &t.access);
     let now = chrono::Utc::now().timestamp();
@@ -198,15 +204,27 @@ async fn forged_expired_and_foreign_tokens_are_401() {
     forged.push(sign(&app, &c, Algorithm::HS256));
     // A refresh token used as an access token.
     forged.push(t.refresh.clone());
-    // Wrong secret.
+    // Wrong secret; the secret earlier versions shipped; no key id; an unknown key id.
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some(app.settings.jwt.key_id.clone());
+    for secret in [
+        b"not-the-secret-not-the-secret-xx".as_slice(),
+        phonebill::settings::DEFAULT_JWT_SECRET.as_bytes(),
+    ] {
+        forged.push(encode(&header, &good, &EncodingKey::from_secret(secret)).unwrap());
+    }
+    let secret = app.settings.jwt.secret.expose_secret().as_bytes().to_vec();
     forged.push(
         encode(
             &Header::new(Algorithm::HS256),
             &good,
-            &EncodingKey::from_secret(b"not-the-secret-not-the-secret-xx"),
+            &EncodingKey::from_secret(&secret),
         )
         .unwrap(),
     );
+    let mut unknown = Header::new(Algorithm::HS256);
+    unknown.kid = Some("p1".into());
+    forged.push(encode(&unknown, &good, &EncodingKey::from_secret(&secret)).unwrap());
 
     for (i, token) in forged.iter().enumerate() {
         let res = app.get("/api/v1/auth/verify", Some(token)).await;

@@ -34,11 +34,21 @@ fn a_bad_value_stops_start_up_naming_the_key() {
 }
 
 #[test]
-fn production_refuses_the_default_jwt_secret_without_printing_it() {
-    let (code, stderr) = phonebill(&[("PHONEBILL__SERVER__MODE", "production")]);
+fn the_secret_earlier_versions_shipped_is_refused_without_being_printed() {
+    let (code, stderr) = phonebill(&[(
+        "PHONEBILL__JWT__SECRET",
+        phonebill::settings::DEFAULT_JWT_SECRET,
+    )]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("jwt.secret"), "{stderr}");
     assert!(!stderr.contains("phonebill-development-secret"), "{stderr}");
+    // Production mode refuses fault injection.
+    let (code, stderr) = phonebill(&[
+        ("PHONEBILL__SERVER__MODE", "production"),
+        ("PHONEBILL__ADMIN__FAULT_INJECTION", "true"),
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("admin.fault_injection"), "{stderr}");
 }
 
 #[test]
