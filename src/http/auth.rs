@@ -180,17 +180,7 @@ async fn refresh(
         Err(_) => false,
     };
     if !active {
-        state
-            .actors
-            .sessions
-            .ask(
-                &user,
-                CloseSession {
-                    user_id: user.clone(),
-                    sid: claims.sid,
-                },
-            )
-            .await??;
+        close_session(&state, &user, claims.sid).await?;
         return Err(ApiError::Unauthorized("account not active"));
     }
     let tokens = state.actors.sessions.ask(&user, Refresh(claims)).await??;
@@ -209,20 +199,19 @@ async fn logout(
     bearer: BearerClaims,
 ) -> Result<HttpResponse, ApiError> {
     let claims = bearer.0;
-    let user = claims.sub.clone();
-    state
-        .actors
-        .sessions
-        .ask(
-            &user,
-            CloseSession {
-                user_id: user.clone(),
-                sid: claims.sid,
-            },
-        )
-        .await??;
-    tracing::info!(user = %user, "logout");
+    close_session(&state, &claims.sub, claims.sid).await?;
+    tracing::info!(user = %claims.sub, "logout");
     Ok(ok(json!({})))
+}
+
+/// Ends session `sid` of `user` on every instance.
+async fn close_session(state: &AppState, user: &str, sid: uuid::Uuid) -> Result<(), ApiError> {
+    let close = CloseSession {
+        user_id: user.to_string(),
+        sid,
+    };
+    state.actors.sessions.ask(user, close).await??;
+    Ok(())
 }
 
 #[derive(Deserialize)]

@@ -60,14 +60,8 @@ async fn suspend(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let user = user_of(path)?;
-    apply(
-        &state,
-        &auth,
-        &user,
-        ChangeAccount::Suspend(user.clone()),
-        "suspended",
-    )
-    .await
+    let change = ChangeAccount::Suspend(user.clone());
+    apply(&state, &auth, &user, change, "suspended").await
 }
 
 /// `POST /api/v1/users/{userId}/resume` (USER_MANAGEMENT).
@@ -77,14 +71,8 @@ async fn resume(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let user = user_of(path)?;
-    apply(
-        &state,
-        &auth,
-        &user,
-        ChangeAccount::Resume(user.clone()),
-        "resumed",
-    )
-    .await
+    let change = ChangeAccount::Resume(user.clone());
+    apply(&state, &auth, &user, change, "resumed").await
 }
 
 #[derive(Deserialize)]

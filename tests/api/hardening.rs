@@ -269,6 +269,21 @@ async fn decoy_attempts(app: &crate::helpers::TestApp) -> i64 {
     row.attempts
 }
 
+/// `phonebill unlock USER` against the app's database, as an operator runs it.
+fn unlock(app: &crate::helpers::TestApp, user: &str) -> std::process::Output {
+    use secrecy::ExposeSecret;
+    std::process::Command::new(env!("CARGO_BIN_EXE_phonebill"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env(
+            "PHONEBILL__DATABASE__URL",
+            app.settings.database.url.expose_secret(),
+        )
+        .env("PHONEBILL__LOG__LEVEL", "warn")
+        .args(["unlock", user])
+        .output()
+        .unwrap()
+}
+
 /// Finding 7: a login for an unknown user writes one row, as a wrong password does (its
 /// account's failure count), so the two take the same time; and an operator can unlock any
 /// account from the command line, `admin` included, with no ADMIN logged in.
@@ -297,17 +312,7 @@ async fn unknown_users_cost_what_known_ones_do_and_admin_can_be_unlocked_without
         app.post_login("admin", PASSWORD).await.status(),
         StatusCode::LOCKED
     );
-    use secrecy::ExposeSecret;
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_phonebill"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env(
-            "PHONEBILL__DATABASE__URL",
-            app.settings.database.url.expose_secret(),
-        )
-        .env("PHONEBILL__LOG__LEVEL", "warn")
-        .args(["unlock", "admin"])
-        .output()
-        .unwrap();
+    let out = unlock(&app, "admin");
     assert!(
         out.status.success(),
         "{}",
@@ -317,15 +322,7 @@ async fn unknown_users_cost_what_known_ones_do_and_admin_can_be_unlocked_without
         app.post_login("admin", PASSWORD).await.status(),
         StatusCode::OK
     );
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_phonebill"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env(
-            "PHONEBILL__DATABASE__URL",
-            app.settings.database.url.expose_secret(),
-        )
-        .args(["unlock", "no-such-user"])
-        .output()
-        .unwrap();
+    let out = unlock(&app, "no-such-user");
     assert!(!out.status.success(), "an unknown user is an error");
 }
 

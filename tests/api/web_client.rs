@@ -185,22 +185,30 @@ async fn the_web_client_registers_creates_its_kos_data_logs_in_and_reads_a_bill(
     // 5. The product screen: only the line's operator's plans, without `operatorCode`.
     let current = login["user"]["line_number"].clone();
     assert_eq!(current, dashed.as_str());
+    let list = offered(&app, "?currentProductCode=LTE-BASIC-001", &token, "KT").await;
+    let products = list["data"]["products"].as_array().unwrap();
+    assert!(
+        products.iter().all(|p| p["productCode"] != "LTE-BASIC-001"),
+        "{list}"
+    );
+}
+
+/// The plans offered to the caller (`query` after `/products/available`): not empty, and
+/// all of `operator`.
+async fn offered(app: &TestApp, query: &str, token: &str, operator: &str) -> Value {
     let list: Value = app
-        .get(
-            "/api/v1/products/available?currentProductCode=LTE-BASIC-001",
-            Some(&token),
-        )
+        .get(&format!("/api/v1/products/available{query}"), Some(token))
         .await
         .json()
         .await
         .unwrap();
     let products = list["data"]["products"].as_array().unwrap();
     assert!(!products.is_empty(), "{list}");
-    assert!(products.iter().all(|p| p["operatorCode"] == "KT"), "{list}");
     assert!(
-        products.iter().all(|p| p["productCode"] != "LTE-BASIC-001"),
+        products.iter().all(|p| p["operatorCode"] == operator),
         "{list}"
     );
+    list
 }
 
 #[actix_web::test]
@@ -241,19 +249,12 @@ async fn a_customer_offered_plans_sees_only_its_operators_without_asking() {
     // user04 is on LGU; user01 on KT.
     for (user, operator) in [("user04", "LGU"), ("user01", "KT")] {
         let t = app.login(user).await;
-        let list: Value = app
-            .get("/api/v1/products/available", Some(&t.access))
-            .await
-            .json()
-            .await
-            .unwrap();
-        let products = list["data"]["products"].as_array().unwrap();
-        assert!(!products.is_empty(), "{list}");
-        assert!(
-            products.iter().all(|p| p["operatorCode"] == operator),
-            "{user}: {list}"
+        let list = offered(&app, "", &t.access, operator).await;
+        assert_eq!(
+            list["data"]["totalCount"],
+            list["data"]["products"].as_array().unwrap().len(),
+            "{user}"
         );
-        assert_eq!(list["data"]["totalCount"], products.len());
     }
     // An explicit operatorCode still wins.
     let t = app.login("user01").await;
