@@ -1,1 +1,1 @@
-DROP TABLE login_decoy;
+DELETE FROM users WHERE user_id = '!decoy';

@@ -145,12 +145,18 @@ pub async fn reserve_attempt(
     Ok(count.map(|c| u32::try_from(c).unwrap_or(0)))
 }
 
-/// What a login attempt on an unknown user id writes instead of a failure count: one row
-/// update and a commit, as for an existing account, so both take the same time.
+/// The decoy account unknown user ids count their attempts on (migration 7): its id can
+/// never be parsed as a user id, so no one can log in, register or be managed as it.
+pub const DECOY_USER: &str = "!decoy";
+
+/// What a login attempt on an unknown user id writes instead of a failure count: the same
+/// statement on the decoy account (one row of `users`, a commit), so both take the same
+/// time. The decoy's count restarts now and then so it never overflows.
 pub async fn count_unknown_attempt(conn: &mut AsyncPgConnection) -> Result<(), StoreError> {
-    diesel::sql_query("UPDATE login_decoy SET attempts = attempts + 1 WHERE id = 1")
-        .execute(conn)
-        .await?;
+    let counted = reserve_attempt(conn, DECOY_USER, u32::MAX).await?;
+    if counted.is_some_and(|n| n >= 1_000_000) {
+        unlock(conn, DECOY_USER).await?;
+    }
     Ok(())
 }
 

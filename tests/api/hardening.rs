@@ -250,22 +250,24 @@ async fn a_body_sent_too_slowly_is_408_and_the_connection_closed() {
     );
 }
 
-async fn decoy_attempts(app: &crate::helpers::TestApp) -> i64 {
+async fn decoy_attempts(app: &crate::helpers::TestApp) -> i32 {
     use diesel_async::{AsyncConnection as _, RunQueryDsl as _};
     use secrecy::ExposeSecret;
     #[derive(diesel::QueryableByName)]
     struct Row {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        attempts: i64,
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        attempts: i32,
     }
     let mut conn =
         diesel_async::AsyncPgConnection::establish(app.settings.database.url.expose_secret())
             .await
             .unwrap();
-    let row: Row = diesel::sql_query("SELECT attempts FROM login_decoy WHERE id = 1")
-        .get_result(&mut conn)
-        .await
-        .unwrap();
+    let row: Row = diesel::sql_query(
+        "SELECT failed_login_count AS attempts FROM users WHERE user_id = '!decoy'",
+    )
+    .get_result(&mut conn)
+    .await
+    .unwrap();
     row.attempts
 }
 
