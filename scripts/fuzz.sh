@@ -31,7 +31,11 @@ fi
 ST=target/fuzz-venv/bin/st
 cargo build --locked --bin phonebill
 ID=fuzz_$(date +%s)_$$
-PORT=$(( 20000 + RANDOM % 20000 ))
+# A port nothing listens on (a random one once collided with RabbitMQ's 25672).
+for _ in $(seq 1 50); do
+  PORT=$(( 20000 + RANDOM % 20000 ))
+  (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null || break
+done
 PG=postgres://postgres@127.0.0.1:5432 REDIS=redis://127.0.0.1:6379
 export PHONEBILL__DATABASE__URL=$PG/pb$ID PHONEBILL__REDIS__URL=$REDIS
 export PHONEBILL__REDIS__KEY_PREFIX="pb$ID:"
