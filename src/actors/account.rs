@@ -115,7 +115,9 @@ pub struct Registration {
 pub struct PrepareRegistration {
     pub user_id: UserId,
     pub line_number: LineNumber,
-    pub client: String,
+    /// The client whose registration rate is counted; `None` for an account an operator
+    /// creates (`USER_MANAGEMENT`), which is not rate limited.
+    pub client: Option<String>,
 }
 
 /// Stores a registration that passed every check (hashing its password first). A race with
@@ -293,7 +295,9 @@ impl Handler<PrepareRegistration> for AccountActor {
         let stores = self.stores.clone();
         let per_minute = self.limits.register_per_ip_per_minute;
         Box::pin(async move {
-            check_rate(&stores, "register", &msg.client, per_minute).await?;
+            if let Some(client) = &msg.client {
+                check_rate(&stores, "register", client, per_minute).await?;
+            }
             let mut conn = stores.db.get().await.map_err(StoreError::from)?;
             match users::taken(&mut conn, msg.user_id.as_str(), msg.line_number.digits()).await? {
                 Some(which) => Err(AccountError::Duplicate(which)),

@@ -216,7 +216,7 @@ async fn close_session(state: &AppState, user: &str, sid: uuid::Uuid) -> Result<
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct RegisterRequest {
+pub struct RegisterRequest {
     #[serde(default)]
     user_id: Option<String>,
     #[serde(default)]
@@ -233,7 +233,7 @@ struct RegisterRequest {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct RegisteredUser {
+pub struct RegisteredUser {
     user_id: String,
     customer_id: String,
     line_number: String,
@@ -241,8 +241,16 @@ struct RegisteredUser {
     permissions: Vec<String>,
 }
 
+/// Who is creating an account: the customer (self-registration: only self-grantable
+/// permissions, rate limited) or an operator with `USER_MANAGEMENT` (any permission).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registrant {
+    Customer,
+    Operator,
+}
+
 /// Parses a registration, collecting every field's problem at once.
-fn parse_registration(body: RegisterRequest) -> Result<Registration, ApiError> {
+pub fn parse_registration(body: RegisterRequest, by: Registrant) -> Result<Registration, ApiError> {
     let mut errors = BTreeMap::new();
     let mut field = |name: &str, problem: &str| {
         errors.insert(name.to_string(), problem.to_string());
@@ -266,7 +274,7 @@ fn parse_registration(body: RegisterRequest) -> Result<Registration, ApiError> {
     let mut granted = Vec::new();
     for name in &requested {
         match name.parse::<Permission>() {
-            Ok(p) if p.self_grantable() => granted.push(p),
+            Ok(p) if by == Registrant::Operator || p.self_grantable() => granted.push(p),
             Ok(_) => field("permissions", "자가 가입으로는 부여할 수 없는 권한입니다"),
             Err(()) => field("permissions", "알 수 없는 권한입니다"),
         }
@@ -302,7 +310,19 @@ async fn register(
             message: "자가 가입을 받지 않습니다. 운영자에게 계정을 요청하세요".into(),
         });
     }
-    let registration = parse_registration(body.into_inner())?;
+    let registration = parse_registration(body.into_inner(), Registrant::Customer)?;
+    create_account(&state, registration, Some(client.0)).await
+}
+
+/// Creates an account in SPEC's order: input was parsed already (400); then the client's
+/// rate (429, self-registration only) and taken ids (409); only then KOS, so neither a
+/// duplicate nor a flood reaches the KOS budget (and registration has a KOS budget of its
+/// own): a line KOS holds for another customer is never registered.
+pub async fn create_account(
+    state: &AppState,
+    registration: Registration,
+    client: Option<String>,
+) -> Result<HttpResponse, ApiError> {
     let view = RegisteredUser {
         user_id: registration.user_id.to_string(),
         customer_id: registration.customer_id.as_str().to_string(),
@@ -311,8 +331,6 @@ async fn register(
         permissions: registration.permissions.names(),
     };
     let key = view.user_id.clone();
-    // SPEC's order: input (400, above), then the client's rate and taken ids (429, 409),
-    // and only then KOS, so neither a duplicate nor a flood reaches the KOS budget.
     state
         .actors
         .accounts
@@ -321,7 +339,7 @@ async fn register(
             PrepareRegistration {
                 user_id: registration.user_id.clone(),
                 line_number: registration.line_number.clone(),
-                client: client.0,
+                client,
             },
         )
         .await??;

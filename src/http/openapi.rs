@@ -85,6 +85,7 @@ pub const OPERATIONS: &[Op] = &[
     Op { method: "post", path: "/api/v1/auth/permissions/check", tag: "auth", summary: "Whether the caller may use a service", access: Access::Bearer(None), params: &[], body: Some("PermissionCheckRequest"), ok: (200, "Envelope:PermissionCheck"), errors: &[400] },
     Op { method: "post", path: "/api/v1/auth/unlock/{userId}", tag: "auth", summary: "Unlock an account locked after failed logins", access: Access::Bearer(Some("ADMIN")), params: &[("userId", "path", "User id")], body: None, ok: (200, "Envelope:Unlocked"), errors: &[400, 404] },
     Op { method: "get", path: "/api/v1/users/{userId}", tag: "auth", summary: "An account (self or ADMIN; raw snake_case)", access: Access::Bearer(None), params: &[("userId", "path", "User id")], body: None, ok: (200, "User"), errors: &[400, 404] },
+    Op { method: "post", path: "/api/v1/users", tag: "auth", summary: "Create an account (any permissions; also while [auth] self_registration is off). Taken user id or line 409; a line KOS holds for another customer 400", access: Access::Bearer(Some("USER_MANAGEMENT")), params: &[], body: Some("CreateUserRequest"), ok: (201, "Envelope:RegisteredUser"), errors: &[400, 409, 503] },
     Op { method: "post", path: "/api/v1/users/{userId}/suspend", tag: "auth", summary: "Suspend an account: no more logins or refreshes, its sessions end on every instance at once", access: Access::Bearer(Some("USER_MANAGEMENT")), params: &[("userId", "path", "User id")], body: None, ok: (200, "Envelope:AccountChanged"), errors: &[400, 404] },
     Op { method: "post", path: "/api/v1/users/{userId}/resume", tag: "auth", summary: "Resume a suspended account (its sessions end too)", access: Access::Bearer(Some("USER_MANAGEMENT")), params: &[("userId", "path", "User id")], body: None, ok: (200, "Envelope:AccountChanged"), errors: &[400, 404] },
     Op { method: "put", path: "/api/v1/users/{userId}/permissions", tag: "auth", summary: "Replace an account's permissions; its sessions end, the next login carries them", access: Access::Bearer(Some("USER_MANAGEMENT")), params: &[("userId", "path", "User id")], body: Some("PermissionsRequest"), ok: (200, "Envelope:AccountChanged"), errors: &[400, 404] },
@@ -134,6 +135,31 @@ fn required(mut schema: Value, names: &[&str]) -> Value {
 
 fn arr(items: Value) -> Value {
     json!({ "type": "array", "items": items })
+}
+
+/// The schemas of the account-management and simulator operations (apart from the main
+/// table: one `json!` of everything exceeds the macro's recursion limit).
+fn account_and_kos_schemas(line_in: &Value) -> Map<String, Value> {
+    let all = json!({
+        "CreateUserRequest": required(obj(&[
+            ("userId", json!({"type": "string", "pattern": "^[a-zA-Z0-9_-]{3,20}$"})), ("customerId", s("string")), ("lineNumber", s("string")),
+            ("userName", s("string")), ("password", json!({"type": "string", "minLength": 8, "maxLength": 50})),
+            ("permissions", arr(json!({"type": "string", "enum": ["BILL_INQUIRY", "PRODUCT_CHANGE", "ADMIN", "USER_MANAGEMENT"]}))),
+        ]), &["userId", "customerId", "lineNumber", "userName", "password"]),
+        "PermissionsRequest": required(obj(&[("permissions", arr(json!({"type": "string", "enum": ["BILL_INQUIRY", "PRODUCT_CHANGE", "ADMIN", "USER_MANAGEMENT"]})))]), &["permissions"]),
+        "AccountChanged": obj(&[("userId", s("string")), ("change", s("string")), ("sessionsEnded", s("integer"))]),
+        "MockDataRequest": required(obj(&[
+            ("customerId", json!({"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"})), ("lineNumber", line_in.clone()),
+        ]), &["customerId", "lineNumber"]),
+        "MockData": obj(&[("resultCode", s("string")), ("resultMessage", s("string")), ("data", obj(&[
+            ("lineNumber", s("string")), ("customerId", s("string")), ("customerName", s("string")), ("operatorCode", s("string")),
+            ("lineStatus", s("string")), ("productCode", s("string")), ("contractDate", s("string")),
+        ]))]),
+    });
+    match all {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
 }
 
 fn schemas() -> Value {
@@ -194,7 +220,8 @@ fn schemas() -> Value {
     let user_id = json!({ "type": "string", "pattern": "^[a-zA-Z0-9_-]{3,20}$" });
     let product_code =
         json!({ "type": "string", "pattern": "^[A-Z0-9-]{1,32}$", "example": "5G-STANDARD-001" });
-    json!({
+    let more = account_and_kos_schemas(&line_in);
+    let mut all = json!({
         "Error": obj(&[
             ("success", json!({"type": "boolean", "example": false})), ("resultCode", s("string")),
             ("resultMessage", s("string")), ("message", s("string")), ("data", json!({"nullable": true})),
@@ -227,15 +254,6 @@ fn schemas() -> Value {
             ("permissions", arr(json!({"type": "string", "enum": ["BILL_INQUIRY", "PRODUCT_CHANGE"]}))),
         ]), &["userId", "customerId", "lineNumber", "userName", "password"]),
         "RegisteredUser": obj(&[("userId", s("string")), ("customerId", s("string")), ("lineNumber", line.clone()), ("userName", s("string")), ("permissions", arr(s("string")))]),
-        "PermissionsRequest": required(obj(&[("permissions", arr(json!({"type": "string", "enum": ["BILL_INQUIRY", "PRODUCT_CHANGE", "ADMIN", "USER_MANAGEMENT"]})))]), &["permissions"]),
-        "AccountChanged": obj(&[("userId", s("string")), ("change", s("string")), ("sessionsEnded", s("integer"))]),
-        "MockDataRequest": required(obj(&[
-            ("customerId", json!({"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"})), ("lineNumber", line_in.clone()),
-        ]), &["customerId", "lineNumber"]),
-        "MockData": obj(&[("resultCode", s("string")), ("resultMessage", s("string")), ("data", obj(&[
-            ("lineNumber", s("string")), ("customerId", s("string")), ("customerName", s("string")), ("operatorCode", s("string")),
-            ("lineStatus", s("string")), ("productCode", s("string")), ("contractDate", s("string")),
-        ]))]),
         "Verify": obj(&[("valid", s("boolean")), ("userId", s("string")), ("customerId", s("string")), ("lineNumber", line.clone()), ("expiresAt", s("string"))]),
         "Permissions": obj(&[("userId", s("string")), ("permissions", arr(obj(&[("permission", s("string")), ("description", s("string")), ("granted", s("boolean"))])))]),
         "PermissionCheckRequest": obj(&[("serviceType", json!({"type": "string", "enum": ["BILL_INQUIRY", "PRODUCT_CHANGE"]}))]),
@@ -291,7 +309,11 @@ fn schemas() -> Value {
             ]))),
             ("pagination", r("Pagination")),
         ]),
-    })
+    });
+    if let Value::Object(m) = &mut all {
+        m.extend(more);
+    }
+    all
 }
 
 fn success_schema(spec: &str) -> Value {

@@ -1,12 +1,12 @@
 //! `/api/v1/users/{userId}`: an account, raw snake_case (the web client reads it directly);
-//! and the `USER_MANAGEMENT` changes: suspend, resume, set permissions. Each change ends
+//! and the `USER_MANAGEMENT` operations: create an account, suspend, resume, set permissions. Each change ends
 //! the user's sessions on every instance, so it takes effect at once.
 
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::auth::dashed;
+use super::auth::{create_account, dashed, parse_registration, RegisterRequest, Registrant};
 use super::envelope::ok;
 use super::error::ApiError;
 use super::extract::{AnyUser, Auth, UserManagement};
@@ -16,13 +16,28 @@ use crate::actors::session::EndUserSessions;
 use crate::domain::{Permission, Permissions, UserId};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/users/{userId}", web::get().to(get_user))
+    cfg.route("/users", web::post().to(create_user))
+        .route("/users/{userId}", web::get().to(get_user))
         .route("/users/{userId}/suspend", web::post().to(suspend))
         .route("/users/{userId}/resume", web::post().to(resume))
         .route(
             "/users/{userId}/permissions",
             web::put().to(set_permissions),
         );
+}
+
+/// `POST /api/v1/users` (USER_MANAGEMENT): an operator creates an account, with any
+/// permissions, whether or not `[auth] self_registration` is on (the way accounts are made
+/// when it is off). The same checks as registration otherwise: taken ids `409`, a line KOS
+/// holds for another customer `400`.
+async fn create_user(
+    state: web::Data<AppState>,
+    auth: Auth<UserManagement>,
+    body: web::Json<RegisterRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let registration = parse_registration(body.into_inner(), Registrant::Operator)?;
+    tracing::info!(by = %auth.principal.user_id, user = %registration.user_id, "account created by an operator");
+    create_account(&state, registration, None).await
 }
 
 fn user_of(path: web::Path<String>) -> Result<UserId, ApiError> {

@@ -436,3 +436,34 @@ async fn suspension_and_permission_changes_end_sessions_everywhere_and_sessions_
     let after = refused_after.expect("the session outlived its lifetime");
     assert!(after >= std::time::Duration::from_secs(2), "{after:?}");
 }
+
+/// Finding 3: with self-registration off, an operator (USER_MANAGEMENT) creates accounts.
+#[actix_web::test]
+async fn with_self_registration_off_operators_create_the_accounts() {
+    let app = crate::helpers::spawn_app_with(|s| s.auth.self_registration = false).await;
+    app.kos_customer("CRM0001", "01099990077").await;
+    let account = json!({
+        "userId": "crmuser1", "customerId": "CRM0001", "lineNumber": "010-9999-0077",
+        "userName": "상담등록", "password": "Crm-passw0rd", "permissions": ["BILL_INQUIRY", "PRODUCT_CHANGE"],
+    });
+    let res = app.post_json("/api/v1/auth/register", &account, None).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let user01 = app.login("user01").await;
+    let res = app
+        .post_json("/api/v1/users", &account, Some(&user01.access))
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN, "no USER_MANAGEMENT");
+    let admin = app.login("admin").await;
+    let res = app
+        .post_json("/api/v1/users", &account, Some(&admin.access))
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(
+        app.post_login("crmuser1", "Crm-passw0rd").await.status(),
+        StatusCode::OK
+    );
+    let res = app
+        .post_json("/api/v1/users", &account, Some(&admin.access))
+        .await;
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+}
