@@ -14,6 +14,7 @@ OUT=bench/results/$(date +%Y-%m-%d-%H%M).txt
   step cargo run -q --release --example argon2_rate
   step bench/login.sh 20 16
   step bench/login_timing.sh 400
+  step cargo run -q --release --example token_verify 200000
   step cargo run -q --release --example breaker_failfast
   step bench/kos_mock.sh 10
   step bench/bills.sh 10
