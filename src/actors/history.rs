@@ -385,46 +385,44 @@ async fn replay_file(
     batch_size: usize,
 ) -> Result<u64, String> {
     let mut conn = db.get().await.map_err(|e| e.to_string())?;
-    {
-        let path = file.to_path_buf();
-        let records = tokio::task::spawn_blocking(move || Spool::read(&path))
+    let path = file.to_path_buf();
+    let records = tokio::task::spawn_blocking(move || Spool::read(&path))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    let mut rejected = Vec::new();
+    for chunk in records.chunks(batch_size) {
+        match history::write_batch(&mut conn, chunk).await {
+            Ok(_) => {}
+            // PostgreSQL answered with an error: some record of the chunk is refused.
+            // Find it record by record, so it cannot block everything after it.
+            Err(StoreError::Db(_)) => {
+                for record in chunk {
+                    match history::write_batch(&mut conn, std::slice::from_ref(record)).await {
+                        Ok(_) => {}
+                        Err(StoreError::Db(e)) => {
+                            tracing::error!(error = %e, "PostgreSQL refuses a spooled history record; quarantined");
+                            rejected.push(record.clone());
+                        }
+                        Err(e) => return Err(e.to_string()),
+                    }
+                }
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    let refused = rejected.len();
+    if !rejected.is_empty() {
+        let s = spool.clone();
+        let kept = rejected.len();
+        let path = tokio::task::spawn_blocking(move || s.quarantine(&rejected))
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
-        let mut rejected = Vec::new();
-        for chunk in records.chunks(batch_size) {
-            match history::write_batch(&mut conn, chunk).await {
-                Ok(_) => {}
-                // PostgreSQL answered with an error: some record of the chunk is refused.
-                // Find it record by record, so it cannot block everything after it.
-                Err(StoreError::Db(_)) => {
-                    for record in chunk {
-                        match history::write_batch(&mut conn, std::slice::from_ref(record)).await {
-                            Ok(_) => {}
-                            Err(StoreError::Db(e)) => {
-                                tracing::error!(error = %e, "PostgreSQL refuses a spooled history record; quarantined");
-                                rejected.push(record.clone());
-                            }
-                            Err(e) => return Err(e.to_string()),
-                        }
-                    }
-                }
-                Err(e) => return Err(e.to_string()),
-            }
-        }
-        let refused = rejected.len();
-        if !rejected.is_empty() {
-            let s = spool.clone();
-            let kept = rejected.len();
-            let path = tokio::task::spawn_blocking(move || s.quarantine(&rejected))
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| e.to_string())?;
-            tracing::error!(records = kept, file = %path.display(), "history records PostgreSQL refuses kept aside");
-        }
-        std::fs::remove_file(file).map_err(|e| e.to_string())?;
-        Ok((records.len() - refused) as u64)
+        tracing::error!(records = kept, file = %path.display(), "history records PostgreSQL refuses kept aside");
     }
+    std::fs::remove_file(file).map_err(|e| e.to_string())?;
+    Ok((records.len() - refused) as u64)
 }
 
 impl Actor for HistoryWriter {

@@ -64,9 +64,14 @@ pub struct OpenSession(pub SessionRecord);
 #[rtype(result = "Result<Principal, SessionError>")]
 pub struct Authenticate(pub AccessClaims);
 
+/// Rotates the refresh token of `claims`; `permissions` are the account's now: a session
+/// created with others ends instead (the user logs in again and gets the new ones).
 #[derive(Message)]
 #[rtype(result = "Result<IssuedTokens, SessionError>")]
-pub struct Refresh(pub RefreshClaims);
+pub struct Refresh {
+    pub claims: RefreshClaims,
+    pub permissions: Vec<String>,
+}
 
 #[derive(Message)]
 #[rtype(result = "Result<(), SessionError>")]
@@ -319,13 +324,19 @@ impl Handler<Authenticate> for SessionActor {
 /// gone or past its absolute lifetime (`until`, set at login; then it is deleted); -2 if
 /// the presented generation was already spent, in which case the session (the whole token
 /// family) is deleted and the revocation announced, in the same step. A refresh extends the
-/// session by the refresh lifetime, never past `until`.
+/// session by the refresh lifetime, never past `until`. ARGV[5] is the account's
+/// permissions now, comma-joined: a session stored with others ends too (-1, announced).
 const ROTATE_SCRIPT: &str = r"
 local gen = redis.call('HGET', KEYS[1], 'gen')
 if not gen then return -1 end
 local now = tonumber(redis.call('TIME')[1])
 local untilv = tonumber(redis.call('HGET', KEYS[1], 'until') or '0')
-if untilv > 0 and now >= untilv then
+local stale = false
+local ok, old = pcall(cjson.decode, redis.call('HGET', KEYS[1], 'data') or '')
+if ok and type(old) == 'table' and type(old['permissions']) == 'table' then
+  stale = table.concat(old['permissions'], ',') ~= ARGV[5]
+end
+if stale or (untilv > 0 and now >= untilv) then
   redis.call('DEL', KEYS[1])
   redis.call('PUBLISH', ARGV[4], ARGV[3])
   return -1
@@ -347,7 +358,8 @@ impl Handler<Refresh> for SessionActor {
     type Result = ResponseActFuture<Self, Result<IssuedTokens, SessionError>>;
 
     fn handle(&mut self, msg: Refresh, _: &mut Context<Self>) -> Self::Result {
-        let claims = msg.0;
+        let claims = msg.claims;
+        let permissions = msg.permissions.join(",");
         let redis = self.redis.clone();
         let tokens = self.tokens.clone();
         let sid = claims.sid;
@@ -367,6 +379,7 @@ impl Handler<Refresh> for SessionActor {
                         // The channel is an argument, not a key: on Redis Cluster a
                         // script's keys must share a slot.
                         .arg(&channel)
+                        .arg(&permissions)
                         .invoke_async(&mut conn)
                         .await
                 })
@@ -385,7 +398,7 @@ impl Handler<Refresh> for SessionActor {
         Box::pin(rotate.into_actor(self).map(move |result, act, _| {
             // The revocation is announced on the bus too, but this instance must not wait
             // for its own announcement: the family's access tokens end now.
-            if matches!(result, Err(SessionError::Reused)) {
+            if matches!(result, Err(SessionError::Reused | SessionError::Ended)) {
                 act.forget(sid);
             }
             result

@@ -167,23 +167,23 @@ async fn refresh(
         .verify_refresh(&token)
         .map_err(|_| ApiError::Unauthorized("invalid or expired refresh token"))?;
     let user = claims.sub.clone();
-    // An account suspended (or removed) since the login gets no new tokens, whoever
-    // changed it (the API ends its sessions at once; a change made in the database directly
-    // takes effect here, within an access token's lifetime).
-    let active = match UserId::parse(&user) {
-        Ok(id) => state
-            .actors
-            .accounts
-            .ask(&user, GetAccount(id))
-            .await??
-            .is_some_and(|a| a.account_status == "ACTIVE"),
-        Err(_) => false,
+    // The account as it is now, whoever changed it (the API ends sessions at once; a change
+    // made in the database directly takes effect here, within an access token's lifetime):
+    // one suspended or removed gets no new tokens, and a session whose permissions are no
+    // longer the account's ends (see `Refresh`).
+    let account = match UserId::parse(&user) {
+        Ok(id) => state.actors.accounts.ask(&user, GetAccount(id)).await??,
+        Err(_) => None,
     };
-    if !active {
+    let Some(account) = account.filter(|a| a.account_status == "ACTIVE") else {
         close_session(&state, &user, claims.sid).await?;
         return Err(ApiError::Unauthorized("account not active"));
-    }
-    let tokens = state.actors.sessions.ask(&user, Refresh(claims)).await??;
+    };
+    let refresh = Refresh {
+        claims,
+        permissions: account.permissions.names(),
+    };
+    let tokens = state.actors.sessions.ask(&user, refresh).await??;
     Ok(ok(TokenPair {
         access_token: tokens.access_token,
         refresh_token: tokens.refresh_token,

@@ -37,7 +37,7 @@ pub struct Spool {
     root: PathBuf,
     dir: PathBuf,
     /// The slot's lock (`None` for [`Spool::at`]): released when the last clone drops.
-    _lock: Option<Arc<File>>,
+    lock: Option<Arc<File>>,
 }
 
 impl Spool {
@@ -54,7 +54,7 @@ impl Spool {
             return Ok(Self {
                 root,
                 dir,
-                _lock: Some(Arc::new(lock)),
+                lock: Some(Arc::new(lock)),
             });
         }
         Err(std::io::Error::other(format!(
@@ -68,7 +68,7 @@ impl Spool {
         Self {
             root: dir.clone(),
             dir,
-            _lock: None,
+            lock: None,
         }
     }
 
@@ -100,10 +100,12 @@ impl Spool {
         Ok(path)
     }
 
-    /// Adopts orphans, moves the current file aside (so appends go to a new one) and lists
-    /// every file of this slot waiting for replay, oldest first. Blocking.
+    /// Moves the current file aside (so appends go to a new one) and lists every file of
+    /// this slot waiting for replay, oldest first (orphans were adopted by [`has_pending`],
+    /// which the writer asks first). Blocking.
+    ///
+    /// [`has_pending`]: Spool::has_pending
     pub fn take_pending(&self) -> std::io::Result<Vec<PathBuf>> {
-        self.adopt_orphans()?;
         let current = self.current();
         if current.exists() {
             std::fs::rename(&current, self.fresh_name())?;
@@ -124,21 +126,18 @@ impl Spool {
     /// Moves the pending files of slots no live instance holds, and of the layout before
     /// slots, into this slot. Returns how many were moved. Blocking.
     pub fn adopt_orphans(&self) -> std::io::Result<usize> {
-        if self._lock.is_none() {
+        if self.lock.is_none() {
             return Ok(0);
         }
         let mut moved = self.adopt_from(&self.root)?;
-        for slot in 0..SLOTS_MAX {
+        // The slots that exist, from one listing of the root.
+        for slot in slots_in(&self.root)? {
             let dir = slot_dir(&self.root, slot);
             if dir == self.dir {
                 continue;
             }
-            let lock = lock_path(&self.root, slot);
-            if !lock.exists() {
-                continue;
-            }
             // Held: a live instance's. Free: taken for the move, released after it.
-            if let Some(_held) = try_lock(&lock)? {
+            if let Some(_held) = try_lock(&lock_path(&self.root, slot))? {
                 moved += self.adopt_from(&dir)?;
             }
         }
@@ -191,6 +190,21 @@ fn lock_path(root: &Path, slot: usize) -> PathBuf {
 
 fn slot_dir(root: &Path, slot: usize) -> PathBuf {
     root.join(format!("instance-{slot}"))
+}
+
+/// The slot numbers whose lock files exist under `root`.
+fn slots_in(root: &Path) -> std::io::Result<Vec<usize>> {
+    Ok(std::fs::read_dir(root)?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name();
+            let n = name
+                .to_str()?
+                .strip_prefix("instance-")?
+                .strip_suffix(".lock")?;
+            n.parse().ok()
+        })
+        .collect())
 }
 
 /// The lock at `path`, if no one else holds it (created when missing).

@@ -92,19 +92,9 @@ async fn a_change_to_the_current_product_is_refused_without_any_kos_call() {
     let current = crate::helpers::current_product(&app, &t.access).await;
     let inquiries = |stats: serde_json::Value| stats["product-inquiry"].as_u64().unwrap_or(0);
     let before = inquiries(app.kos_stats().await);
-    for _ in 0..50 {
-        let res = app
-            .post_json(
-                "/api/v1/products/change",
-                &json!({ "lineNumber": "01012345001", "currentProductCode": current,
-                         "targetProductCode": current }),
-                Some(&t.access),
-            )
-            .await;
-        assert_eq!(res.status(), StatusCode::CONFLICT);
-    }
-    // Discontinued and another operator's: refused from the catalogue too.
-    for target in ["3G-OLD-001", "LGU-5G-001"] {
+    // Its own current product (50 times), a discontinued one, another operator's.
+    let targets = std::iter::repeat_n(current.as_str(), 50).chain(["3G-OLD-001", "LGU-5G-001"]);
+    for target in targets {
         let res = app
             .post_json(
                 "/api/v1/products/change",
@@ -113,7 +103,7 @@ async fn a_change_to_the_current_product_is_refused_without_any_kos_call() {
                 Some(&t.access),
             )
             .await;
-        assert_eq!(res.status(), StatusCode::CONFLICT);
+        assert_eq!(res.status(), StatusCode::CONFLICT, "{target}");
     }
     assert_eq!(
         inquiries(app.kos_stats().await),
@@ -416,6 +406,47 @@ async fn suspension_and_permission_changes_end_sessions_everywhere_and_sessions_
         )
         .await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
+
+    // Changes made in the database directly (no API): the next refresh ends the session.
+    let sql = |statement: &'static str| {
+        let url = {
+            use secrecy::ExposeSecret;
+            a.settings.database.url.expose_secret().to_string()
+        };
+        async move {
+            use diesel_async::{AsyncConnection as _, RunQueryDsl as _};
+            let mut conn = diesel_async::AsyncPgConnection::establish(&url)
+                .await
+                .unwrap();
+            diesel::sql_query(statement)
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+    };
+    let t = a.login("user05").await;
+    sql("UPDATE users SET permissions = '{BILL_INQUIRY}' WHERE user_id = 'user05'").await;
+    assert_eq!(
+        a.refresh(&t.refresh).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "old permissions"
+    );
+    assert_eq!(soon_401(&b, &t.access).await, StatusCode::UNAUTHORIZED);
+    let t = a.login("user05").await;
+    assert_eq!(t.body["user"]["permissions"], json!(["BILL_INQUIRY"]));
+    assert_eq!(
+        a.refresh(&t.refresh).await.status(),
+        StatusCode::OK,
+        "unchanged: refreshed"
+    );
+    let t = a.login("user02").await;
+    sql("UPDATE users SET account_status = 'SUSPENDED' WHERE user_id = 'user02'").await;
+    assert_eq!(
+        a.refresh(&t.refresh).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "suspended"
+    );
+    assert_eq!(soon_401(&b, &t.access).await, StatusCode::UNAUTHORIZED);
 
     // Absolute lifetime: refreshed every second, a 3-second session still ends.
     let short = crate::helpers::spawn_app_with(|s| s.auth.session_lifetime_s = 3).await;
