@@ -12,14 +12,14 @@ fn main() -> anyhow::Result<()> {
     );
     let settings = phonebill::settings::Settings::load(&path)?;
     let a = &settings.auth;
-    let argon2 = phonebill::infra::password::argon2id(a)?;
-    let hash = phonebill::infra::password::hash_with(&argon2, "Passw0rd!")?;
+    let argon2 = phonebill::infra::identity::password::argon2id(a)?;
+    let hash = phonebill::infra::identity::password::hash_with(&argon2, "Passw0rd!")?;
     let rounds = 100;
     let started = Instant::now();
     for _ in 0..rounds {
         // The very function the service's hashing threads run.
         anyhow::ensure!(
-            phonebill::infra::password::verify_in_place("Passw0rd!", &hash),
+            phonebill::infra::identity::password::verify_in_place("Passw0rd!", &hash),
             "verification failed"
         );
     }

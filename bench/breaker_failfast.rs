@@ -5,8 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use phonebill::actors::kos_gateway::{InquireBill, KosError};
-use phonebill::domain::LineNumber;
+use phonebill::actors::telecom::kos_gateway::{InquireBill, KosError};
+use phonebill::domain::identity::LineNumber;
 use phonebill::settings::Settings;
 use phonebill::startup::Application;
 

@@ -4,7 +4,7 @@
 //!     cargo run --release --example token_verify [ITERATIONS]
 use std::time::Instant;
 
-use phonebill::domain::token::{KeySource, TokenKeys};
+use phonebill::domain::identity::token::{KeySource, TokenKeys};
 
 fn keys(source: KeySource) -> TokenKeys {
     TokenKeys::new(source, "phonebill", "phonebill-web", 1800, 86400, 5)
@@ -41,7 +41,12 @@ fn bare_per_second(iterations: u32) -> f64 {
     let key = DecodingKey::from_secret(secret);
     let started = Instant::now();
     for _ in 0..iterations {
-        if decode::<phonebill::domain::token::AccessClaims>(&issued.access_token, &key, &v).is_err()
+        if decode::<phonebill::domain::identity::token::AccessClaims>(
+            &issued.access_token,
+            &key,
+            &v,
+        )
+        .is_err()
         {
             panic!("a fresh token did not decode");
         }

@@ -106,7 +106,7 @@ fn seed_demo(settings: &Settings, load_users: u32) -> anyhow::Result<()> {
 
 fn unlock(settings: &Settings, user_id: &str) -> anyhow::Result<()> {
     use diesel_async::AsyncConnection as _;
-    let user = phonebill::domain::UserId::parse(user_id)
+    let user = phonebill::domain::identity::UserId::parse(user_id)
         .map_err(|e| anyhow::anyhow!("{user_id:?}: {e}"))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -114,7 +114,7 @@ fn unlock(settings: &Settings, user_id: &str) -> anyhow::Result<()> {
     let url = settings.database.url.expose_secret().to_string();
     let unlocked = runtime.block_on(async move {
         let mut conn = diesel_async::AsyncPgConnection::establish(&url).await?;
-        phonebill::infra::users::unlock(&mut conn, user.as_str())
+        phonebill::infra::identity::users::unlock(&mut conn, user.as_str())
             .await
             .map_err(anyhow::Error::from)
     })?;

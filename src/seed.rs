@@ -1,8 +1,8 @@
 //! Demo data (`phonebill seed-demo`): the users of SPEC section 7 and, on request, load-test
 //! users `load00001…` on lines `010-5000-0001…`. Idempotent: existing users are left alone.
 
-use crate::infra::password::PasswordHasher;
-use crate::infra::users::{self, NewUserRow};
+use crate::infra::identity::password::PasswordHasher;
+use crate::infra::identity::users::{self, NewUserRow};
 use crate::infra::{db, StoreError};
 use crate::settings::Settings;
 

@@ -1,31 +1,25 @@
 //! Actors: where state and I/O meet. Each file is one actor kind (its messages, state and
 //! handlers); `shard` is the machinery they all run on.
 
-pub mod account;
-pub mod cache;
-pub mod history;
-pub mod kos_gateway;
-pub mod notifier;
-pub mod product_change;
-pub mod reconciler;
-pub mod session;
-pub mod session_bus;
+pub mod bus;
+pub mod identity;
 pub mod shard;
+pub mod telecom;
 
 use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::infra::password::PasswordHasher;
-use account::AccountActor;
-use cache::{CacheActor, CacheSnapshot, CacheStats};
-use history::{HistorySnapshot, HistoryWriter};
-use kos_gateway::{GatewaySnapshot, KosGateway};
-use notifier::{Notifier, NotifierSnapshot};
-use product_change::ProductChanger;
-use reconciler::{Reconciler, ReconcilerSnapshot};
-use session::SessionActor;
+use crate::infra::identity::password::PasswordHasher;
+use identity::account::AccountActor;
+use identity::session::SessionActor;
 use shard::{ActorError, KindSnapshot, Panic, ShardSet};
+use telecom::cache::{CacheActor, CacheSnapshot, CacheStats};
+use telecom::history::{HistorySnapshot, HistoryWriter};
+use telecom::kos_gateway::{GatewaySnapshot, KosGateway};
+use telecom::notifier::{Notifier, NotifierSnapshot};
+use telecom::product_change::ProductChanger;
+use telecom::reconciler::{Reconciler, ReconcilerSnapshot};
 
 /// Every actor set of one instance; what HTTP handlers talk to.
 pub struct Actors {
@@ -80,13 +74,29 @@ impl Actors {
     ];
 
     pub async fn snapshot(&self) -> ActorsSnapshot {
-        let kos_gateway = self.kos.ask_shard(0, kos_gateway::Snapshot).await.ok();
-        let mvno_notifier = match self.notifier.ask_shard(0, notifier::Snapshot).await {
+        let kos_gateway = self
+            .kos
+            .ask_shard(0, telecom::kos_gateway::Snapshot)
+            .await
+            .ok();
+        let mvno_notifier = match self
+            .notifier
+            .ask_shard(0, telecom::notifier::Snapshot)
+            .await
+        {
             Ok(Ok(s)) => Some(s),
             _ => None,
         };
-        let history_writer = self.history.ask_shard(0, history::Snapshot).await.ok();
-        let reconciler = match self.reconciler.ask_shard(0, reconciler::Snapshot).await {
+        let history_writer = self
+            .history
+            .ask_shard(0, telecom::history::Snapshot)
+            .await
+            .ok();
+        let reconciler = match self
+            .reconciler
+            .ask_shard(0, telecom::reconciler::Snapshot)
+            .await
+        {
             Ok(Ok(s)) => Some(s),
             _ => None,
         };
@@ -133,7 +143,7 @@ impl Actors {
 
     /// Writes what the history writer holds (shutdown).
     pub async fn flush(&self) {
-        let _ = self.history.ask_shard(0, history::Flush).await;
+        let _ = self.history.ask_shard(0, telecom::history::Flush).await;
     }
 
     pub fn begin_shutdown(&self) {

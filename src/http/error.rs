@@ -2,7 +2,7 @@
 //! stable `error.code`, an HTTP status and a human message. Internal details are logged with
 //! the request id and never sent; anything unexpected is a generic 500.
 //!
-//! Which error type where: domain parsing returns `FieldError`; actors return their own
+//! Which error type where: domain parsers return a `&'static str` reason; actors return their own
 //! enums (`AccountError`, `SessionError`, `ActorError`); handlers return `ApiError`, built
 //! from those by the `From` impls below.
 
@@ -14,12 +14,11 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use super::envelope::{now_iso, request_id, Envelope, ErrorBody};
-use crate::actors::account::AccountError;
-use crate::actors::kos_gateway::KosError;
-use crate::actors::session::SessionError;
+use crate::actors::identity::account::AccountError;
+use crate::actors::identity::session::SessionError;
 use crate::actors::shard::ActorError;
-use crate::domain::FieldError;
-use crate::infra::users::Duplicate;
+use crate::actors::telecom::kos_gateway::KosError;
+use crate::infra::identity::users::Duplicate;
 use crate::infra::StoreError;
 
 pub const MSG_INVALID_INPUT: &str = "입력값을 확인해주세요";
@@ -203,12 +202,6 @@ impl ResponseError for ApiError {
             trace_id: request_id(),
             field_errors,
         })
-    }
-}
-
-impl From<FieldError> for ApiError {
-    fn from(e: FieldError) -> Self {
-        ApiError::field(e.field, e.message)
     }
 }
 

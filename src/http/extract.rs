@@ -11,9 +11,9 @@ use actix_web::{web, FromRequest, HttpRequest};
 
 use super::error::ApiError;
 use super::AppState;
-use crate::actors::session::Authenticate;
-use crate::domain::token::AccessClaims;
-use crate::domain::{LineNumber, Permission, Principal};
+use crate::actors::identity::session::Authenticate;
+use crate::domain::identity::token::AccessClaims;
+use crate::domain::identity::{LineNumber, Permission, Principal};
 
 /// What an endpoint requires beyond a live session.
 pub trait Requirement {

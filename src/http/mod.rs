@@ -1,18 +1,15 @@
 //! The web edge: routes, request/response types and the mapping to HTTP. Handlers validate
 //! input into domain types, message actors and map the replies; they hold no state.
 
-pub mod auth;
-pub mod bills;
 pub mod envelope;
 pub mod error;
 pub mod extract;
-pub mod kos_mock;
+pub mod identity;
 pub mod middleware;
 pub mod openapi;
 pub mod ops;
 pub mod params;
-pub mod products;
-pub mod users;
+pub mod telecom;
 
 use std::sync::Arc;
 
@@ -21,7 +18,7 @@ use actix_web::http::header::{self, HeaderName};
 use actix_web::web;
 
 use crate::actors::Actors;
-use crate::domain::token::TokenKeys;
+use crate::domain::identity::token::TokenKeys;
 use crate::settings::CorsSettings;
 
 /// Shared, read-only application state handed to every handler.
@@ -50,11 +47,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(openapi::routes)
         .service(
             web::scope("/api/v1")
-                .configure(auth::routes)
-                .configure(users::routes)
-                .configure(bills::routes)
-                .configure(products::routes)
-                .configure(kos_mock::routes),
+                .configure(identity::routes)
+                .configure(telecom::routes),
         );
 }
 

@@ -7,8 +7,8 @@ use serde_json::json;
 use super::error::ApiError;
 use super::extract::{Admin, Auth};
 use super::AppState;
-use crate::actors::account::CheckStores;
-use crate::actors::kos_gateway;
+use crate::actors::identity::account::CheckStores;
+use crate::actors::telecom::kos_gateway;
 use crate::actors::Actors;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

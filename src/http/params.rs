@@ -5,8 +5,8 @@ use serde::Deserialize;
 
 use super::error::ApiError;
 use super::AppState;
+use crate::domain::identity::LineNumber;
 use crate::domain::paging::{date_range, PageRequest};
-use crate::domain::LineNumber;
 
 /// A `400` naming one field.
 pub fn field(name: &str, problem: impl Into<String>) -> ApiError {

@@ -2,16 +2,11 @@
 //! Used by actors (and the command line); never by HTTP handlers.
 
 pub mod db;
-pub mod history;
-pub mod kos;
-pub mod outbox;
-pub mod password;
-pub mod product_changes;
+pub mod identity;
 pub mod rate_limit;
 pub mod redis;
 pub mod schema;
-pub mod spool;
-pub mod users;
+pub mod telecom;
 
 use std::time::Duration;
 

@@ -21,7 +21,7 @@ use rand::Rng as _;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::domain::LineNumber;
+use crate::domain::identity::LineNumber;
 use data::Line;
 use faults::{Endpoint, Fault, FaultRequest, FaultTable, Mode, Stats};
 
@@ -406,7 +406,7 @@ impl SimState {
     /// Creates a customer on a new line with a default product and 12 months of bills.
     pub fn create_customer(&self, customer_id: &str, line_number: &str) -> MockData {
         self.stats.count("mock-datas");
-        if crate::domain::CustomerId::parse(customer_id).is_err() {
+        if crate::domain::identity::CustomerId::parse(customer_id).is_err() {
             return MockData::Invalid("customerId");
         }
         let Some(key) = digits(line_number) else {

@@ -501,7 +501,7 @@ async fn no_history_row_is_lost_while_postgresql_is_stopped() {
         let s = app
             .actors
             .history
-            .ask_shard(0, phonebill::actors::history::Snapshot)
+            .ask_shard(0, phonebill::actors::telecom::history::Snapshot)
             .await
             .unwrap();
         if s.spooled >= 12 {
@@ -512,7 +512,7 @@ async fn no_history_row_is_lost_while_postgresql_is_stopped() {
     let during = app
         .actors
         .history
-        .ask_shard(0, phonebill::actors::history::Snapshot)
+        .ask_shard(0, phonebill::actors::telecom::history::Snapshot)
         .await
         .unwrap();
     assert!(during.spooled >= 12, "{during:?}");
@@ -535,7 +535,7 @@ async fn no_history_row_is_lost_while_postgresql_is_stopped() {
     let after = app
         .actors
         .history
-        .ask_shard(0, phonebill::actors::history::Snapshot)
+        .ask_shard(0, phonebill::actors::telecom::history::Snapshot)
         .await
         .unwrap();
     assert!(after.replayed >= 12, "{after:?}");
@@ -624,7 +624,7 @@ async fn a_full_history_writer_sheds_inquiries_as_503_and_loses_none_it_answered
         actix_web::rt::time::sleep(Duration::from_millis(500)).await;
         app.actors
             .history
-            .deliver(&0, phonebill::actors::history::Flush)
+            .deliver(&0, phonebill::actors::telecom::history::Flush)
             .await
             .unwrap();
     };

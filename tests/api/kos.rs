@@ -3,12 +3,12 @@
 
 use std::time::{Duration, Instant};
 
-use phonebill::actors::kos_gateway::{
+use phonebill::actors::telecom::kos_gateway::{
     ChangeProduct, InquireBill, InquireCustomer, KosError, KosResult, Snapshot,
 };
 use phonebill::domain::breaker::BreakerState;
-use phonebill::domain::LineNumber;
-use phonebill::infra::kos::{Answer, KosBill};
+use phonebill::domain::identity::LineNumber;
+use phonebill::infra::telecom::kos::{Answer, KosBill};
 use phonebill::settings::Settings;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -187,7 +187,7 @@ async fn current_product(app: &TestApp, line: &str) -> String {
             0,
             InquireCustomer {
                 line: LineNumber::parse(line).unwrap(),
-                budget: phonebill::actors::kos_gateway::Budget::Customers,
+                budget: phonebill::actors::telecom::kos_gateway::Budget::Customers,
             },
         )
         .await

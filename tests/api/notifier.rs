@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use phonebill::actors::notifier::Enqueue;
-use phonebill::infra::outbox::{Kind, NewNotification};
+use phonebill::actors::telecom::notifier::Enqueue;
+use phonebill::infra::telecom::outbox::{Kind, NewNotification};
 use phonebill::settings::Settings;
 use serde_json::{json, Value};
 

@@ -6,10 +6,11 @@
 
 use actix_web::{web, HttpResponse};
 
-use super::error::ApiError;
-use super::AppState;
-use crate::actors::cache::{CacheKey, Invalidate};
-use crate::domain::{BillingMonth, LineNumber};
+use crate::actors::telecom::cache::{CacheKey, Invalidate};
+use crate::domain::identity::LineNumber;
+use crate::domain::telecom::BillingMonth;
+use crate::http::error::ApiError;
+use crate::http::AppState;
 use crate::simulator::{mock_data_response, MockData, MockDataRequest, SimState};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

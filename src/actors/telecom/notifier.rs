@@ -2,7 +2,7 @@
 //! least once.
 //!
 //! State: only its round bookkeeping; the notifications wait in the PostgreSQL outbox
-//! (`infra::outbox`), so neither a restart nor an MVNO outage loses one, and memory holds at
+//! (`infra::telecom::outbox`), so neither a restart nor an MVNO outage loses one, and memory holds at
 //! most one batch. Rounds run every `[mvno] poll_interval_ms` and right after an `Enqueue`;
 //! a failed delivery is retried with exponential backoff. One per instance; instances share
 //! the outbox without delivering a row twice at once.
@@ -15,9 +15,9 @@ use rand::Rng as _;
 use serde::Serialize;
 use serde_json::json;
 
-use super::shard::{Lifeline, Panic};
+use crate::actors::shard::{Lifeline, Panic};
 use crate::infra::db::DbPool;
-use crate::infra::outbox::{self, Kind, Lag, Leased, NewNotification};
+use crate::infra::telecom::outbox::{self, Kind, Lag, Leased, NewNotification};
 use crate::infra::StoreError;
 use crate::settings::MvnoSettings;
 

@@ -7,13 +7,13 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::auth::{create_account, dashed, parse_registration, RegisterRequest, Registrant};
-use super::envelope::ok;
-use super::error::ApiError;
-use super::extract::{AnyUser, Auth, UserManagement};
-use super::AppState;
-use crate::actors::account::{ChangeAccount, GetAccount};
-use crate::actors::session::EndUserSessions;
-use crate::domain::{Permission, Permissions, UserId};
+use crate::actors::identity::account::{ChangeAccount, GetAccount};
+use crate::actors::identity::session::EndUserSessions;
+use crate::domain::identity::{Permission, Permissions, UserId};
+use crate::http::envelope::ok;
+use crate::http::error::ApiError;
+use crate::http::extract::{AnyUser, Auth, UserManagement};
+use crate::http::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/users", web::post().to(create_user))

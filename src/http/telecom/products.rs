@@ -10,20 +10,20 @@ use chrono::Duration;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::envelope::{failure_with_data, ok, with_status};
-use super::error::ApiError;
-use super::extract::{Auth, ProductChange};
-use super::params::{field, line_or_own, request_id, HistoryParams, HistoryWindow};
-use super::AppState;
-use crate::actors::cache::{CacheKey, Cached, Get};
-use crate::actors::product_change::{
+use crate::actors::telecom::cache::{CacheKey, Cached, Get};
+use crate::actors::telecom::product_change::{
     ChangeError, ChangeHistory, ChangeReply, FindChange, RequestChange, Validate,
 };
+use crate::domain::identity::LineNumber;
 use crate::domain::paging::Pagination;
-use crate::domain::product::ProductCode;
-use crate::domain::LineNumber;
-use crate::infra::kos::{KosCustomer, KosProductList};
-use crate::infra::product_changes::{ChangeRow, HistoryFilter};
+use crate::domain::telecom::product::ProductCode;
+use crate::http::envelope::{failure_with_data, ok, with_status};
+use crate::http::error::ApiError;
+use crate::http::extract::{Auth, ProductChange};
+use crate::http::params::{field, line_or_own, request_id, HistoryParams, HistoryWindow};
+use crate::http::AppState;
+use crate::infra::telecom::kos::{KosCustomer, KosProductList};
+use crate::infra::telecom::product_changes::{ChangeRow, HistoryFilter};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(

@@ -15,11 +15,11 @@ use actix::prelude::*;
 use serde::Serialize;
 use serde_json::json;
 
-use super::shard::{Lifeline, Panic};
+use crate::actors::shard::{Lifeline, Panic};
 use crate::domain::breaker::{BreakerConfig, BreakerSnapshot, CircuitBreaker, Outcome, Permit};
 use crate::domain::budget::CallBudget;
-use crate::domain::LineNumber;
-use crate::infra::kos::{
+use crate::domain::identity::LineNumber;
+use crate::infra::telecom::kos::{
     self, Answer, CallFailure, KosBill, KosChange, KosCustomer, KosProductList, Method, Validate,
 };
 use crate::settings::KosSettings;

@@ -1,5 +1,5 @@
 //! Bill inquiry history in PostgreSQL (the spool that keeps it while PostgreSQL is away is
-//! [`super::spool`]).
+//! [`crate::infra::telecom::spool`]).
 
 use std::sync::Arc;
 
@@ -11,8 +11,8 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::outbox::{self, OutboxRow};
-use super::schema::bill_inquiry_history as h;
-use super::StoreError;
+use crate::infra::schema::bill_inquiry_history as h;
+use crate::infra::StoreError;
 
 /// One inquiry, and the MVNO notification that goes with it (written together).
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt as _;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::cache::{CacheActor, Forget, ForgetCustomers};
-use super::session::{parse_event_payload, Evict, EvictAll, SessionActor};
-use super::shard::ShardSet;
+use crate::actors::identity::session::{parse_event_payload, Evict, EvictAll, SessionActor};
+use crate::actors::shard::ShardSet;
+use crate::actors::telecom::cache::{CacheActor, Forget, ForgetCustomers};
 use crate::infra::redis::RedisStore;
 
 const HEARTBEAT: Duration = Duration::from_secs(2);

@@ -18,11 +18,11 @@ use serde::Serialize;
 use super::cache::{CacheActor, CacheKey, Invalidate};
 use super::kos_gateway::{Budget, InquireCustomer, KosGateway};
 use super::product_change::{change_notification, settled_reply};
-use super::shard::{Lifeline, Panic, ShardSet};
-use crate::domain::LineNumber;
+use crate::actors::shard::{Lifeline, Panic, ShardSet};
+use crate::domain::identity::LineNumber;
 use crate::infra::db::DbPool;
-use crate::infra::kos::Answer;
-use crate::infra::product_changes::{self as store, ChangeRow, Settlement};
+use crate::infra::telecom::kos::Answer;
+use crate::infra::telecom::product_changes::{self as store, ChangeRow, Settlement};
 use crate::infra::StoreError;
 use crate::settings::ProductSettings;
 

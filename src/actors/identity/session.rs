@@ -25,9 +25,9 @@ use redis::AsyncCommands as _;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::shard::{Lifeline, Panic};
-use crate::domain::token::{AccessClaims, IssuedTokens, RefreshClaims, TokenKeys};
-use crate::domain::{CustomerId, LineNumber, Permissions, Principal, UserId, UserName};
+use crate::actors::shard::{Lifeline, Panic};
+use crate::domain::identity::token::{AccessClaims, IssuedTokens, RefreshClaims, TokenKeys};
+use crate::domain::identity::{CustomerId, LineNumber, Permissions, Principal, UserId, UserName};
 use crate::infra::redis::RedisStore;
 use crate::infra::StoreError;
 

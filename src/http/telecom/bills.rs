@@ -11,21 +11,22 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
-use super::envelope::ok;
-use super::error::ApiError;
-use super::extract::{Auth, BillInquiry};
-use super::params::{field, line_or_own, request_id, HistoryParams, HistoryWindow};
-use super::AppState;
-use crate::actors::cache::{CacheKey, Cached, Get, Lookup, Tier};
-use crate::actors::history::{Find, Overloaded, Page, Record};
 use crate::actors::shard::ActorError;
+use crate::actors::telecom::cache::{CacheKey, Cached, Get, Lookup, Tier};
+use crate::actors::telecom::history::{Find, Overloaded, Page, Record};
+use crate::domain::identity::LineNumber;
 use crate::domain::paging::Pagination;
-use crate::domain::{BillingMonth, LineNumber};
-use crate::infra::history::{
+use crate::domain::telecom::BillingMonth;
+use crate::http::envelope::ok;
+use crate::http::error::ApiError;
+use crate::http::extract::{Auth, BillInquiry};
+use crate::http::params::{field, line_or_own, request_id, HistoryParams, HistoryWindow};
+use crate::http::AppState;
+use crate::infra::telecom::history::{
     HistoryFilter, HistoryRecord, HistoryRow, SpooledNotification, StoredInquiry,
 };
-use crate::infra::kos::KosBill;
-use crate::infra::outbox::Kind;
+use crate::infra::telecom::kos::KosBill;
+use crate::infra::telecom::outbox::Kind;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -95,10 +96,10 @@ struct BillInfo<'a> {
     sms_usage: &'a str,
     bill_status: &'a str,
     due_date: &'a str,
-    discount_info: &'a [crate::infra::kos::KosDiscount],
+    discount_info: &'a [crate::infra::telecom::kos::KosDiscount],
     estimated_cancellation_fee: i64,
     device_installment: i64,
-    payment_info: &'a crate::infra::kos::KosPaymentInfo,
+    payment_info: &'a crate::infra::telecom::kos::KosPaymentInfo,
 }
 
 #[derive(Serialize)]

@@ -15,13 +15,17 @@ use serde_json::{json, Value};
 
 use super::cache::{CacheActor, CacheKey, Cached, Get, Invalidate};
 use super::kos_gateway::{Budget, ChangeProduct, InquireCustomer, KosError, KosGateway};
-use super::shard::{ActorError, Lifeline, Panic, ShardSet};
-use crate::domain::product::{precheck, CatalogueEntry, LineState, ProductCode, Validation};
-use crate::domain::LineNumber;
+use crate::actors::shard::{ActorError, Lifeline, Panic, ShardSet};
+use crate::domain::identity::LineNumber;
+use crate::domain::telecom::product::{
+    precheck, CatalogueEntry, LineState, ProductCode, Validation,
+};
 use crate::infra::db::DbPool;
-use crate::infra::kos::{Answer, KosCustomer, KosProduct, KosProductList};
-use crate::infra::outbox::{Kind, NewNotification};
-use crate::infra::product_changes::{self as store, BeginError, KeyState, NewChange, Settlement};
+use crate::infra::telecom::kos::{Answer, KosCustomer, KosProduct, KosProductList};
+use crate::infra::telecom::outbox::{Kind, NewNotification};
+use crate::infra::telecom::product_changes::{
+    self as store, BeginError, KeyState, NewChange, Settlement,
+};
 use crate::infra::StoreError;
 
 /// An answer of the change endpoint, as stored under an Idempotency-Key and replayed.
@@ -91,7 +95,9 @@ pub async fn precheck_data(
     cache: &ShardSet<CacheActor>,
     line: &LineNumber,
 ) -> Result<PrecheckData, ChangeError> {
-    let gone = |e: super::shard::ActorError| ChangeError::Kos(KosError::Unavailable(e.to_string()));
+    let gone = |e: crate::actors::shard::ActorError| {
+        ChangeError::Kos(KosError::Unavailable(e.to_string()))
+    };
     let key = CacheKey::Customer(line.clone());
     let customer = cache.ask(&key.name(), Get(key)).await.map_err(gone)??;
     let customer = match &*customer.value {

@@ -14,12 +14,12 @@ use actix::prelude::*;
 use chrono::{DateTime, Utc};
 
 use super::session::SessionRecord;
-use super::shard::{Lifeline, Panic};
-use crate::domain::lockout::LockoutPolicy;
-use crate::domain::{CustomerId, LineNumber, NewPassword, Permissions, UserId, UserName};
-use crate::infra::password::{HashError, PasswordHasher};
+use crate::actors::shard::{Lifeline, Panic};
+use crate::domain::identity::lockout::LockoutPolicy;
+use crate::domain::identity::{CustomerId, LineNumber, NewPassword, Permissions, UserId, UserName};
+use crate::infra::identity::password::{HashError, PasswordHasher};
+use crate::infra::identity::users::{self, Duplicate, InsertError, NewUserRow, UserRow};
 use crate::infra::rate_limit::{self, Decision};
-use crate::infra::users::{self, Duplicate, InsertError, NewUserRow, UserRow};
 use crate::infra::{StoreError, Stores};
 use crate::settings::RateLimitSettings;
 

@@ -23,10 +23,11 @@ use tokio::sync::oneshot;
 use super::kos_gateway::{
     Budget, InquireBill, InquireCustomer, KosError, KosGateway, ListProducts,
 };
-use super::shard::{Lifeline, Panic, ShardSet};
-use crate::domain::{BillingMonth, LineNumber};
-use crate::infra::kos::{Answer, KosBill, KosCustomer, KosProductList};
+use crate::actors::shard::{Lifeline, Panic, ShardSet};
+use crate::domain::identity::LineNumber;
+use crate::domain::telecom::BillingMonth;
 use crate::infra::redis::RedisStore;
+use crate::infra::telecom::kos::{Answer, KosBill, KosCustomer, KosProductList};
 use crate::settings::CacheSettings;
 
 /// What can be cached.
@@ -277,7 +278,7 @@ async fn load_from_kos(
     key: &CacheKey,
 ) -> Result<Answer<Cached>, KosError> {
     let retry_after_s = 1;
-    let gone = |e: super::shard::ActorError| {
+    let gone = |e: crate::actors::shard::ActorError| {
         KosError::Unavailable(format!("{e} (retry in {retry_after_s}s)"))
     };
     let answer = match key {

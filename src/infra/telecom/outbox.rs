@@ -7,8 +7,8 @@ use diesel::sql_types::{Array, BigInt, Double, Int4, Integer, Jsonb, Text, Varch
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::Value;
 
-use super::schema::mvno_outbox;
-use super::StoreError;
+use crate::infra::schema::mvno_outbox;
+use crate::infra::StoreError;
 
 /// Kinds of notification, as the MVNO AP server's endpoints name them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

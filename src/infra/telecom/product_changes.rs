@@ -7,8 +7,8 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::Value;
 
 use super::outbox::{self, NewNotification};
-use super::schema::{idempotency_keys as ik, product_change_requests as pc};
-use super::StoreError;
+use crate::infra::schema::{idempotency_keys as ik, product_change_requests as pc};
+use crate::infra::StoreError;
 
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = pc)]

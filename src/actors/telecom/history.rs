@@ -17,10 +17,10 @@ use actix::prelude::*;
 use serde::Serialize;
 
 use super::notifier::{Notifier, Wake};
-use super::shard::{Lifeline, Panic, ShardSet};
+use crate::actors::shard::{Lifeline, Panic, ShardSet};
 use crate::infra::db::DbPool;
-use crate::infra::history::{self, HistoryFilter, HistoryRecord, StoredInquiry};
-use crate::infra::spool::Spool;
+use crate::infra::telecom::history::{self, HistoryFilter, HistoryRecord, StoredInquiry};
+use crate::infra::telecom::spool::Spool;
 use crate::infra::StoreError;
 use crate::settings::HistorySettings;
 

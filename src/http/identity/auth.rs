@@ -9,20 +9,20 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::envelope::{ok, with_status};
-use super::error::ApiError;
-use super::extract::{Admin, AnyUser, Auth, BearerClaims, ClientIp};
-use super::AppState;
-use crate::actors::account::{
+use crate::actors::identity::account::{
     GetAccount, Login, PrepareRegistration, Register, Registration, Unlock,
 };
-use crate::actors::kos_gateway::{Budget, InquireCustomer};
-use crate::actors::session::{CloseSession, OpenSession, Refresh};
-use crate::domain::registration::{check_line, LineInKos};
-use crate::domain::{
+use crate::actors::identity::session::{CloseSession, OpenSession, Refresh};
+use crate::actors::telecom::kos_gateway::{Budget, InquireCustomer};
+use crate::domain::identity::registration::{check_line, LineInKos};
+use crate::domain::identity::{
     CustomerId, LineNumber, NewPassword, Permission, Permissions, UserId, UserName,
 };
-use crate::infra::kos::Answer;
+use crate::http::envelope::{ok, with_status};
+use crate::http::error::ApiError;
+use crate::http::extract::{Admin, AnyUser, Auth, BearerClaims, ClientIp};
+use crate::http::AppState;
+use crate::infra::telecom::kos::Answer;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
