@@ -8,7 +8,7 @@ use phonebill::actors::telecom::kos_gateway::{
 };
 use phonebill::domain::breaker::BreakerState;
 use phonebill::domain::identity::LineNumber;
-use phonebill::infra::telecom::kos::{Answer, KosBill};
+use phonebill::domain::telecom::kos::{Answer, KosBill};
 use phonebill::settings::Settings;
 use reqwest::StatusCode;
 use serde_json::{json, Value};

@@ -25,9 +25,9 @@ use super::kos_gateway::{
 };
 use crate::actors::shard::{Lifeline, Panic, ShardSet};
 use crate::domain::identity::LineNumber;
+use crate::domain::telecom::kos::{Answer, KosBill, KosCustomer, KosProductList};
 use crate::domain::telecom::BillingMonth;
 use crate::infra::redis::RedisStore;
-use crate::infra::telecom::kos::{Answer, KosBill, KosCustomer, KosProductList};
 use crate::settings::CacheSettings;
 
 /// What can be cached.

@@ -19,9 +19,10 @@ use crate::actors::shard::{Lifeline, Panic};
 use crate::domain::breaker::{BreakerConfig, BreakerSnapshot, CircuitBreaker, Outcome, Permit};
 use crate::domain::budget::CallBudget;
 use crate::domain::identity::LineNumber;
-use crate::infra::telecom::kos::{
-    self, Answer, CallFailure, KosBill, KosChange, KosCustomer, KosProductList, Method, Validate,
+use crate::domain::telecom::kos::{
+    Answer, KosBill, KosChange, KosCustomer, KosProductList, WellFormed,
 };
+use crate::infra::telecom::kos::{self, CallFailure, Method};
 use crate::settings::KosSettings;
 
 /// Why a KOS call gave no answer, as the edge needs to know it.
@@ -323,7 +324,7 @@ impl KosGateway {
         check: V,
     ) -> ResponseActFuture<Self, KosResult<T>>
     where
-        T: serde::de::DeserializeOwned + Validate + 'static,
+        T: serde::de::DeserializeOwned + WellFormed + 'static,
         V: FnOnce(&T) -> Result<(), String> + 'static,
     {
         let admission = match self.admit(op, budget) {

@@ -17,11 +17,11 @@ use super::cache::{CacheActor, CacheKey, Cached, Get, Invalidate};
 use super::kos_gateway::{Budget, ChangeProduct, InquireCustomer, KosError, KosGateway};
 use crate::actors::shard::{ActorError, Lifeline, Panic, ShardSet};
 use crate::domain::identity::LineNumber;
+use crate::domain::telecom::kos::{Answer, KosCustomer, KosProduct, KosProductList};
 use crate::domain::telecom::product::{
     precheck, CatalogueEntry, LineState, ProductCode, Validation,
 };
 use crate::infra::db::DbPool;
-use crate::infra::telecom::kos::{Answer, KosCustomer, KosProduct, KosProductList};
 use crate::infra::telecom::outbox::{Kind, NewNotification};
 use crate::infra::telecom::product_changes::{
     self as store, BeginError, KeyState, NewChange, Settlement,

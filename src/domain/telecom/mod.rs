@@ -1,6 +1,7 @@
 //! Telecom: billing months, bills, rate plans (products) and the rules of a plan change.
 
 pub mod billing_month;
+pub mod kos;
 pub mod product;
 
 pub use billing_month::BillingMonth;

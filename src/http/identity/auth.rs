@@ -18,11 +18,11 @@ use crate::domain::identity::registration::{check_line, LineInKos};
 use crate::domain::identity::{
     CustomerId, LineNumber, NewPassword, Permission, Permissions, UserId, UserName,
 };
+use crate::domain::telecom::kos::Answer;
 use crate::http::envelope::{ok, with_status};
 use crate::http::error::ApiError;
 use crate::http::extract::{Admin, AnyUser, Auth, BearerClaims, ClientIp};
 use crate::http::AppState;
-use crate::infra::telecom::kos::Answer;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(

@@ -16,6 +16,7 @@ use crate::actors::telecom::cache::{CacheKey, Cached, Get, Lookup, Tier};
 use crate::actors::telecom::history::{Find, Overloaded, Page, Record};
 use crate::domain::identity::LineNumber;
 use crate::domain::paging::Pagination;
+use crate::domain::telecom::kos::KosBill;
 use crate::domain::telecom::BillingMonth;
 use crate::http::envelope::ok;
 use crate::http::error::ApiError;
@@ -25,7 +26,6 @@ use crate::http::AppState;
 use crate::infra::telecom::history::{
     HistoryFilter, HistoryRecord, HistoryRow, SpooledNotification, StoredInquiry,
 };
-use crate::infra::telecom::kos::KosBill;
 use crate::infra::telecom::outbox::Kind;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -96,10 +96,10 @@ struct BillInfo<'a> {
     sms_usage: &'a str,
     bill_status: &'a str,
     due_date: &'a str,
-    discount_info: &'a [crate::infra::telecom::kos::KosDiscount],
+    discount_info: &'a [crate::domain::telecom::kos::KosDiscount],
     estimated_cancellation_fee: i64,
     device_installment: i64,
-    payment_info: &'a crate::infra::telecom::kos::KosPaymentInfo,
+    payment_info: &'a crate::domain::telecom::kos::KosPaymentInfo,
 }
 
 #[derive(Serialize)]

@@ -16,13 +16,13 @@ use crate::actors::telecom::product_change::{
 };
 use crate::domain::identity::LineNumber;
 use crate::domain::paging::Pagination;
+use crate::domain::telecom::kos::{KosCustomer, KosProductList};
 use crate::domain::telecom::product::ProductCode;
 use crate::http::envelope::{failure_with_data, ok, with_status};
 use crate::http::error::ApiError;
 use crate::http::extract::{Auth, ProductChange};
 use crate::http::params::{field, line_or_own, request_id, HistoryParams, HistoryWindow};
 use crate::http::AppState;
-use crate::infra::telecom::kos::{KosCustomer, KosProductList};
 use crate::infra::telecom::product_changes::{ChangeRow, HistoryFilter};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
