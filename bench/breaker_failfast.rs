@@ -37,7 +37,7 @@ async fn main() -> anyhow::Result<()> {
     let month = phonebill::simulator::data::available_months()[0].clone();
     let line = LineNumber::parse("01012345001").map_err(anyhow::Error::msg)?;
     let call = || {
-        actors.kos.ask_shard(
+        actors.telecom.kos.ask_shard(
             0,
             InquireBill {
                 line: line.clone(),

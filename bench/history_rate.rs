@@ -96,6 +96,7 @@ async fn main() -> anyhow::Result<()> {
     for n in 0..rows {
         // A full writer refuses; a client would get 503 and retry, so does this loop.
         while actors
+            .telecom
             .history
             .ask_shard(0, Record(record(n, "actor")))
             .await?
@@ -105,9 +106,9 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     let handed = started.elapsed();
-    actors.history.ask_shard(0, Flush).await?;
+    actors.telecom.history.ask_shard(0, Flush).await?;
     let total = started.elapsed();
-    let snap = actors.history.ask_shard(0, Snapshot).await?;
+    let snap = actors.telecom.history.ask_shard(0, Snapshot).await?;
     println!("row-at-a-time ({single_rows} rows, history + outbox row each): {single:.0} rows/s");
     println!("batched ({rows} rows in batches of {batch}): {batched:.0} rows/s");
     println!("batched / row-at-a-time = {:.1}x", batched / single);

@@ -1,8 +1,9 @@
 //! Prometheus metrics (`GET /metrics`). One registry per application instance.
 //!
 //! Request durations and KOS call durations are recorded as they happen; everything the
-//! actors count (mailboxes, breakers, caches, history writer, outbox, hashing pool) is read
-//! from their snapshots when `/metrics` is scraped. Names and labels follow Prometheus
+//! actors count (mailboxes, breakers, caches, history writer, outbox, hashing pool) is
+//! exported from their snapshots into the setters below when `/metrics` is scraped (each
+//! snapshot knows its own figures; this module knows no actor). Names and labels follow Prometheus
 //! conventions; `docs/OPERATIONS.md` lists them with what to tune when they move.
 
 use prometheus::{
@@ -10,7 +11,6 @@ use prometheus::{
     TextEncoder,
 };
 
-use crate::actors::ActorsSnapshot;
 use crate::domain::breaker::BreakerState;
 
 pub struct Metrics {
@@ -205,101 +205,111 @@ impl Metrics {
         })
     }
 
-    /// The text exposition, after reading `s` into the scrape-time metrics.
-    pub fn render(&self, s: &ActorsSnapshot) -> String {
-        for kind in &s.actors {
-            for shard in &kind.per_shard {
-                let labels = [kind.kind, &shard.shard.to_string()];
-                self.actor_capacity
-                    .with_label_values(&labels)
-                    .set(shard.mailbox_capacity as i64);
-                self.actor_depth
-                    .with_label_values(&labels)
-                    .set(shard.depth as i64);
-                set_counter(&self.actor_processed, &labels, shard.processed);
-                set_counter(&self.actor_rejected, &labels, shard.rejected);
-                set_counter(&self.actor_restarts, &labels, shard.restarts);
-            }
-        }
-        if let Some(g) = &s.kos_gateway {
-            for (name, b) in [("read", &g.read_breaker), ("change", &g.change_breaker)] {
-                let state = match b.state {
-                    BreakerState::Closed => 0,
-                    BreakerState::HalfOpen => 1,
-                    BreakerState::Open => 2,
-                };
-                self.breaker_state.with_label_values(&[name]).set(state);
-                set_counter(&self.breaker_transitions, &[name], b.transitions);
-                set_counter(&self.breaker_not_permitted, &[name], b.not_permitted);
-            }
-            for (op, st) in &g.operations {
-                let op = serde_json::to_value(op)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default();
-                for (outcome, v) in [
-                    ("answered", st.answered),
-                    ("refused_by_kos", st.refused_by_kos),
-                    ("failed", st.failed),
-                    ("unknown_outcome", st.unknown_outcome),
-                    ("rejected", st.rejected),
-                ] {
-                    set_counter(&self.kos_calls, &[&op, outcome], v);
-                }
-            }
-        }
-        let c = &s.cache;
-        for (tier, v) in [
-            ("memory", c.memory_hits),
-            ("redis", c.redis_hits),
-            ("coalesced", c.coalesced),
-            ("kos", c.misses),
+    /// One shard's mailbox figures.
+    #[allow(clippy::too_many_arguments)]
+    pub fn set_shard(
+        &self,
+        kind: &str,
+        shard: usize,
+        capacity: usize,
+        depth: usize,
+        processed: u64,
+        rejected: u64,
+        restarts: u64,
+    ) {
+        let labels = [kind, &shard.to_string()];
+        self.actor_capacity
+            .with_label_values(&labels)
+            .set(capacity as i64);
+        self.actor_depth
+            .with_label_values(&labels)
+            .set(depth as i64);
+        set_counter(&self.actor_processed, &labels, processed);
+        set_counter(&self.actor_rejected, &labels, rejected);
+        set_counter(&self.actor_restarts, &labels, restarts);
+    }
+
+    /// One circuit breaker (`read` or `change`).
+    pub fn set_breaker(
+        &self,
+        name: &str,
+        state: BreakerState,
+        transitions: u64,
+        not_permitted: u64,
+    ) {
+        let state = match state {
+            BreakerState::Closed => 0,
+            BreakerState::HalfOpen => 1,
+            BreakerState::Open => 2,
+        };
+        self.breaker_state.with_label_values(&[name]).set(state);
+        set_counter(&self.breaker_transitions, &[name], transitions);
+        set_counter(&self.breaker_not_permitted, &[name], not_permitted);
+    }
+
+    /// KOS calls of one operation by outcome.
+    pub fn set_kos_calls(&self, op: &str, outcome: &str, count: u64) {
+        set_counter(&self.kos_calls, &[op, outcome], count);
+    }
+
+    /// Cache lookups answered by `tier` (memory, redis, coalesced, kos).
+    pub fn set_cache_lookups(&self, tier: &str, count: u64) {
+        set_counter(&self.cache_lookups, &[tier], count);
+    }
+
+    /// Cache errors by source (redis, load).
+    pub fn set_cache_errors(&self, source: &str, count: u64) {
+        set_counter(&self.cache_redis_errors, &[source], count);
+    }
+
+    /// The history writer's gauge `measure` (buffered, last_batch_size, last_flush_ms).
+    pub fn set_history(&self, measure: &str, value: u64) {
+        self.history
+            .with_label_values(&[measure])
+            .set(to_i64(value));
+    }
+
+    /// History records by outcome (written, spooled, replayed).
+    pub fn set_history_records(&self, outcome: &str, count: u64) {
+        set_counter(&self.history_records, &[outcome], count);
+    }
+
+    /// The MVNO outbox: pending rows and the oldest one's age.
+    pub fn set_outbox(&self, pending: i64, oldest_pending_s: i64) {
+        self.outbox.with_label_values(&["pending"]).set(pending);
+        self.outbox
+            .with_label_values(&["oldest_pending_seconds"])
+            .set(oldest_pending_s);
+    }
+
+    /// MVNO deliveries (delivered, failed) and outbox vacuums.
+    pub fn set_outbox_deliveries(&self, delivered: u64, failed: u64, vacuums: u64) {
+        set_counter(&self.outbox_deliveries, &["delivered"], delivered);
+        set_counter(&self.outbox_deliveries, &["failed"], failed);
+        set_counter(&self.outbox_vacuums, &[], vacuums);
+    }
+
+    /// The password-hashing pool.
+    pub fn set_hashing(&self, in_flight: usize, capacity: usize, concurrency: usize) {
+        for (measure, v) in [
+            ("in_flight", in_flight),
+            ("capacity", capacity),
+            ("concurrency", concurrency),
         ] {
-            set_counter(&self.cache_lookups, &[tier], v);
+            self.hashing.with_label_values(&[measure]).set(v as i64);
         }
-        set_counter(&self.cache_redis_errors, &["redis"], c.redis_errors);
-        set_counter(&self.cache_redis_errors, &["load"], c.load_errors);
-        if let Some(h) = &s.history_writer {
-            self.history
-                .with_label_values(&["buffered"])
-                .set(h.buffered as i64);
-            self.history
-                .with_label_values(&["last_batch_size"])
-                .set(h.last_batch_size as i64);
-            self.history
-                .with_label_values(&["last_flush_ms"])
-                .set(to_i64(h.last_flush_ms));
-            set_counter(&self.history_records, &["written"], h.written);
-            set_counter(&self.history_records, &["spooled"], h.spooled);
-            set_counter(&self.history_records, &["replayed"], h.replayed);
-        }
-        if let Some(n) = &s.mvno_notifier {
-            self.outbox
-                .with_label_values(&["pending"])
-                .set(n.lag.pending);
-            self.outbox
-                .with_label_values(&["oldest_pending_seconds"])
-                .set(n.lag.oldest_pending_s as i64);
-            set_counter(&self.outbox_deliveries, &["delivered"], n.delivered);
-            set_counter(&self.outbox_deliveries, &["failed"], n.failed_attempts);
-            set_counter(&self.outbox_vacuums, &[], n.vacuums);
-        }
-        let hp = &s.password_hasher;
-        self.hashing
-            .with_label_values(&["in_flight"])
-            .set(hp.in_flight as i64);
-        self.hashing
-            .with_label_values(&["capacity"])
-            .set(hp.capacity as i64);
-        self.hashing
-            .with_label_values(&["concurrency"])
-            .set(hp.concurrency as i64);
-        if let Some(r) = &s.reconciler {
-            self.changes.with_label_values(&["count"]).set(r.unsettled);
-            self.changes
-                .with_label_values(&["oldest_seconds"])
-                .set(r.oldest_unsettled_s as i64);
-        }
+    }
+
+    /// Product changes still being settled, and the oldest one's age.
+    pub fn set_unsettled_changes(&self, count: i64, oldest_s: i64) {
+        self.changes.with_label_values(&["count"]).set(count);
+        self.changes
+            .with_label_values(&["oldest_seconds"])
+            .set(oldest_s);
+    }
+
+    /// The text exposition (the actors' snapshot exported into it first).
+    pub fn render(&self) -> String {
         let mut out = Vec::new();
         if TextEncoder::new()
             .encode(&self.registry.gather(), &mut out)

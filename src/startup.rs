@@ -11,25 +11,14 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use secrecy::ExposeSecret;
 
-use crate::actors::bus::SessionBus;
-use crate::actors::identity::account::AccountActor;
-use crate::actors::identity::session::SessionActor;
-use crate::actors::shard::ShardSet;
-use crate::actors::telecom::cache::{CacheActor, CacheStats};
-use crate::actors::telecom::history::HistoryWriter;
-use crate::actors::telecom::kos_gateway::KosGateway;
-use crate::actors::telecom::notifier::Notifier;
-use crate::actors::telecom::product_change::{ChangeDeps, ProductChanger};
-use crate::actors::telecom::reconciler::Reconciler;
+use crate::actors::group::Launcher;
+use crate::actors::telecom::Endpoints;
 use crate::actors::Actors;
-use crate::domain::identity::lockout::LockoutPolicy;
 use crate::domain::identity::token::{KeySource, TokenKeys};
 use crate::http::{self, error, middleware, AppState};
-use crate::infra::identity::password::PasswordHasher;
 use crate::infra::redis::RedisStore;
-use crate::infra::telecom::spool::Spool;
 use crate::infra::{db, Stores};
-use crate::settings::{cores, ActorKindSettings, Settings};
+use crate::settings::{cores, Settings};
 
 pub struct Application {
     port: u16,
@@ -47,300 +36,29 @@ impl Application {
         if settings.database.migrate_on_start {
             migrate_off_runtime(settings.database.url.expose_secret().to_string()).await?;
         }
-
-        let arbiter_count = match settings.actors.arbiters {
-            0 => cores(),
-            n => n,
-        };
-        let arbiters: Vec<Arbiter> = (0..arbiter_count).map(|_| Arbiter::new()).collect();
-        let handles: Vec<_> = arbiters.iter().map(Arbiter::handle).collect();
-
-        // One set of pools per arbiter: connections are driven by the loop that uses them.
-        let stores: Arc<Vec<Stores>> = Arc::new(
-            (0..arbiter_count)
-                .map(|_| {
-                    Ok(Stores {
-                        db: db::pool(&settings.database),
-                        redis: RedisStore::new(&settings.redis)?,
-                    })
-                })
-                .collect::<anyhow::Result<_>>()?,
-        );
-
-        let jwt = &settings.jwt;
-        let source = if jwt.secret.expose_secret().is_empty() {
-            let url = settings.database.url.expose_secret().to_string();
-            let master = off_runtime(move || db::jwt_master(&url))
-                .await
-                .map_err(|e| anyhow::anyhow!("jwt.secret is empty, and the shared one: {e}"))?;
-            KeySource::Rotating {
-                master,
-                period_s: jwt.rotate_every_s,
-            }
-        } else {
-            KeySource::Configured {
-                kid: jwt.key_id.clone(),
-                secret: jwt.secret.expose_secret().as_bytes().to_vec(),
-            }
-        };
-        let tokens = Arc::new(TokenKeys::new(
-            source,
-            &jwt.issuer,
-            &jwt.audience,
-            jwt.access_ttl_s,
-            jwt.refresh_ttl_s,
-            jwt.leeway_s,
-        ));
-        let hasher = Arc::new(PasswordHasher::new(&settings.auth)?);
+        let arbiters: Vec<Arbiter> = (0..count_or_cores(settings.actors.arbiters))
+            .map(|_| Arbiter::new())
+            .collect();
+        let tokens = Arc::new(token_keys(&settings).await?);
         let metrics = Arc::new(crate::metrics::Metrics::new()?);
-        let reply_timeout = Duration::from_millis(settings.actors.reply_timeout_ms);
-        let retry_after = settings.actors.retry_after_s;
-
-        // The built-in KOS/MVNO simulator, when no real one is configured.
-        let mut simulator = None;
-        // Its state, when it stands in for KOS: phonebill's port answers `mock-datas` too.
-        let mut simulated_kos = None;
-        let simulator_url = if settings.kos.base_url.is_empty() || settings.mvno.base_url.is_empty()
-        {
-            let running = crate::simulator::launch(
-                "127.0.0.1",
-                settings.kos.simulator_port,
-                1,
-                &settings.cors.allowed_origins,
-            )
-            .map_err(|e| anyhow::anyhow!("kos.simulator_port: cannot start the simulator: {e}"))?;
-            let port = running.port;
-            tracing::info!(port, "built-in KOS/MVNO simulator listening");
-            simulator = Some(running.server.handle());
-            if settings.kos.base_url.is_empty() {
-                simulated_kos = Some(running.state.clone());
-            }
-            actix_web::rt::spawn(running.server);
-            format!("http://127.0.0.1:{port}")
-        } else {
-            String::new()
+        let simulator = Simulator::start_if_needed(&settings)?;
+        let endpoints = Endpoints {
+            kos_url: simulator.or_it(&settings.kos.base_url),
+            mvno_url: simulator.or_it(&settings.mvno.base_url),
         };
-        let or_simulator = |url: &str| {
-            if url.is_empty() {
-                simulator_url.clone()
-            } else {
-                url.to_string()
-            }
-        };
-        let kos_url = or_simulator(&settings.kos.base_url);
-        let mvno_url = or_simulator(&settings.mvno.base_url);
-
-        let session_ttl = Duration::from_secs(settings.cache.session_ttl_s);
-        let session_lifetime = Duration::from_secs(settings.auth.session_lifetime_s);
-        let bus_live = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let sessions = Arc::new(ShardSet::start(
-            "session",
-            settings.actors.session,
-            &handles,
-            reply_timeout,
-            retry_after,
-            {
-                let stores = stores.clone();
-                let tokens = tokens.clone();
-                let live = bus_live.clone();
-                move |cx| {
-                    let redis = stores[cx.arbiter % stores.len()].redis.clone();
-                    SessionActor::new(
-                        redis,
-                        tokens.clone(),
-                        session_ttl,
-                        session_lifetime,
-                        live.clone(),
-                        cx.lifeline,
-                    )
-                }
-            },
-        ));
-        let policy = LockoutPolicy::new(
-            settings.auth.max_failed_logins,
-            settings.auth.lockout_minutes,
+        let launcher = Launcher::new(
+            arbiters.iter().map(Arbiter::handle).collect(),
+            Arc::new(store_pools(&settings, arbiters.len())?),
+            Duration::from_millis(settings.actors.reply_timeout_ms),
+            settings.actors.retry_after_s,
         );
-        let accounts = ShardSet::start(
-            "account",
-            settings.actors.account,
-            &handles,
-            reply_timeout,
-            retry_after,
-            {
-                let stores = stores.clone();
-                let hasher = hasher.clone();
-                let limits = settings.rate_limit.clone();
-                move |cx| {
-                    let s = stores[cx.arbiter % stores.len()].clone();
-                    AccountActor::new(s, hasher.clone(), policy, limits.clone(), cx.lifeline)
-                }
-            },
-        );
-
-        let kos = Arc::new(ShardSet::start(
-            "kos",
-            settings.actors.kos.as_kind(),
-            &handles,
-            reply_timeout,
-            retry_after,
-            {
-                let (kos_settings, url, m) =
-                    (settings.kos.clone(), kos_url.clone(), metrics.clone());
-                move |cx| KosGateway::new(&kos_settings, url.clone(), Some(m.clone()), cx.lifeline)
-            },
-        ));
-        let cache_stats = Arc::new(CacheStats::default());
-        let cache = Arc::new(ShardSet::start(
-            "cache",
-            settings.actors.cache,
-            &handles,
-            reply_timeout,
-            retry_after,
-            {
-                let (stores, kos, stats, cache_settings) = (
-                    stores.clone(),
-                    kos.clone(),
-                    cache_stats.clone(),
-                    settings.cache.clone(),
-                );
-                move |cx| {
-                    let redis = stores[cx.arbiter % stores.len()].redis.clone();
-                    CacheActor::new(
-                        cache_settings.clone(),
-                        redis,
-                        kos.clone(),
-                        stats.clone(),
-                        cx.lifeline,
-                    )
-                }
-            },
-        ));
-        // The notifier runs on the last arbiter, away from the gateway on the first.
-        let notifier_handles = [handles[handles.len() - 1].clone()];
-        let notifier = Arc::new(ShardSet::start(
-            "notifier",
-            settings.actors.notifier.as_kind(),
-            &notifier_handles,
-            reply_timeout,
-            retry_after,
-            {
-                let (mvno, url) = (settings.mvno.clone(), mvno_url.clone());
-                let db = stores[stores.len() - 1].db.clone();
-                move |cx| Notifier::new(db.clone(), url.clone(), mvno.clone(), cx.lifeline)
-            },
-        ));
-        // This instance's slot of the spool, held until it exits (whatever happens to the
-        // writer actor).
-        let spool = Spool::claim(&settings.actors.history.spool_dir).map_err(|e| {
-            anyhow::anyhow!("actors.history.spool_dir: cannot claim a spool slot: {e}")
-        })?;
-        // The history writer shares the notifier's arbiter: it wakes it after each write.
-        let history = ShardSet::start(
-            "history",
-            ActorKindSettings {
-                mailbox: settings.actors.history.mailbox,
-                shards: 1,
-            },
-            &notifier_handles,
-            reply_timeout,
-            retry_after,
-            {
-                let (db, hs, notifier) = (
-                    stores[stores.len() - 1].db.clone(),
-                    settings.actors.history.clone(),
-                    notifier.clone(),
-                );
-                move |cx| {
-                    HistoryWriter::new(
-                        db.clone(),
-                        spool.clone(),
-                        hs.clone(),
-                        notifier.clone(),
-                        cx.lifeline,
-                    )
-                }
-            },
-        );
-
-        // A change may take two KOS reads, the KOS change and a few database round trips:
-        // its actor is given at least that long to answer.
-        let change_worst_ms = 2 * settings.kos.inquiry_timeout_ms
-            + settings.kos.change_timeout_ms
-            + 4 * settings.database.acquire_timeout_ms
-            + 1000;
-        let products = ShardSet::start(
-            "products",
-            settings.actors.products,
-            &handles,
-            reply_timeout.max(Duration::from_millis(change_worst_ms)),
-            retry_after,
-            {
-                let deps = ChangeDeps {
-                    db: stores[0].db.clone(),
-                    kos: kos.clone(),
-                    cache: cache.clone(),
-                    idempotency_ttl: chrono::Duration::seconds(
-                        settings.products.idempotency_ttl_s as i64,
-                    ),
-                    first_check_after: chrono::Duration::milliseconds(
-                        (settings.kos.change_timeout_ms + settings.products.first_check_delay_ms)
-                            as i64,
-                    ),
-                };
-                let stores = stores.clone();
-                move |cx| {
-                    let mut deps = deps.clone();
-                    deps.db = stores[cx.arbiter % stores.len()].db.clone();
-                    ProductChanger::new(deps, cx.lifeline)
-                }
-            },
-        );
-        let reconciler = ShardSet::start(
-            "reconciler",
-            settings.actors.reconciler.as_kind(),
-            &notifier_handles,
-            reply_timeout,
-            retry_after,
-            {
-                let (db, kos, cache, ps) = (
-                    stores[stores.len() - 1].db.clone(),
-                    kos.clone(),
-                    cache.clone(),
-                    settings.products.clone(),
-                );
-                move |cx| {
-                    Reconciler::new(
-                        db.clone(),
-                        kos.clone(),
-                        cache.clone(),
-                        ps.clone(),
-                        cx.lifeline,
-                    )
-                }
-            },
-        );
-
-        let bus = SessionBus {
-            url: settings.redis.url.clone(),
-            redis: stores[0].redis.clone(),
-            sessions: sessions.clone(),
-            cache: cache.clone(),
-            live: bus_live,
-        };
-        handles[0].spawn(bus.run());
-
-        let actors = Arc::new(Actors {
-            sessions,
-            accounts,
-            kos,
-            cache,
-            cache_stats,
-            history,
-            notifier,
-            products,
-            reconciler,
-            hasher,
-        });
+        let actors = Arc::new(Actors::start(
+            launcher,
+            &settings,
+            tokens.clone(),
+            &endpoints,
+            metrics.clone(),
+        )?);
         let state = web::Data::new(AppState {
             actors: actors.clone(),
             tokens,
@@ -354,50 +72,11 @@ impl Application {
             tz: settings.locale.tz(),
             metrics,
         });
-
-        let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
-            .map_err(|e| anyhow::anyhow!("server.host/server.port: cannot listen: {e}"))?;
-        let port = listener.local_addr()?.port();
-        let max_body = settings.server.max_body_bytes;
-        let body_timeout = Duration::from_millis(settings.server.body_timeout_ms);
-        let cors_settings = settings.cors.clone();
-        let workers = match settings.server.workers {
-            0 => cores(),
-            n => n,
-        };
-        let server = HttpServer::new(move || {
-            let mut app = App::new().app_data(state.clone());
-            if let Some(kos) = &simulated_kos {
-                app = app.app_data(kos.clone());
-            }
-            app.app_data(
-                web::JsonConfig::default()
-                    .limit(max_body)
-                    .error_handler(error::json_error),
-            )
-            .app_data(web::PayloadConfig::default().limit(max_body))
-            .app_data(middleware::BodyTimeout(body_timeout))
-            .app_data(web::QueryConfig::default().error_handler(error::query_error))
-            .app_data(web::PathConfig::default().error_handler(error::path_error))
-            .configure(http::routes)
-            .default_service(web::to(error::not_found))
-            .wrap(from_fn(middleware::body_deadline))
-            .wrap(http::cors(&cors_settings))
-            .wrap(from_fn(middleware::request_context))
-        })
-        .workers(workers)
-        .max_connections(settings.server.max_connections_per_worker)
-        .shutdown_timeout(settings.server.shutdown_timeout_s)
-        // Signals are handled in `run_until_stopped`, which shuts down in order; actix's
-        // own handling would stop the whole actor system at once.
-        .disable_signals()
-        .listen(listener)?
-        .run();
-
+        let (server, port) = http_server(&settings, state, simulator.kos_state.clone())?;
         tracing::info!(
             port,
-            arbiters = arbiter_count,
-            workers,
+            arbiters = arbiters.len(),
+            workers = count_or_cores(settings.server.workers),
             "phonebill listening"
         );
         Ok(Self {
@@ -405,9 +84,9 @@ impl Application {
             server,
             actors,
             arbiters,
-            kos_url,
-            mvno_url,
-            simulator,
+            kos_url: endpoints.kos_url,
+            mvno_url: endpoints.mvno_url,
+            simulator: simulator.handle,
         })
     }
 
@@ -458,6 +137,148 @@ impl Application {
         tracing::info!("phonebill stopped");
         result
     }
+}
+
+/// A configured count, or one per core for 0.
+fn count_or_cores(n: usize) -> usize {
+    match n {
+        0 => cores(),
+        n => n,
+    }
+}
+
+/// One set of pools per arbiter: connections are driven by the loop that uses them.
+fn store_pools(settings: &Settings, arbiters: usize) -> anyhow::Result<Vec<Stores>> {
+    (0..arbiters)
+        .map(|_| {
+            Ok(Stores {
+                db: db::pool(&settings.database),
+                redis: RedisStore::new(&settings.redis)?,
+            })
+        })
+        .collect()
+}
+
+/// The keys tokens are signed with: generated from the install's shared master secret in
+/// PostgreSQL when `[jwt] secret` is empty, else the configured one.
+async fn token_keys(settings: &Settings) -> anyhow::Result<TokenKeys> {
+    let jwt = &settings.jwt;
+    let source = if jwt.secret.expose_secret().is_empty() {
+        let url = settings.database.url.expose_secret().to_string();
+        let master = off_runtime(move || db::jwt_master(&url))
+            .await
+            .map_err(|e| anyhow::anyhow!("jwt.secret is empty, and the shared one: {e}"))?;
+        KeySource::Rotating {
+            master,
+            period_s: jwt.rotate_every_s,
+        }
+    } else {
+        KeySource::Configured {
+            kid: jwt.key_id.clone(),
+            secret: jwt.secret.expose_secret().as_bytes().to_vec(),
+        }
+    };
+    Ok(TokenKeys::new(
+        source,
+        &jwt.issuer,
+        &jwt.audience,
+        jwt.access_ttl_s,
+        jwt.refresh_ttl_s,
+        jwt.leeway_s,
+    ))
+}
+
+/// The built-in KOS/MVNO simulator, when no real KOS or MVNO is configured.
+struct Simulator {
+    url: String,
+    handle: Option<actix_web::dev::ServerHandle>,
+    /// Its state, when it stands in for KOS: phonebill's port answers `mock-datas` too.
+    kos_state: Option<web::Data<crate::simulator::SimState>>,
+}
+
+impl Simulator {
+    fn start_if_needed(settings: &Settings) -> anyhow::Result<Self> {
+        if !settings.kos.base_url.is_empty() && !settings.mvno.base_url.is_empty() {
+            return Ok(Self {
+                url: String::new(),
+                handle: None,
+                kos_state: None,
+            });
+        }
+        let running = crate::simulator::launch(
+            "127.0.0.1",
+            settings.kos.simulator_port,
+            1,
+            &settings.cors.allowed_origins,
+        )
+        .map_err(|e| anyhow::anyhow!("kos.simulator_port: cannot start the simulator: {e}"))?;
+        let port = running.port;
+        tracing::info!(port, "built-in KOS/MVNO simulator listening");
+        let handle = Some(running.server.handle());
+        let kos_state = settings
+            .kos
+            .base_url
+            .is_empty()
+            .then(|| running.state.clone());
+        actix_web::rt::spawn(running.server);
+        Ok(Self {
+            url: format!("http://127.0.0.1:{port}"),
+            handle,
+            kos_state,
+        })
+    }
+
+    /// `configured`, or the simulator's URL when it is empty.
+    fn or_it(&self, configured: &str) -> String {
+        if configured.is_empty() {
+            self.url.clone()
+        } else {
+            configured.to_string()
+        }
+    }
+}
+
+/// The HTTP server over `state`, listening; and its port.
+fn http_server(
+    settings: &Settings,
+    state: web::Data<AppState>,
+    simulated_kos: Option<web::Data<crate::simulator::SimState>>,
+) -> anyhow::Result<(Server, u16)> {
+    let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
+        .map_err(|e| anyhow::anyhow!("server.host/server.port: cannot listen: {e}"))?;
+    let port = listener.local_addr()?.port();
+    let max_body = settings.server.max_body_bytes;
+    let body_timeout = Duration::from_millis(settings.server.body_timeout_ms);
+    let cors_settings = settings.cors.clone();
+    let server = HttpServer::new(move || {
+        let mut app = App::new().app_data(state.clone());
+        if let Some(kos) = &simulated_kos {
+            app = app.app_data(kos.clone());
+        }
+        app.app_data(
+            web::JsonConfig::default()
+                .limit(max_body)
+                .error_handler(error::json_error),
+        )
+        .app_data(web::PayloadConfig::default().limit(max_body))
+        .app_data(middleware::BodyTimeout(body_timeout))
+        .app_data(web::QueryConfig::default().error_handler(error::query_error))
+        .app_data(web::PathConfig::default().error_handler(error::path_error))
+        .configure(http::routes)
+        .default_service(web::to(error::not_found))
+        .wrap(from_fn(middleware::body_deadline))
+        .wrap(http::cors(&cors_settings))
+        .wrap(from_fn(middleware::request_context))
+    })
+    .workers(count_or_cores(settings.server.workers))
+    .max_connections(settings.server.max_connections_per_worker)
+    .shutdown_timeout(settings.server.shutdown_timeout_s)
+    // Signals are handled in `run_until_stopped`, which shuts down in order; actix's own
+    // handling would stop the whole actor system at once.
+    .disable_signals()
+    .listen(listener)?
+    .run();
+    Ok((server, port))
 }
 
 /// SIGTERM or SIGINT.

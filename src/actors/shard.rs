@@ -83,6 +83,23 @@ pub struct KindSnapshot {
     pub per_shard: Vec<ShardSnapshot>,
 }
 
+impl KindSnapshot {
+    /// Into the scrape-time metrics.
+    pub fn export(&self, m: &crate::metrics::Metrics) {
+        for s in &self.per_shard {
+            m.set_shard(
+                self.kind,
+                s.shard,
+                s.mailbox_capacity,
+                s.depth,
+                s.processed,
+                s.rejected,
+                s.restarts,
+            );
+        }
+    }
+}
+
 /// What a shard's factory gets to build its actor.
 pub struct ShardContext {
     pub shard: usize,

@@ -99,10 +99,23 @@ pub fn date_range(
     }
     if let (Some(s), Some(back)) = (start, max_back) {
         if s < today - back {
-            return Err(("startDate", "조회 시작일은 최근 2년 이내여야 합니다".into()));
+            return Err((
+                "startDate",
+                format!("조회 시작일은 최근 {} 이내여야 합니다", span(back)),
+            ));
         }
     }
     Ok((start, end))
+}
+
+/// A look-back span as the messages say it: whole years (a leap day aside) or days.
+fn span(back: Duration) -> String {
+    let days = back.num_days();
+    if days >= 365 && days % 365 <= 1 {
+        format!("{}년", days / 365)
+    } else {
+        format!("{days}일")
+    }
 }
 
 #[cfg(test)]
@@ -144,6 +157,18 @@ mod tests {
         assert!(date_range(Some("11/01/2026"), None, today, None).is_err());
         let two_years = Some(Duration::days(731));
         assert!(date_range(Some("2024-11-21"), None, today, two_years).is_ok());
-        assert!(date_range(Some("2023-11-01"), None, today, two_years).is_err());
+        assert_eq!(
+            date_range(Some("2023-11-01"), None, today, two_years)
+                .unwrap_err()
+                .1,
+            "조회 시작일은 최근 2년 이내여야 합니다"
+        );
+        let ninety = Some(Duration::days(90));
+        assert_eq!(
+            date_range(Some("2026-01-01"), None, today, ninety)
+                .unwrap_err()
+                .1,
+            "조회 시작일은 최근 90일 이내여야 합니다"
+        );
     }
 }

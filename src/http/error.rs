@@ -54,7 +54,8 @@ pub enum ApiError {
     #[error("conflict: {code}")]
     Conflict { code: &'static str, message: String },
     #[error("account locked")]
-    Locked { until: DateTime<Utc> },
+    /// `minutes`: how long a lockout lasts (`[auth] lockout_minutes`), for the message.
+    Locked { until: DateTime<Utc>, minutes: i64 },
     #[error("rate limited")]
     RateLimited { retry_after_s: u64 },
     #[error("unavailable: {reason}")]
@@ -104,8 +105,10 @@ impl ApiError {
             | ApiError::NotFoundCode { message, .. }
             | ApiError::ForbiddenCode { message, .. }
             | ApiError::Unprocessable { message, .. } => message.clone(),
-            ApiError::Locked { .. } => {
-                "로그인 실패가 반복되어 계정이 잠겼습니다. 30분 후 다시 시도해주세요".into()
+            ApiError::Locked { minutes, .. } => {
+                format!(
+                    "로그인 실패가 반복되어 계정이 잠겼습니다. {minutes}분 후 다시 시도해주세요"
+                )
             }
             ApiError::RateLimited { .. } => {
                 "요청이 너무 많습니다. 잠시 후 다시 시도해주세요".into()
@@ -118,7 +121,7 @@ impl ApiError {
     fn details(&self) -> Value {
         match self {
             ApiError::Validation(fields) => json!(fields),
-            ApiError::Locked { until } => json!({ "lockedUntil": until.to_rfc3339() }),
+            ApiError::Locked { until, .. } => json!({ "lockedUntil": until.to_rfc3339() }),
             ApiError::RateLimited { retry_after_s }
             | ApiError::Unavailable { retry_after_s, .. } => {
                 json!({ "retryAfterSeconds": retry_after_s })
@@ -245,7 +248,7 @@ impl From<AccountError> for ApiError {
         match e {
             AccountError::RateLimited { retry_after_s } => ApiError::RateLimited { retry_after_s },
             AccountError::InvalidCredentials => ApiError::InvalidCredentials,
-            AccountError::Locked { until } => ApiError::Locked { until },
+            AccountError::Locked { until, minutes } => ApiError::Locked { until, minutes },
             AccountError::Duplicate(Duplicate::UserId) => ApiError::Conflict {
                 code: "DUPLICATE_USER",
                 message: "이미 사용 중인 아이디입니다".into(),

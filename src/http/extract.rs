@@ -115,6 +115,7 @@ impl<R: Requirement + 'static> FromRequest for Auth<R> {
             let user = claims.sub.clone();
             let principal = state
                 .actors
+                .identity
                 .sessions
                 .ask(&user, Authenticate(claims))
                 .await??;

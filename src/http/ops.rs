@@ -9,7 +9,6 @@ use super::extract::{Admin, Auth};
 use super::AppState;
 use crate::actors::identity::account::CheckStores;
 use crate::actors::telecom::kos_gateway;
-use crate::actors::Actors;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/health/live", web::get().to(live))
@@ -35,7 +34,12 @@ async fn live() -> HttpResponse {
 
 /// Ready when PostgreSQL and Redis answer. 503 otherwise, naming which is down.
 async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let health = state.actors.accounts.ask_shard(0, CheckStores).await?;
+    let health = state
+        .actors
+        .identity
+        .accounts
+        .ask_shard(0, CheckStores)
+        .await?;
     // Details of a failure go to the log, not to this unauthenticated endpoint.
     let check = |name: &str, r: &Result<(), String>| match r {
         Ok(()) => json!({ "status": "UP" }),
@@ -47,7 +51,13 @@ async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let up = health.postgres.is_ok() && health.redis.is_ok();
     // KOS being down does not make the instance unready (cached answers are still served),
     // but the breakers are shown.
-    let kos = match state.actors.kos.ask_shard(0, kos_gateway::Snapshot).await {
+    let kos = match state
+        .actors
+        .telecom
+        .kos
+        .ask_shard(0, kos_gateway::Snapshot)
+        .await
+    {
         Ok(g) => {
             json!({ "readBreaker": g.read_breaker.state, "changeBreaker": g.change_breaker.state })
         }
@@ -72,10 +82,10 @@ async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
 
 /// Prometheus text exposition.
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    let snapshot = state.actors.snapshot().await;
+    state.actors.snapshot().await.export(&state.metrics);
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.metrics.render(&snapshot))
+        .body(state.metrics.render())
 }
 
 async fn actors(state: web::Data<AppState>, _admin: Auth<Admin>) -> HttpResponse {
@@ -101,7 +111,7 @@ async fn panic_actor(
     let Some(panicked) = state.actors.panic(&kind).await else {
         return Err(ApiError::field(
             "actor",
-            format!("one of {}", Actors::KINDS.join(", ")),
+            format!("one of {}", state.actors.kinds().join(", ")),
         ));
     };
     Ok(HttpResponse::Accepted().json(json!({ "actor": kind, "shard": 0, "panicked": panicked })))

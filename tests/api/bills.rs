@@ -430,7 +430,7 @@ async fn inquiries_keep_working_while_redis_is_stopped_and_redis_is_used_again_a
         let res = inquire(&app, &t.access, "01012345001", Some(month)).await;
         assert_eq!(res.status(), StatusCode::OK, "during the outage, {month}");
     }
-    assert!(app.actors.cache_stats.snapshot().redis_errors >= 1);
+    assert!(app.actors.telecom.cache_stats.snapshot().redis_errors >= 1);
     // Logging in needs Redis (sessions live there): refused cleanly, not hung.
     let res = app.post_login("user02", "Passw0rd!").await;
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
@@ -500,6 +500,7 @@ async fn no_history_row_is_lost_while_postgresql_is_stopped() {
     for _ in 0..100 {
         let s = app
             .actors
+            .telecom
             .history
             .ask_shard(0, phonebill::actors::telecom::history::Snapshot)
             .await
@@ -511,6 +512,7 @@ async fn no_history_row_is_lost_while_postgresql_is_stopped() {
     }
     let during = app
         .actors
+        .telecom
         .history
         .ask_shard(0, phonebill::actors::telecom::history::Snapshot)
         .await
@@ -534,6 +536,7 @@ async fn no_history_row_is_lost_while_postgresql_is_stopped() {
     assert_eq!(total, answered, "every answered inquiry is in the history");
     let after = app
         .actors
+        .telecom
         .history
         .ask_shard(0, phonebill::actors::telecom::history::Snapshot)
         .await
@@ -623,6 +626,7 @@ async fn a_full_history_writer_sheds_inquiries_as_503_and_loses_none_it_answered
     let release = async {
         actix_web::rt::time::sleep(Duration::from_millis(500)).await;
         app.actors
+            .telecom
             .history
             .deliver(&0, phonebill::actors::telecom::history::Flush)
             .await

@@ -42,6 +42,7 @@ fn month() -> String {
 
 async fn bill(app: &TestApp, line: &str) -> KosResult<KosBill> {
     app.actors
+        .telecom
         .kos
         .ask_shard(
             0,
@@ -57,6 +58,7 @@ async fn bill(app: &TestApp, line: &str) -> KosResult<KosBill> {
 
 async fn read_state(app: &TestApp) -> BreakerState {
     app.actors
+        .telecom
         .kos
         .ask_shard(0, Snapshot)
         .await
@@ -99,6 +101,7 @@ async fn the_breaker_opens_on_failures_and_then_fails_fast_without_calling_kos()
     // Product changes have their own breaker, still closed.
     let changed = app
         .actors
+        .telecom
         .kos
         .ask_shard(
             0,
@@ -107,7 +110,7 @@ async fn the_breaker_opens_on_failures_and_then_fails_fast_without_calling_kos()
         .await
         .unwrap();
     assert!(matches!(changed, Ok(Answer::Ok(_))), "{changed:?}");
-    let snap = app.actors.kos.ask_shard(0, Snapshot).await.unwrap();
+    let snap = app.actors.telecom.kos.ask_shard(0, Snapshot).await.unwrap();
     assert_eq!(snap.change_breaker.state, BreakerState::Closed);
     assert!(snap.read_breaker.not_permitted >= 10);
 }
@@ -182,6 +185,7 @@ async fn hang_never_holds_a_call_longer_than_its_time_out() {
 async fn current_product(app: &TestApp, line: &str) -> String {
     let answer = app
         .actors
+        .telecom
         .kos
         .ask_shard(
             0,
@@ -214,6 +218,7 @@ async fn a_change_that_times_out_after_sending_is_an_unknown_outcome_not_a_failu
         .await;
     let outcome = app
         .actors
+        .telecom
         .kos
         .ask_shard(0, change("01012345001", "5G-STANDARD-001", "LTE-BASIC-001"))
         .await
@@ -235,6 +240,7 @@ async fn a_change_that_times_out_after_sending_is_an_unknown_outcome_not_a_failu
         .await;
     let outcome = app
         .actors
+        .telecom
         .kos
         .ask_shard(0, change("01012345001", "LTE-BASIC-001", "5G-PREMIUM-001"))
         .await
@@ -263,6 +269,7 @@ async fn business_refusals_are_answers_not_failures() {
     }
     let refused = app
         .actors
+        .telecom
         .kos
         .ask_shard(0, change("01012345004", "LGU-5G-001", "5G-PREMIUM-001"))
         .await

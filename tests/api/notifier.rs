@@ -65,6 +65,7 @@ async fn notifications_survive_an_mvno_outage_and_a_restart() {
         .collect();
     let stored = a
         .actors
+        .telecom
         .notifier
         .ask_shard(0, Enqueue(notes.clone()))
         .await
@@ -74,6 +75,7 @@ async fn notifications_survive_an_mvno_outage_and_a_restart() {
     // The same events again are not stored twice.
     assert_eq!(
         a.actors
+            .telecom
             .notifier
             .ask_shard(0, Enqueue(notes))
             .await
@@ -133,6 +135,7 @@ async fn notifications_go_several_to_a_post_when_configured() {
         })
         .collect();
     a.actors
+        .telecom
         .notifier
         .ask_shard(0, Enqueue(notes))
         .await
@@ -204,7 +207,7 @@ async fn the_notifier_vacuums_the_outbox_after_every_so_many_rows() {
         let notes: Vec<NewNotification> = (from..to)
             .map(|i| NewNotification::new(Kind::BillResult, format!("vac-{i}"), json!({ "n": i })))
             .collect();
-        a.actors.notifier.ask_shard(0, Enqueue(notes))
+        a.actors.telecom.notifier.ask_shard(0, Enqueue(notes))
     };
     // Four rows delivered: below the threshold, no vacuum.
     assert_eq!(enqueue(0, 4).await.unwrap().unwrap(), 4);

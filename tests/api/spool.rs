@@ -193,6 +193,7 @@ async fn two_instances_with_the_default_spool_survive_redis_and_postgresql_resta
 
 async fn history_snapshot(app: &TestApp) -> phonebill::actors::telecom::history::HistorySnapshot {
     app.actors
+        .telecom
         .history
         .ask_shard(0, phonebill::actors::telecom::history::Snapshot)
         .await

@@ -30,7 +30,8 @@ pub enum AccountError {
     #[error("invalid credentials")]
     InvalidCredentials,
     #[error("account locked")]
-    Locked { until: DateTime<Utc> },
+    /// `minutes`: how long a lockout lasts, for the message.
+    Locked { until: DateTime<Utc>, minutes: i64 },
     #[error("duplicate {0:?}")]
     Duplicate(Duplicate),
     #[error("password hashing saturated")]
@@ -235,6 +236,7 @@ impl Handler<Login> for AccountActor {
             };
             let locked = |until: Option<DateTime<Utc>>| AccountError::Locked {
                 until: until.unwrap_or_else(|| Utc::now() + policy.duration),
+                minutes: policy.duration.num_minutes(),
             };
             // Every attempt on an existing account is counted before the password is
             // checked, so a burst of parallel guesses gets no more tries than a sequence.

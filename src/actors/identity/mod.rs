@@ -1,5 +1,112 @@
 //! Identity's actors: sessions (token pairs in Redis, revocation on every instance) and
-//! accounts (login, lockout, registration, management).
+//! accounts (login, lockout, registration, management), with the password-hashing pool
+//! they share. `Identity::start` is the one place its actor kinds are registered.
 
 pub mod account;
 pub mod session;
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::group::{Launcher, Placement};
+use super::shard::ShardSet;
+use crate::domain::identity::lockout::LockoutPolicy;
+use crate::domain::identity::token::TokenKeys;
+use crate::infra::identity::password::PasswordHasher;
+use crate::metrics::Metrics;
+use crate::settings::Settings;
+use account::AccountActor;
+use session::SessionActor;
+
+/// Identity's actor sets of one instance.
+pub struct Identity {
+    pub sessions: Arc<ShardSet<SessionActor>>,
+    pub accounts: Arc<ShardSet<AccountActor>>,
+    pub hasher: Arc<PasswordHasher>,
+}
+
+/// The login hashing pool as `/admin/actors` shows it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HasherSnapshot {
+    pub concurrency: usize,
+    pub capacity: usize,
+    pub in_flight: usize,
+}
+
+/// What `/admin/actors` shows of identity besides its actor kinds.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IdentitySnapshot {
+    pub password_hasher: HasherSnapshot,
+}
+
+impl IdentitySnapshot {
+    /// Into the scrape-time metrics.
+    pub fn export(&self, m: &Metrics) {
+        let hp = &self.password_hasher;
+        m.set_hashing(hp.in_flight, hp.capacity, hp.concurrency);
+    }
+}
+
+impl Identity {
+    /// `bus_live` says whether the session bus is listening (shared with it).
+    pub fn start(
+        l: &mut Launcher,
+        settings: &Settings,
+        tokens: Arc<TokenKeys>,
+        bus_live: Arc<AtomicBool>,
+    ) -> anyhow::Result<Self> {
+        let hasher = Arc::new(PasswordHasher::new(&settings.auth)?);
+        let session_ttl = Duration::from_secs(settings.cache.session_ttl_s);
+        let session_lifetime = Duration::from_secs(settings.auth.session_lifetime_s);
+        let stores = l.stores();
+        let sessions = l.start(
+            "session",
+            settings.actors.session,
+            Placement::Spread,
+            move |cx| {
+                SessionActor::new(
+                    stores[cx.arbiter % stores.len()].redis.clone(),
+                    tokens.clone(),
+                    session_ttl,
+                    session_lifetime,
+                    bus_live.clone(),
+                    cx.lifeline,
+                )
+            },
+        );
+        let policy = LockoutPolicy::new(
+            settings.auth.max_failed_logins,
+            settings.auth.lockout_minutes,
+        );
+        let (stores, limits, h) = (l.stores(), settings.rate_limit.clone(), hasher.clone());
+        let accounts = l.start(
+            "account",
+            settings.actors.account,
+            Placement::Spread,
+            move |cx| {
+                let s = stores[cx.arbiter % stores.len()].clone();
+                AccountActor::new(s, h.clone(), policy, limits.clone(), cx.lifeline)
+            },
+        );
+        Ok(Self {
+            sessions,
+            accounts,
+            hasher,
+        })
+    }
+
+    pub fn snapshot(&self) -> IdentitySnapshot {
+        IdentitySnapshot {
+            password_hasher: HasherSnapshot {
+                concurrency: self.hasher.concurrency(),
+                capacity: self.hasher.capacity(),
+                in_flight: self.hasher.in_flight(),
+            },
+        }
+    }
+}

@@ -152,6 +152,22 @@ pub struct CacheSnapshot {
     pub hit_ratio: f64,
 }
 
+impl CacheSnapshot {
+    /// Into the scrape-time metrics.
+    pub fn export(&self, m: &crate::metrics::Metrics) {
+        for (tier, v) in [
+            ("memory", self.memory_hits),
+            ("redis", self.redis_hits),
+            ("coalesced", self.coalesced),
+            ("kos", self.misses),
+        ] {
+            m.set_cache_lookups(tier, v);
+        }
+        m.set_cache_errors("redis", self.redis_errors);
+        m.set_cache_errors("load", self.load_errors);
+    }
+}
+
 impl CacheStats {
     pub fn snapshot(&self) -> CacheSnapshot {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);

@@ -65,6 +65,18 @@ pub struct HistorySnapshot {
     pub refused: u64,
 }
 
+impl HistorySnapshot {
+    /// Into the scrape-time metrics.
+    pub fn export(&self, m: &crate::metrics::Metrics) {
+        m.set_history("buffered", self.buffered as u64);
+        m.set_history("last_batch_size", self.last_batch_size as u64);
+        m.set_history("last_flush_ms", self.last_flush_ms);
+        m.set_history_records("written", self.written);
+        m.set_history_records("spooled", self.spooled);
+        m.set_history_records("replayed", self.replayed);
+    }
+}
+
 /// How a write round ended.
 struct Written {
     written: u64,

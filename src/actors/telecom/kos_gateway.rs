@@ -122,6 +122,16 @@ impl Operation {
         self as usize
     }
 
+    /// The metric label (as serialized).
+    pub fn label(self) -> &'static str {
+        match self {
+            Operation::BillInquiry => "bill-inquiry",
+            Operation::CustomerInquiry => "customer-inquiry",
+            Operation::ProductList => "product-list",
+            Operation::ProductChange => "product-change",
+        }
+    }
+
     fn is_change(self) -> bool {
         self == Operation::ProductChange
     }
@@ -152,6 +162,29 @@ pub struct GatewaySnapshot {
     pub registration_calls_this_minute: u32,
     pub registration_calls_per_minute: u32,
     pub operations: Vec<(Operation, OperationStats)>,
+}
+
+impl GatewaySnapshot {
+    /// Into the scrape-time metrics.
+    pub fn export(&self, m: &crate::metrics::Metrics) {
+        for (name, b) in [
+            ("read", &self.read_breaker),
+            ("change", &self.change_breaker),
+        ] {
+            m.set_breaker(name, b.state, b.transitions, b.not_permitted);
+        }
+        for (op, st) in &self.operations {
+            for (outcome, v) in [
+                ("answered", st.answered),
+                ("refused_by_kos", st.refused_by_kos),
+                ("failed", st.failed),
+                ("unknown_outcome", st.unknown_outcome),
+                ("rejected", st.rejected),
+            ] {
+                m.set_kos_calls(op.label(), outcome, v);
+            }
+        }
+    }
 }
 
 /// What was admitted, to be settled when the call reports back.

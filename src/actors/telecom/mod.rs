@@ -1,9 +1,229 @@
 //! Telecom's actors: the KOS gateway with its circuit breakers, the bill/product cache, the
-//! bill-inquiry history writer, the MVNO notifier, product changes and their reconciler.
+//! bill-inquiry history writer, the MVNO notifier, product changes and their reconciler;
+//! and the use cases that run across them (`bill_inquiry`, `settlement`). `Telecom::start`
+//! is the one place its actor kinds are registered.
 
+pub mod bill_inquiry;
 pub mod cache;
 pub mod history;
 pub mod kos_gateway;
 pub mod notifier;
 pub mod product_change;
 pub mod reconciler;
+pub mod settlement;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::group::{Launcher, Placement};
+use super::shard::ShardSet;
+use crate::infra::telecom::spool::Spool;
+use crate::metrics::Metrics;
+use crate::settings::{ActorKindSettings, Settings};
+use cache::{CacheActor, CacheSnapshot, CacheStats};
+use history::{HistorySnapshot, HistoryWriter};
+use kos_gateway::{GatewaySnapshot, KosGateway};
+use notifier::{Notifier, NotifierSnapshot};
+use product_change::{ChangeDeps, ProductChanger};
+use reconciler::{Reconciler, ReconcilerSnapshot};
+
+/// Telecom's actor sets of one instance.
+pub struct Telecom {
+    pub kos: Arc<ShardSet<KosGateway>>,
+    pub cache: Arc<ShardSet<CacheActor>>,
+    pub cache_stats: Arc<CacheStats>,
+    pub history: Arc<ShardSet<HistoryWriter>>,
+    pub notifier: Arc<ShardSet<Notifier>>,
+    pub products: Arc<ShardSet<ProductChanger>>,
+    pub reconciler: Arc<ShardSet<Reconciler>>,
+}
+
+/// Where telecom's outside systems answer.
+pub struct Endpoints {
+    pub kos_url: String,
+    pub mvno_url: String,
+}
+
+/// What `/admin/actors` shows of telecom besides its actor kinds.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TelecomSnapshot {
+    /// `None` when the gateway could not answer (e.g. being replaced).
+    pub kos_gateway: Option<GatewaySnapshot>,
+    /// `None` when PostgreSQL could not be asked.
+    pub mvno_notifier: Option<NotifierSnapshot>,
+    pub cache: CacheSnapshot,
+    pub history_writer: Option<HistorySnapshot>,
+    /// Product changes whose outcome is still being settled.
+    pub reconciler: Option<ReconcilerSnapshot>,
+}
+
+impl TelecomSnapshot {
+    /// Into the scrape-time metrics.
+    pub fn export(&self, m: &Metrics) {
+        if let Some(g) = &self.kos_gateway {
+            g.export(m);
+        }
+        self.cache.export(m);
+        if let Some(h) = &self.history_writer {
+            h.export(m);
+        }
+        if let Some(n) = &self.mvno_notifier {
+            n.export(m);
+        }
+        if let Some(r) = &self.reconciler {
+            r.export(m);
+        }
+    }
+}
+
+impl Telecom {
+    pub fn start(
+        l: &mut Launcher,
+        settings: &Settings,
+        endpoints: &Endpoints,
+        metrics: Arc<Metrics>,
+    ) -> anyhow::Result<Self> {
+        let (kos_settings, url) = (settings.kos.clone(), endpoints.kos_url.clone());
+        let kos = l.start(
+            "kos",
+            settings.actors.kos.as_kind(),
+            Placement::Spread,
+            move |cx| {
+                KosGateway::new(
+                    &kos_settings,
+                    url.clone(),
+                    Some(metrics.clone()),
+                    cx.lifeline,
+                )
+            },
+        );
+        let cache_stats = Arc::new(CacheStats::default());
+        let (stores, k, stats, cs) = (
+            l.stores(),
+            kos.clone(),
+            cache_stats.clone(),
+            settings.cache.clone(),
+        );
+        let cache = l.start(
+            "cache",
+            settings.actors.cache,
+            Placement::Spread,
+            move |cx| {
+                let redis = stores[cx.arbiter % stores.len()].redis.clone();
+                CacheActor::new(cs.clone(), redis, k.clone(), stats.clone(), cx.lifeline)
+            },
+        );
+        let (mvno, url) = (settings.mvno.clone(), endpoints.mvno_url.clone());
+        let db = l.background_stores().db;
+        let notifier = l.start(
+            "notifier",
+            settings.actors.notifier.as_kind(),
+            Placement::Background,
+            move |cx| Notifier::new(db.clone(), url.clone(), mvno.clone(), cx.lifeline),
+        );
+        // This instance's slot of the spool, held until it exits (whatever happens to the
+        // writer actor).
+        let spool = Spool::claim(&settings.actors.history.spool_dir).map_err(|e| {
+            anyhow::anyhow!("actors.history.spool_dir: cannot claim a spool slot: {e}")
+        })?;
+        // The history writer shares the notifier's arbiter: it wakes it after each write.
+        let (db, hs, n) = (
+            l.background_stores().db,
+            settings.actors.history.clone(),
+            notifier.clone(),
+        );
+        let history = l.start(
+            "history",
+            ActorKindSettings {
+                mailbox: settings.actors.history.mailbox,
+                shards: 1,
+            },
+            Placement::Background,
+            move |cx| {
+                HistoryWriter::new(
+                    db.clone(),
+                    spool.clone(),
+                    hs.clone(),
+                    n.clone(),
+                    cx.lifeline,
+                )
+            },
+        );
+        // A change may take two KOS reads, the KOS change and a few database round trips:
+        // its actor is given at least that long to answer.
+        let change_worst_ms = 2 * settings.kos.inquiry_timeout_ms
+            + settings.kos.change_timeout_ms
+            + 4 * settings.database.acquire_timeout_ms
+            + 1000;
+        let deps = ChangeDeps {
+            db: l.first_stores().db,
+            kos: kos.clone(),
+            cache: cache.clone(),
+            idempotency_ttl: chrono::Duration::seconds(settings.products.idempotency_ttl_s as i64),
+            first_check_after: chrono::Duration::milliseconds(
+                (settings.kos.change_timeout_ms + settings.products.first_check_delay_ms) as i64,
+            ),
+        };
+        let stores = l.stores();
+        let products = l.start_with_timeout(
+            "products",
+            settings.actors.products,
+            Placement::Spread,
+            Duration::from_millis(change_worst_ms),
+            move |cx| {
+                let mut deps = deps.clone();
+                deps.db = stores[cx.arbiter % stores.len()].db.clone();
+                ProductChanger::new(deps, cx.lifeline)
+            },
+        );
+        let (db, k, c, ps) = (
+            l.background_stores().db,
+            kos.clone(),
+            cache.clone(),
+            settings.products.clone(),
+        );
+        let reconciler = l.start(
+            "reconciler",
+            settings.actors.reconciler.as_kind(),
+            Placement::Background,
+            move |cx| Reconciler::new(db.clone(), k.clone(), c.clone(), ps.clone(), cx.lifeline),
+        );
+        Ok(Self {
+            kos,
+            cache,
+            cache_stats,
+            history,
+            notifier,
+            products,
+            reconciler,
+        })
+    }
+
+    pub async fn snapshot(&self) -> TelecomSnapshot {
+        let kos_gateway = self.kos.ask_shard(0, kos_gateway::Snapshot).await.ok();
+        let mvno_notifier = match self.notifier.ask_shard(0, notifier::Snapshot).await {
+            Ok(Ok(s)) => Some(s),
+            _ => None,
+        };
+        let history_writer = self.history.ask_shard(0, history::Snapshot).await.ok();
+        let reconciler = match self.reconciler.ask_shard(0, reconciler::Snapshot).await {
+            Ok(Ok(s)) => Some(s),
+            _ => None,
+        };
+        TelecomSnapshot {
+            kos_gateway,
+            mvno_notifier,
+            cache: self.cache_stats.snapshot(),
+            history_writer,
+            reconciler,
+        }
+    }
+
+    /// Writes what the history writer holds (shutdown).
+    pub async fn flush(&self) {
+        let _ = self.history.ask_shard(0, history::Flush).await;
+    }
+}

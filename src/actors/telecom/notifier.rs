@@ -46,6 +46,14 @@ pub struct NotifierSnapshot {
     pub vacuums: u64,
 }
 
+impl NotifierSnapshot {
+    /// Into the scrape-time metrics.
+    pub fn export(&self, m: &crate::metrics::Metrics) {
+        m.set_outbox(self.lag.pending, self.lag.oldest_pending_s as i64);
+        m.set_outbox_deliveries(self.delivered, self.failed_attempts, self.vacuums);
+    }
+}
+
 #[derive(Default)]
 struct RoundResult {
     delivered: u64,

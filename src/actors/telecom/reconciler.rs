@@ -41,6 +41,13 @@ pub struct ReconcilerSnapshot {
     pub kos_unavailable_checks: u64,
 }
 
+impl ReconcilerSnapshot {
+    /// Into the scrape-time metrics.
+    pub fn export(&self, m: &crate::metrics::Metrics) {
+        m.set_unsettled_changes(self.unsettled, self.oldest_unsettled_s as i64);
+    }
+}
+
 pub struct Reconciler {
     db: DbPool,
     kos: Arc<ShardSet<KosGateway>>,

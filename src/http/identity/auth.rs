@@ -103,6 +103,7 @@ async fn login(
     let user_id = user_id.trim().to_string();
     let account = state
         .actors
+        .identity
         .accounts
         .ask(
             &user_id,
@@ -115,6 +116,7 @@ async fn login(
         .await??;
     let tokens = state
         .actors
+        .identity
         .sessions
         .ask(&account.user_id, OpenSession(account.session_record()))
         .await??;
@@ -172,7 +174,14 @@ async fn refresh(
     // one suspended or removed gets no new tokens, and a session whose permissions are no
     // longer the account's ends (see `Refresh`).
     let account = match UserId::parse(&user) {
-        Ok(id) => state.actors.accounts.ask(&user, GetAccount(id)).await??,
+        Ok(id) => {
+            state
+                .actors
+                .identity
+                .accounts
+                .ask(&user, GetAccount(id))
+                .await??
+        }
         Err(_) => None,
     };
     let Some(account) = account.filter(|a| a.account_status == "ACTIVE") else {
@@ -183,7 +192,7 @@ async fn refresh(
         claims,
         permissions: account.permissions.names(),
     };
-    let tokens = state.actors.sessions.ask(&user, refresh).await??;
+    let tokens = state.actors.identity.sessions.ask(&user, refresh).await??;
     Ok(ok(TokenPair {
         access_token: tokens.access_token,
         refresh_token: tokens.refresh_token,
@@ -210,7 +219,7 @@ async fn close_session(state: &AppState, user: &str, sid: uuid::Uuid) -> Result<
         user_id: user.to_string(),
         sid,
     };
-    state.actors.sessions.ask(user, close).await??;
+    state.actors.identity.sessions.ask(user, close).await??;
     Ok(())
 }
 
@@ -333,6 +342,7 @@ pub async fn create_account(
     let key = view.user_id.clone();
     state
         .actors
+        .identity
         .accounts
         .ask(
             &key,
@@ -345,6 +355,7 @@ pub async fn create_account(
         .await??;
     let customer = state
         .actors
+        .telecom
         .kos
         .ask_shard(
             0,
@@ -366,6 +377,7 @@ pub async fn create_account(
     .map_err(|refusal| ApiError::field("lineNumber", refusal.message()))?;
     state
         .actors
+        .identity
         .accounts
         .ask(&key, Register(registration))
         .await??;
@@ -451,6 +463,7 @@ async fn unlock(
     let user_id = UserId::parse(&path.into_inner()).map_err(|e| ApiError::field("userId", e))?;
     let found = state
         .actors
+        .identity
         .accounts
         .ask(user_id.as_str(), Unlock(user_id.clone()))
         .await??;

@@ -52,12 +52,18 @@ async fn apply(
     change: ChangeAccount,
     what: &str,
 ) -> Result<HttpResponse, ApiError> {
-    let found = state.actors.accounts.ask(user.as_str(), change).await??;
+    let found = state
+        .actors
+        .identity
+        .accounts
+        .ask(user.as_str(), change)
+        .await??;
     if !found {
         return Err(ApiError::NotFound("사용자"));
     }
     let ended = state
         .actors
+        .identity
         .sessions
         .ask(user.as_str(), EndUserSessions(user.to_string()))
         .await??;
@@ -132,6 +138,7 @@ async fn get_user(
     }
     let account = state
         .actors
+        .identity
         .accounts
         .ask(user_id.as_str(), GetAccount(user_id.clone()))
         .await??

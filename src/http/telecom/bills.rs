@@ -46,19 +46,20 @@ async fn menu(
     let p = &auth.principal;
     let key = CacheKey::Customer(p.line_number.clone());
     // The menu stays usable while KOS is down: the account's own data stands in.
-    let (customer_id, customer_name) = match state.actors.cache.ask(&key.name(), Get(key)).await {
-        Ok(Ok(Lookup { value, .. })) => match &*value {
-            Cached::Customer(c) => (c.customer_id.clone(), c.customer_name.clone()),
+    let (customer_id, customer_name) =
+        match state.actors.telecom.cache.ask(&key.name(), Get(key)).await {
+            Ok(Ok(Lookup { value, .. })) => match &*value {
+                Cached::Customer(c) => (c.customer_id.clone(), c.customer_name.clone()),
+                _ => (
+                    p.customer_id.as_str().to_string(),
+                    p.user_name.as_str().to_string(),
+                ),
+            },
             _ => (
                 p.customer_id.as_str().to_string(),
                 p.user_name.as_str().to_string(),
             ),
-        },
-        _ => (
-            p.customer_id.as_str().to_string(),
-            p.user_name.as_str().to_string(),
-        ),
-    };
+        };
     let months: Vec<String> = BillingMonth::selectable(Utc::now(), state.tz)
         .iter()
         .map(|m| m.dashed())
@@ -211,15 +212,23 @@ async fn record(state: &AppState, rec: HistoryRecord) -> Result<(), ApiError> {
         reason: "history writer full".into(),
         retry_after_s: 1,
     };
-    match state.actors.history.ask(&0, Record(rec.clone())).await {
+    match state
+        .actors
+        .telecom
+        .history
+        .ask(&0, Record(rec.clone()))
+        .await
+    {
         Ok(Ok(())) => Ok(()),
         Ok(Err(Overloaded)) => Err(overloaded()),
         // The writer died before taking it: its successor takes one more try.
-        Err(ActorError::Gone { .. }) => match state.actors.history.ask(&0, Record(rec)).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(Overloaded)) => Err(overloaded()),
-            Err(e) => Err(e.into()),
-        },
+        Err(ActorError::Gone { .. }) => {
+            match state.actors.telecom.history.ask(&0, Record(rec)).await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(Overloaded)) => Err(overloaded()),
+                Err(e) => Err(e.into()),
+            }
+        }
         // Full or Timeout: not resent (a timed-out record may still be taken).
         Err(e) => Err(e.into()),
     }
@@ -261,7 +270,12 @@ async fn inquire(
         line: line.clone(),
         month,
     };
-    let looked_up = state.actors.cache.ask(&key.name(), Get(key)).await?;
+    let looked_up = state
+        .actors
+        .telecom
+        .cache
+        .ask(&key.name(), Get(key))
+        .await?;
     let mut row = HistoryRow {
         request_id: request_id.clone(),
         user_id: auth.principal.user_id.to_string(),
@@ -332,7 +346,12 @@ async fn inquiry_result(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = request_id(path.into_inner())?;
-    let found = state.actors.history.ask_shard(0, Find(id)).await??;
+    let found = state
+        .actors
+        .telecom
+        .history
+        .ask_shard(0, Find(id))
+        .await??;
     let stored = found.ok_or(ApiError::NotFound("조회 요청"))?;
     let line = LineNumber::parse(&stored.line_number).map_err(|e| ApiError::Internal(e.into()))?;
     auth.ensure_line(&line)?;
@@ -405,7 +424,12 @@ async fn history(
         offset: window.page.offset(),
         limit: i64::from(window.page.size),
     };
-    let (items, total) = state.actors.history.ask_shard(0, Page(filter)).await??;
+    let (items, total) = state
+        .actors
+        .telecom
+        .history
+        .ask_shard(0, Page(filter))
+        .await??;
     Ok(ok(json!({
         "items": items.iter().map(history_item).collect::<Vec<_>>(),
         "pagination": Pagination::new(window.page, total.max(0) as u64),

@@ -46,6 +46,11 @@ async fn forget_line(state: &AppState, line: &LineNumber) {
             }
         }));
     for key in keys {
-        let _ = state.actors.cache.ask(&key.name(), Invalidate(key)).await;
+        let _ = state
+            .actors
+            .telecom
+            .cache
+            .ask(&key.name(), Invalidate(key))
+            .await;
     }
 }

@@ -66,7 +66,12 @@ impl From<ChangeError> for ApiError {
 
 async fn cached_customer(state: &AppState, line: &LineNumber) -> Result<KosCustomer, ApiError> {
     let key = CacheKey::Customer(line.clone());
-    let found = state.actors.cache.ask(&key.name(), Get(key)).await??;
+    let found = state
+        .actors
+        .telecom
+        .cache
+        .ask(&key.name(), Get(key))
+        .await??;
     match &*found.value {
         Cached::Customer(c) => Ok((**c).clone()),
         Cached::Refused { .. } => Err(ChangeError::LineNotFound.into()),
@@ -76,7 +81,12 @@ async fn cached_customer(state: &AppState, line: &LineNumber) -> Result<KosCusto
 
 async fn catalogue(state: &AppState) -> Result<KosProductList, ApiError> {
     let key = CacheKey::Products;
-    let found = state.actors.cache.ask(&key.name(), Get(key)).await??;
+    let found = state
+        .actors
+        .telecom
+        .cache
+        .ask(&key.name(), Get(key))
+        .await??;
     match &*found.value {
         Cached::Products(p) => Ok(p.clone()),
         other => Err(ApiError::Internal(format!(
@@ -242,6 +252,7 @@ async fn validation(
     auth.ensure_line(&c.line)?;
     let result = state
         .actors
+        .telecom
         .products
         .ask(
             c.line.digits(),
@@ -298,7 +309,12 @@ async fn change(
         target: c.target,
         idempotency_key: key,
     };
-    let reply = state.actors.products.ask(c.line.digits(), msg).await??;
+    let reply = state
+        .actors
+        .telecom
+        .products
+        .ask(c.line.digits(), msg)
+        .await??;
     Ok(reply_response(reply))
 }
 
@@ -333,6 +349,7 @@ async fn change_result(
     let id = request_id(path.into_inner())?;
     let row = state
         .actors
+        .telecom
         .products
         .ask(&id, FindChange(id.clone()))
         .await??
@@ -362,6 +379,7 @@ async fn history(
     };
     let (rows, total) = state
         .actors
+        .telecom
         .products
         .ask(line.digits(), ChangeHistory(filter))
         .await??;
