@@ -36,7 +36,7 @@ fn record(n: usize, tag: &str) -> HistoryRecord {
             inquiry_month: "202611".into(),
             request_time: now,
             process_time: now,
-            status: "COMPLETED".into(),
+            status: phonebill::domain::telecom::bill::InquiryStatus::Completed,
             result_code: "0000".into(),
             result_message: "요금 조회가 완료되었습니다".into(),
             kos_response_ms: Some(3),

@@ -235,6 +235,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Db(inner) => ApiError::Internal(inner.to_string()),
+            StoreError::Corrupt(what) => ApiError::Internal(what),
             unavailable => ApiError::Unavailable {
                 reason: unavailable.to_string(),
                 retry_after_s: 2,

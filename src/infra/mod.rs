@@ -19,6 +19,9 @@ pub enum StoreError {
     Db(diesel::result::Error),
     #[error("redis unavailable: {0}")]
     RedisUnavailable(String),
+    /// A stored value this version cannot read (a row outside its column's rules).
+    #[error("stored data unreadable: {0}")]
+    Corrupt(String),
 }
 
 impl From<diesel::result::Error> for StoreError {

@@ -289,7 +289,7 @@ async fn a_spooled_record_postgresql_refuses_is_quarantined_and_the_rest_replaye
             inquiry_month: month.into(),
             request_time: chrono::Utc::now(),
             process_time: chrono::Utc::now(),
-            status: "FAILED".into(),
+            status: phonebill::domain::telecom::bill::InquiryStatus::Failed,
             result_code: "9999".into(),
             result_message: "KOS unavailable".into(),
             kos_response_ms: None,

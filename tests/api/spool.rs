@@ -298,7 +298,7 @@ async fn the_spool_of_an_instance_that_is_gone_is_replayed_by_one_that_runs() {
                 inquiry_month: month.clone(),
                 request_time: chrono::Utc::now(),
                 process_time: chrono::Utc::now(),
-                status: "COMPLETED".into(),
+                status: phonebill::domain::telecom::bill::InquiryStatus::Completed,
                 result_code: "0000".into(),
                 result_message: "정상".into(),
                 kos_response_ms: None,

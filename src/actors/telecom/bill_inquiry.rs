@@ -1,1 +1,141 @@
+//! The bill-inquiry use case (UFR-BILL-030/040): the bill through the cache (KOS behind
+//! it), its history record and the MVNO notification handed to the history writer before
+//! the caller is answered. The edge calls `inquire` after parsing and the ownership check;
+//! the answer is serialized once here and the same bytes are sent, stored and served again.
 
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use super::cache::{CacheActor, CacheKey, Cached, Get, Tier};
+use super::history::{HistoryWriter, Overloaded, Record};
+use super::kos_gateway::KosError;
+use crate::actors::shard::{ActorError, ShardSet};
+use crate::domain::identity::{LineNumber, UserId};
+use crate::domain::telecom::bill::{
+    BillNotification, BillResult, InquiryStatus, BILL_OK, RESULT_OK,
+};
+use crate::domain::telecom::BillingMonth;
+use crate::infra::telecom::history::{HistoryRecord, HistoryRow, SpooledNotification};
+use crate::infra::telecom::outbox::Kind;
+
+/// One inquiry, parsed and authorized.
+pub struct Inquiry {
+    pub user: UserId,
+    pub line: LineNumber,
+    pub month: BillingMonth,
+    pub requested_at: DateTime<Utc>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InquiryError {
+    /// The cache (or KOS behind it) could not answer; the inquiry is recorded `FAILED`.
+    #[error(transparent)]
+    Kos(#[from] KosError),
+    /// An actor on the way was full, gone or late.
+    #[error(transparent)]
+    Actor(#[from] ActorError),
+    /// KOS refused the inquiry with this result code (recorded `FAILED`).
+    #[error("KOS refused the inquiry: {code}")]
+    Refused { code: String },
+    /// The history writer cannot take the record: no answer without a safe history.
+    #[error("history writer full")]
+    HistoryFull,
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// Runs one inquiry; its answer, as the bytes stored with its history record.
+pub async fn inquire(
+    cache: &ShardSet<CacheActor>,
+    history: &ShardSet<HistoryWriter>,
+    q: Inquiry,
+) -> Result<Arc<RawValue>, InquiryError> {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let key = CacheKey::Bill {
+        line: q.line.clone(),
+        month: q.month,
+    };
+    let looked_up = cache.ask(&key.name(), Get(key)).await?;
+    let mut row = HistoryRow {
+        request_id: request_id.clone(),
+        user_id: q.user.to_string(),
+        line_number: q.line.digits().to_string(),
+        inquiry_month: q.month.compact(),
+        request_time: q.requested_at,
+        process_time: Utc::now(),
+        status: InquiryStatus::Failed,
+        result_code: "9999".into(),
+        result_message: String::new(),
+        kos_response_ms: None,
+        cache_hit: false,
+        result: None,
+    };
+    let lookup = match looked_up {
+        Ok(l) => l,
+        Err(e) => {
+            row.result_message = "KOS unavailable".into();
+            record(history, HistoryRecord { row, notify: None }).await?;
+            return Err(e.into());
+        }
+    };
+    row.kos_response_ms = lookup.kos_ms.map(|ms| ms.min(i32::MAX as u64) as i32);
+    row.cache_hit = lookup.tier != Tier::Kos;
+    match &*lookup.value {
+        Cached::Bill(bill) => {
+            let answer = raw(&BillResult::answered(&request_id, &q.line, bill))?;
+            row.status = InquiryStatus::Completed;
+            row.result_code = RESULT_OK.into();
+            row.result_message = BILL_OK.into();
+            row.result = Some(answer.clone());
+            let notify = SpooledNotification {
+                kind: Kind::BillResult.as_str().into(),
+                event_id: request_id.clone(),
+                payload: raw(&BillNotification {
+                    request_id: &request_id,
+                    line_number: &q.line,
+                    billing_month: q.month.compact(),
+                    total_fee: bill.total_fee,
+                    customer_id: &bill.customer_id,
+                    processed_at: row.process_time.to_rfc3339(),
+                })?,
+            };
+            let notify = Some(notify);
+            record(history, HistoryRecord { row, notify }).await?;
+            Ok(answer)
+        }
+        Cached::Refused { code, message } => {
+            row.result_code = code.clone();
+            row.result_message = message.clone();
+            record(history, HistoryRecord { row, notify: None }).await?;
+            Err(InquiryError::Refused { code: code.clone() })
+        }
+        other => Err(InquiryError::Internal(format!("bill cache held {other:?}"))),
+    }
+}
+
+fn raw<T: Serialize>(value: &T) -> Result<Arc<RawValue>, InquiryError> {
+    serde_json::value::to_raw_value(value)
+        .map(Arc::from)
+        .map_err(|e| InquiryError::Internal(format!("serializing an answer: {e}")))
+}
+
+/// Hands a record to the history writer before the client is answered. When the writer
+/// cannot take it (full under overload, mailbox full, or being replaced) the inquiry fails:
+/// an answer is only given for an inquiry whose history is safe.
+async fn record(history: &ShardSet<HistoryWriter>, rec: HistoryRecord) -> Result<(), InquiryError> {
+    match history.ask(&0, Record(rec.clone())).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(Overloaded)) => Err(InquiryError::HistoryFull),
+        // The writer died before taking it: its successor takes one more try.
+        Err(ActorError::Gone { .. }) => match history.ask(&0, Record(rec)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(Overloaded)) => Err(InquiryError::HistoryFull),
+            Err(e) => Err(e.into()),
+        },
+        // Full or Timeout: not resent (a timed-out record may still be taken).
+        Err(e) => Err(e.into()),
+    }
+}

@@ -18,8 +18,9 @@ use serde::Serialize;
 
 use super::notifier::{Notifier, Wake};
 use crate::actors::shard::{Lifeline, Panic, ShardSet};
+use crate::domain::telecom::bill::{InquiryFilter, PastInquiry};
 use crate::infra::db::DbPool;
-use crate::infra::telecom::history::{self, HistoryFilter, HistoryRecord, StoredInquiry};
+use crate::infra::telecom::history::{self, HistoryRecord};
 use crate::infra::telecom::spool::Spool;
 use crate::infra::StoreError;
 use crate::settings::HistorySettings;
@@ -39,12 +40,12 @@ pub struct Overloaded;
 pub struct Flush;
 
 #[derive(Message)]
-#[rtype(result = "Result<Option<StoredInquiry>, StoreError>")]
+#[rtype(result = "Result<Option<PastInquiry>, StoreError>")]
 pub struct Find(pub String);
 
 #[derive(Message)]
-#[rtype(result = "Result<(Vec<StoredInquiry>, i64), StoreError>")]
-pub struct Page(pub HistoryFilter);
+#[rtype(result = "Result<(Vec<PastInquiry>, i64), StoreError>")]
+pub struct Page(pub InquiryFilter);
 
 #[derive(Message)]
 #[rtype(result = "HistorySnapshot")]
@@ -513,7 +514,7 @@ impl Handler<Flush> for HistoryWriter {
 }
 
 impl Handler<Find> for HistoryWriter {
-    type Result = ResponseFuture<Result<Option<StoredInquiry>, StoreError>>;
+    type Result = ResponseFuture<Result<Option<PastInquiry>, StoreError>>;
 
     fn handle(&mut self, msg: Find, _: &mut Context<Self>) -> Self::Result {
         // A record still waiting to be written is found too.
@@ -523,23 +524,8 @@ impl Handler<Find> for HistoryWriter {
             .chain(self.in_flight.iter())
             .find(|r| r.row.request_id == msg.0)
         {
-            let row = &r.row;
-            let found = StoredInquiry {
-                request_id: row.request_id.clone(),
-                user_id: row.user_id.clone(),
-                line_number: row.line_number.clone(),
-                inquiry_month: row.inquiry_month.clone(),
-                request_time: row.request_time,
-                process_time: row.process_time,
-                status: row.status.clone(),
-                result_code: row.result_code.clone(),
-                result_message: row.result_message.clone(),
-                result: row
-                    .result
-                    .as_deref()
-                    .and_then(|r| serde_json::from_str(r.get()).ok()),
-            };
-            return Box::pin(async move { Ok(Some(found)) });
+            let found = r.row.to_past();
+            return Box::pin(async move { found.map(Some) });
         }
         let db = self.db.clone();
         Box::pin(async move {
@@ -550,7 +536,7 @@ impl Handler<Find> for HistoryWriter {
 }
 
 impl Handler<Page> for HistoryWriter {
-    type Result = ResponseFuture<Result<(Vec<StoredInquiry>, i64), StoreError>>;
+    type Result = ResponseFuture<Result<(Vec<PastInquiry>, i64), StoreError>>;
 
     fn handle(&mut self, msg: Page, ctx: &mut Context<Self>) -> Self::Result {
         // Write what is buffered first, so a client sees its own latest inquiries.

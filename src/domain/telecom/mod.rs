@@ -1,5 +1,6 @@
 //! Telecom: billing months, bills, rate plans (products) and the rules of a plan change.
 
+pub mod bill;
 pub mod billing_month;
 pub mod kos;
 pub mod product;

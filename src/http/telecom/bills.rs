@@ -3,30 +3,24 @@
 //! ownership guard before any cache or KOS access.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use actix_web::{web, HttpResponse};
 use chrono::Utc;
-use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::actors::shard::ActorError;
-use crate::actors::telecom::cache::{CacheKey, Cached, Get, Lookup, Tier};
-use crate::actors::telecom::history::{Find, Overloaded, Page, Record};
+use crate::actors::telecom::bill_inquiry::{self, Inquiry, InquiryError};
+use crate::actors::telecom::cache::{CacheKey, Cached, Get, Lookup};
+use crate::actors::telecom::history::{Find, Page};
 use crate::domain::identity::LineNumber;
 use crate::domain::paging::Pagination;
-use crate::domain::telecom::kos::KosBill;
+use crate::domain::telecom::bill::{InquiryFilter, InquiryStatus, PastInquiry};
 use crate::domain::telecom::BillingMonth;
 use crate::http::envelope::ok;
 use crate::http::error::ApiError;
 use crate::http::extract::{Auth, BillInquiry};
 use crate::http::params::{field, line_or_own, request_id, HistoryParams, HistoryWindow};
 use crate::http::AppState;
-use crate::infra::telecom::history::{
-    HistoryFilter, HistoryRecord, HistoryRow, SpooledNotification, StoredInquiry,
-};
-use crate::infra::telecom::outbox::Kind;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -81,109 +75,6 @@ struct InquiryRequest {
     inquiry_month: Option<String>,
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct BillInfo<'a> {
-    line_number: String,
-    billing_month: &'a str,
-    product_code: &'a str,
-    product_name: &'a str,
-    monthly_fee: i64,
-    usage_fee: i64,
-    discount_amount: i64,
-    total_fee: i64,
-    data_usage: &'a str,
-    voice_usage: &'a str,
-    sms_usage: &'a str,
-    bill_status: &'a str,
-    due_date: &'a str,
-    discount_info: &'a [crate::domain::telecom::kos::KosDiscount],
-    estimated_cancellation_fee: i64,
-    device_installment: i64,
-    payment_info: &'a crate::domain::telecom::kos::KosPaymentInfo,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct BillResult<'a> {
-    request_id: &'a str,
-    proc_status: &'static str,
-    result_code: &'static str,
-    result_message: &'static str,
-    bill_info: BillInfo<'a>,
-    customer_info: CustomerInfo<'a>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct CustomerInfo<'a> {
-    customer_name: &'a str,
-    customer_id: &'a str,
-    operator_code: &'a str,
-    line_status: &'a str,
-}
-
-/// What the MVNO AP server is told of a bill inquiry.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct BillNotification<'a> {
-    request_id: &'a str,
-    line_number: &'a LineNumber,
-    billing_month: String,
-    total_fee: i64,
-    customer_id: &'a str,
-    processed_at: String,
-}
-
-/// The answer to an inquiry, serialized once: the response, the history row and a later
-/// `GET /bills/inquiry/{requestId}` all carry these same bytes.
-fn bill_result(
-    request_id: &str,
-    line: &LineNumber,
-    b: &KosBill,
-) -> Result<Arc<RawValue>, ApiError> {
-    let info = BillInfo {
-        line_number: line.to_string(),
-        billing_month: &b.billing_month,
-        product_code: &b.product_code,
-        product_name: &b.product_name,
-        monthly_fee: b.monthly_fee,
-        usage_fee: b.usage_fee,
-        discount_amount: b.discount_amount,
-        total_fee: b.total_fee,
-        data_usage: &b.data_usage,
-        voice_usage: &b.voice_usage,
-        sms_usage: &b.sms_usage,
-        bill_status: &b.bill_status,
-        due_date: &b.due_date,
-        discount_info: &b.discount_info,
-        estimated_cancellation_fee: b.estimated_cancellation_fee,
-        device_installment: b.device_installment,
-        payment_info: &b.payment_info,
-    };
-    raw(&BillResult {
-        request_id,
-        proc_status: "COMPLETED",
-        result_code: "0000",
-        result_message: BILL_OK,
-        bill_info: info,
-        customer_info: CustomerInfo {
-            customer_name: &b.customer_name,
-            customer_id: &b.customer_id,
-            operator_code: &b.operator_code,
-            line_status: &b.line_status,
-        },
-    })
-}
-
-fn raw<T: Serialize>(value: &T) -> Result<Arc<RawValue>, ApiError> {
-    serde_json::value::to_raw_value(value)
-        .map(Arc::from)
-        .map_err(|e| ApiError::Internal(format!("serializing an answer: {e}")))
-}
-
-const BILL_OK: &str = "요금 조회가 완료되었습니다";
-
 /// A KOS refusal as the client sees it.
 fn refusal(code: &str) -> ApiError {
     let (status_code, message) = match code {
@@ -201,36 +92,6 @@ fn refusal(code: &str) -> ApiError {
             code: status_code,
             message: message.into(),
         },
-    }
-}
-
-/// Hands a record to the history writer before the client is answered. When the writer
-/// cannot take it (full under overload, mailbox full, or being replaced) the client gets
-/// 503: an answer is only given for an inquiry whose history is safe.
-async fn record(state: &AppState, rec: HistoryRecord) -> Result<(), ApiError> {
-    let overloaded = || ApiError::Unavailable {
-        reason: "history writer full".into(),
-        retry_after_s: 1,
-    };
-    match state
-        .actors
-        .telecom
-        .history
-        .ask(&0, Record(rec.clone()))
-        .await
-    {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(Overloaded)) => Err(overloaded()),
-        // The writer died before taking it: its successor takes one more try.
-        Err(ActorError::Gone { .. }) => {
-            match state.actors.telecom.history.ask(&0, Record(rec)).await {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(Overloaded)) => Err(overloaded()),
-                Err(e) => Err(e.into()),
-            }
-        }
-        // Full or Timeout: not resent (a timed-out record may still be taken).
-        Err(e) => Err(e.into()),
     }
 }
 
@@ -264,78 +125,29 @@ async fn inquire(
         return Err(ApiError::Validation(errors));
     };
     auth.ensure_line(&line)?;
-
-    let request_id = uuid::Uuid::new_v4().to_string();
-    let key = CacheKey::Bill {
-        line: line.clone(),
+    let inquiry = Inquiry {
+        user: auth.principal.user_id.clone(),
+        line,
         month,
+        requested_at,
     };
-    let looked_up = state
-        .actors
-        .telecom
-        .cache
-        .ask(&key.name(), Get(key))
-        .await?;
-    let mut row = HistoryRow {
-        request_id: request_id.clone(),
-        user_id: auth.principal.user_id.to_string(),
-        line_number: line.digits().to_string(),
-        inquiry_month: month.compact(),
-        request_time: requested_at,
-        process_time: Utc::now(),
-        status: "FAILED".into(),
-        result_code: "9999".into(),
-        result_message: String::new(),
-        kos_response_ms: None,
-        cache_hit: false,
-        result: None,
-    };
-    let lookup = match looked_up {
-        Ok(l) => l,
-        Err(e) => {
-            row.result_message = "KOS unavailable".into();
-            record(&state, HistoryRecord { row, notify: None }).await?;
-            return Err(e.into());
+    let t = &state.actors.telecom;
+    let answer = bill_inquiry::inquire(&t.cache, &t.history, inquiry).await?;
+    Ok(ok(&*answer))
+}
+
+impl From<InquiryError> for ApiError {
+    fn from(e: InquiryError) -> Self {
+        match e {
+            InquiryError::Kos(e) => e.into(),
+            InquiryError::Actor(e) => e.into(),
+            InquiryError::Refused { code } => refusal(&code),
+            InquiryError::HistoryFull => ApiError::Unavailable {
+                reason: "history writer full".into(),
+                retry_after_s: 1,
+            },
+            InquiryError::Internal(m) => ApiError::Internal(m),
         }
-    };
-    row.kos_response_ms = lookup.kos_ms.map(|ms| ms.min(i32::MAX as u64) as i32);
-    row.cache_hit = lookup.tier != Tier::Kos;
-    match &*lookup.value {
-        Cached::Bill(bill) => {
-            let data = bill_result(&request_id, &line, bill)?;
-            row.status = "COMPLETED".into();
-            row.result_code = "0000".into();
-            row.result_message = BILL_OK.into();
-            row.result = Some(data.clone());
-            let notify = SpooledNotification {
-                kind: Kind::BillResult.as_str().into(),
-                event_id: request_id.clone(),
-                payload: raw(&BillNotification {
-                    request_id: &request_id,
-                    line_number: &line,
-                    billing_month: month.compact(),
-                    total_fee: bill.total_fee,
-                    customer_id: &bill.customer_id,
-                    processed_at: row.process_time.to_rfc3339(),
-                })?,
-            };
-            record(
-                &state,
-                HistoryRecord {
-                    row,
-                    notify: Some(notify),
-                },
-            )
-            .await?;
-            Ok(ok(&*data))
-        }
-        Cached::Refused { code, message } => {
-            row.result_code = code.clone();
-            row.result_message = message.clone();
-            record(&state, HistoryRecord { row, notify: None }).await?;
-            Err(refusal(code))
-        }
-        other => Err(ApiError::Internal(format!("bill cache held {other:?}"))),
     }
 }
 
@@ -353,8 +165,7 @@ async fn inquiry_result(
         .ask_shard(0, Find(id))
         .await??;
     let stored = found.ok_or(ApiError::NotFound("조회 요청"))?;
-    let line = LineNumber::parse(&stored.line_number).map_err(|e| ApiError::Internal(e.into()))?;
-    auth.ensure_line(&line)?;
+    auth.ensure_line(&stored.line)?;
     Ok(ok(stored.result.clone().unwrap_or_else(|| {
         json!({
             "requestId": stored.request_id,
@@ -373,26 +184,15 @@ struct HistoryQuery {
     status: Option<String>,
 }
 
-fn history_item(s: &StoredInquiry) -> Value {
-    let month = BillingMonth::parse(&s.inquiry_month)
-        .map(|m| m.dashed())
-        .unwrap_or_default();
-    let summary = match s
-        .result
-        .as_ref()
-        .and_then(|r| r["billInfo"]["totalFee"].as_i64())
-    {
-        Some(total) if s.status == "COMPLETED" => format!("{month} 청구요금 {total}원"),
-        _ => s.result_message.clone(),
-    };
+fn history_item(s: &PastInquiry) -> Value {
     json!({
         "requestId": s.request_id,
-        "lineNumber": LineNumber::parse(&s.line_number).map(|l| l.to_string()).unwrap_or_default(),
-        "inquiryMonth": month,
+        "lineNumber": s.line,
+        "inquiryMonth": s.month.dashed(),
         "requestTime": s.request_time.to_rfc3339(),
         "processTime": s.process_time.to_rfc3339(),
         "status": s.status,
-        "resultSummary": summary,
+        "resultSummary": s.summary(),
     })
 }
 
@@ -407,17 +207,14 @@ async fn history(
     let window = HistoryWindow::parse(&state, &q.window, 20, None)?;
     let status = match q.status.as_deref().filter(|s| !s.is_empty()) {
         None => None,
-        Some(s @ ("COMPLETED" | "FAILED")) => Some(s.to_string()),
-        Some(_) => {
-            return Err(field(
-                "status",
-                "status는 COMPLETED 또는 FAILED 여야 합니다",
-            ))
-        }
+        Some(s) => Some(
+            serde_json::from_value::<InquiryStatus>(Value::from(s))
+                .map_err(|_| field("status", "status는 COMPLETED 또는 FAILED 여야 합니다"))?,
+        ),
     };
     auth.ensure_line(&line)?;
-    let filter = HistoryFilter {
-        line_number: line.digits().to_string(),
+    let filter = InquiryFilter {
+        line,
         from: window.from,
         until: window.until,
         status,

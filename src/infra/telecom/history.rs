@@ -11,6 +11,9 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::outbox::{self, OutboxRow};
+use crate::domain::identity::{LineNumber, UserId};
+use crate::domain::telecom::bill::{InquiryFilter, InquiryStatus, PastInquiry};
+use crate::domain::telecom::BillingMonth;
 use crate::infra::schema::bill_inquiry_history as h;
 use crate::infra::StoreError;
 
@@ -23,7 +26,7 @@ pub struct HistoryRow {
     pub inquiry_month: String,
     pub request_time: DateTime<Utc>,
     pub process_time: DateTime<Utc>,
-    pub status: String,
+    pub status: InquiryStatus,
     pub result_code: String,
     pub result_message: String,
     pub kos_response_ms: Option<i32>,
@@ -84,7 +87,7 @@ async fn insert_batch(
     .bind::<Array<Text>, _>(col(|r| &r.inquiry_month))
     .bind::<Array<Timestamptz>, _>(rows.clone().map(|r| r.request_time).collect::<Vec<_>>())
     .bind::<Array<Timestamptz>, _>(rows.clone().map(|r| r.process_time).collect::<Vec<_>>())
-    .bind::<Array<Text>, _>(col(|r| &r.status))
+    .bind::<Array<Text>, _>(col(|r| status_sql(r.status)))
     .bind::<Array<Text>, _>(col(|r| &r.result_code))
     .bind::<Array<Text>, _>(col(|r| &r.result_message))
     .bind::<Array<Nullable<Integer>>, _>(
@@ -119,51 +122,100 @@ pub async fn write_one(
     write_batch(conn, std::slice::from_ref(record)).await
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+/// `bill_inquiry_history.status` (its `CHECK` constraint lists the same values).
+pub fn status_sql(s: InquiryStatus) -> &'static str {
+    match s {
+        InquiryStatus::Completed => "COMPLETED",
+        InquiryStatus::Failed => "FAILED",
+    }
+}
+
+fn status_from_sql(s: &str) -> Result<InquiryStatus, StoreError> {
+    match s {
+        "COMPLETED" => Ok(InquiryStatus::Completed),
+        "FAILED" => Ok(InquiryStatus::Failed),
+        other => Err(StoreError::Corrupt(format!("inquiry status {other:?}"))),
+    }
+}
+
+#[derive(Queryable, Selectable)]
 #[diesel(table_name = h)]
-pub struct StoredInquiry {
-    pub request_id: String,
-    pub user_id: String,
-    pub line_number: String,
-    pub inquiry_month: String,
-    pub request_time: DateTime<Utc>,
-    pub process_time: DateTime<Utc>,
-    pub status: String,
-    pub result_code: String,
-    pub result_message: String,
-    pub result: Option<Value>,
+struct StoredInquiry {
+    request_id: String,
+    user_id: String,
+    line_number: String,
+    inquiry_month: String,
+    request_time: DateTime<Utc>,
+    process_time: DateTime<Utc>,
+    status: String,
+    result_code: String,
+    result_message: String,
+    result: Option<Value>,
+}
+
+impl TryFrom<StoredInquiry> for PastInquiry {
+    type Error = StoreError;
+
+    fn try_from(s: StoredInquiry) -> Result<Self, StoreError> {
+        let corrupt = |what: &str| StoreError::Corrupt(format!("{what} of {}", s.request_id));
+        Ok(PastInquiry {
+            user_id: UserId::parse(&s.user_id).map_err(|_| corrupt("user id"))?,
+            line: LineNumber::parse(&s.line_number).map_err(|_| corrupt("line"))?,
+            month: BillingMonth::parse(&s.inquiry_month).map_err(|_| corrupt("month"))?,
+            request_time: s.request_time,
+            process_time: s.process_time,
+            status: status_from_sql(&s.status)?,
+            result_code: s.result_code,
+            result_message: s.result_message,
+            result: s.result,
+            request_id: s.request_id,
+        })
+    }
+}
+
+impl HistoryRow {
+    /// The record as the history shows it (one not written yet is found too).
+    pub fn to_past(&self) -> Result<PastInquiry, StoreError> {
+        PastInquiry::try_from(StoredInquiry {
+            request_id: self.request_id.clone(),
+            user_id: self.user_id.clone(),
+            line_number: self.line_number.clone(),
+            inquiry_month: self.inquiry_month.clone(),
+            request_time: self.request_time,
+            process_time: self.process_time,
+            status: status_sql(self.status).to_string(),
+            result_code: self.result_code.clone(),
+            result_message: self.result_message.clone(),
+            result: self
+                .result
+                .as_deref()
+                .and_then(|r| serde_json::from_str(r.get()).ok()),
+        })
+    }
 }
 
 pub async fn find(
     conn: &mut AsyncPgConnection,
     request_id: &str,
-) -> Result<Option<StoredInquiry>, StoreError> {
-    Ok(h::table
+) -> Result<Option<PastInquiry>, StoreError> {
+    h::table
         .filter(h::request_id.eq(request_id))
         .select(StoredInquiry::as_select())
         .first(conn)
         .await
-        .optional()?)
-}
-
-#[derive(Debug, Clone)]
-pub struct HistoryFilter {
-    pub line_number: String,
-    pub from: Option<DateTime<Utc>>,
-    pub until: Option<DateTime<Utc>>,
-    pub status: Option<String>,
-    pub offset: i64,
-    pub limit: i64,
+        .optional()?
+        .map(PastInquiry::try_from)
+        .transpose()
 }
 
 /// A page of a line's inquiries, newest first, and how many match in all.
 pub async fn page(
     conn: &mut AsyncPgConnection,
-    f: &HistoryFilter,
-) -> Result<(Vec<StoredInquiry>, i64), StoreError> {
+    f: &InquiryFilter,
+) -> Result<(Vec<PastInquiry>, i64), StoreError> {
     let filtered = || {
         let mut q = h::table
-            .filter(h::line_number.eq(f.line_number.clone()))
+            .filter(h::line_number.eq(f.line.digits().to_string()))
             .into_boxed();
         if let Some(from) = f.from {
             q = q.filter(h::request_time.ge(from));
@@ -171,8 +223,8 @@ pub async fn page(
         if let Some(until) = f.until {
             q = q.filter(h::request_time.lt(until));
         }
-        if let Some(status) = &f.status {
-            q = q.filter(h::status.eq(status.clone()));
+        if let Some(status) = f.status {
+            q = q.filter(h::status.eq(status_sql(status)));
         }
         q
     };
@@ -183,6 +235,9 @@ pub async fn page(
         .limit(f.limit)
         .select(StoredInquiry::as_select())
         .load(conn)
-        .await?;
+        .await?
+        .into_iter()
+        .map(PastInquiry::try_from)
+        .collect::<Result<_, _>>()?;
     Ok((items, total))
 }

@@ -1,0 +1,159 @@
+//! A bill inquiry: the answer a customer is given (stored verbatim with the inquiry's
+//! history record and served again by request id), the notification the MVNO AP server is
+//! owed, and the inquiry's record as the history shows it.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::kos::{KosBill, KosDiscount, KosPaymentInfo};
+use super::BillingMonth;
+use crate::domain::identity::{LineNumber, UserId};
+
+/// How an inquiry ended (`bill_inquiry_history.status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum InquiryStatus {
+    Completed,
+    Failed,
+}
+
+/// The message of an answered inquiry.
+pub const BILL_OK: &str = "요금 조회가 완료되었습니다";
+/// The result code of an answered inquiry.
+pub const RESULT_OK: &str = "0000";
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BillInfo<'a> {
+    pub line_number: String,
+    pub billing_month: &'a str,
+    pub product_code: &'a str,
+    pub product_name: &'a str,
+    pub monthly_fee: i64,
+    pub usage_fee: i64,
+    pub discount_amount: i64,
+    pub total_fee: i64,
+    pub data_usage: &'a str,
+    pub voice_usage: &'a str,
+    pub sms_usage: &'a str,
+    pub bill_status: &'a str,
+    pub due_date: &'a str,
+    pub discount_info: &'a [KosDiscount],
+    pub estimated_cancellation_fee: i64,
+    pub device_installment: i64,
+    pub payment_info: &'a KosPaymentInfo,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomerInfo<'a> {
+    pub customer_name: &'a str,
+    pub customer_id: &'a str,
+    pub operator_code: &'a str,
+    pub line_status: &'a str,
+}
+
+/// The answer to an inquiry.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BillResult<'a> {
+    pub request_id: &'a str,
+    pub proc_status: InquiryStatus,
+    pub result_code: &'static str,
+    pub result_message: &'static str,
+    pub bill_info: BillInfo<'a>,
+    pub customer_info: CustomerInfo<'a>,
+}
+
+impl<'a> BillResult<'a> {
+    /// The answer of inquiry `request_id` of `line`, which KOS answered with `b`.
+    pub fn answered(request_id: &'a str, line: &LineNumber, b: &'a KosBill) -> Self {
+        BillResult {
+            request_id,
+            proc_status: InquiryStatus::Completed,
+            result_code: RESULT_OK,
+            result_message: BILL_OK,
+            bill_info: BillInfo {
+                line_number: line.to_string(),
+                billing_month: &b.billing_month,
+                product_code: &b.product_code,
+                product_name: &b.product_name,
+                monthly_fee: b.monthly_fee,
+                usage_fee: b.usage_fee,
+                discount_amount: b.discount_amount,
+                total_fee: b.total_fee,
+                data_usage: &b.data_usage,
+                voice_usage: &b.voice_usage,
+                sms_usage: &b.sms_usage,
+                bill_status: &b.bill_status,
+                due_date: &b.due_date,
+                discount_info: &b.discount_info,
+                estimated_cancellation_fee: b.estimated_cancellation_fee,
+                device_installment: b.device_installment,
+                payment_info: &b.payment_info,
+            },
+            customer_info: CustomerInfo {
+                customer_name: &b.customer_name,
+                customer_id: &b.customer_id,
+                operator_code: &b.operator_code,
+                line_status: &b.line_status,
+            },
+        }
+    }
+}
+
+/// What the MVNO AP server is told of an answered inquiry.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BillNotification<'a> {
+    pub request_id: &'a str,
+    pub line_number: &'a LineNumber,
+    pub billing_month: String,
+    pub total_fee: i64,
+    pub customer_id: &'a str,
+    pub processed_at: String,
+}
+
+/// Which of a line's past inquiries to list.
+#[derive(Debug, Clone)]
+pub struct InquiryFilter {
+    pub line: LineNumber,
+    pub from: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    pub status: Option<InquiryStatus>,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+/// A past inquiry as the history keeps it.
+#[derive(Debug, Clone)]
+pub struct PastInquiry {
+    pub request_id: String,
+    pub user_id: UserId,
+    pub line: LineNumber,
+    pub month: BillingMonth,
+    pub request_time: DateTime<Utc>,
+    pub process_time: DateTime<Utc>,
+    pub status: InquiryStatus,
+    pub result_code: String,
+    pub result_message: String,
+    /// The answer given, when it was answered.
+    pub result: Option<Value>,
+}
+
+impl PastInquiry {
+    /// The history list's one-line summary: the month's total when answered, else why not.
+    pub fn summary(&self) -> String {
+        let total = self
+            .result
+            .as_ref()
+            .and_then(|r| r["billInfo"]["totalFee"].as_i64());
+        match total {
+            Some(total) if self.status == InquiryStatus::Completed => {
+                format!("{} 청구요금 {total}원", self.month.dashed())
+            }
+            _ => self.result_message.clone(),
+        }
+    }
+}
