@@ -6,6 +6,7 @@
 
 pub mod breaker;
 pub mod budget;
+pub mod idempotency;
 pub mod identity;
 pub mod paging;
 pub mod telecom;

@@ -2,6 +2,7 @@
 //! Used by actors (and the command line); never by HTTP handlers.
 
 pub mod db;
+pub mod idempotency;
 pub mod identity;
 pub mod rate_limit;
 pub mod redis;

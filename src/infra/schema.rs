@@ -70,13 +70,13 @@ diesel::table! {
 }
 
 diesel::table! {
-    idempotency_keys (user_id, idem_key) {
+    idempotency_keys (user_id, scope, idem_key) {
         user_id -> Varchar,
+        scope -> Varchar,
         idem_key -> Varchar,
         fingerprint -> Text,
         request_id -> Varchar,
-        response_status -> Nullable<Int4>,
-        response_body -> Nullable<Jsonb>,
+        answer -> Nullable<Jsonb>,
         created_at -> Timestamptz,
         expires_at -> Timestamptz,
     }

@@ -16,7 +16,9 @@ use chrono::{DateTime, Utc};
 use super::session::SessionRecord;
 use crate::actors::shard::{Lifeline, Panic};
 use crate::domain::identity::lockout::LockoutPolicy;
-use crate::domain::identity::{CustomerId, LineNumber, NewPassword, Permissions, UserId, UserName};
+use crate::domain::identity::{
+    AccountStatus, CustomerId, LineNumber, NewPassword, Permissions, UserId, UserName,
+};
 use crate::infra::identity::password::{HashError, PasswordHasher};
 use crate::infra::identity::users::{self, Duplicate, InsertError, NewUserRow, UserRow};
 use crate::infra::rate_limit::{self, Decision};
@@ -58,7 +60,7 @@ pub struct Account {
     pub customer_id: String,
     pub user_name: String,
     pub line_number: String,
-    pub account_status: String,
+    pub account_status: AccountStatus,
     pub permissions: Permissions,
     pub locked_until: Option<DateTime<Utc>>,
 }
@@ -282,7 +284,7 @@ impl Handler<Login> for AccountActor {
                 return Err(locked(None));
             }
             // A disabled account gets the same answer as a wrong password.
-            if row.account_status != "ACTIVE" {
+            if row.account_status != AccountStatus::Active {
                 return Err(AccountError::InvalidCredentials);
             }
             Ok(Account::from_row(row))
@@ -370,10 +372,10 @@ impl Handler<ChangeAccount> for AccountActor {
             let mut conn = stores.db.get().await.map_err(StoreError::from)?;
             Ok(match msg {
                 ChangeAccount::Suspend(id) => {
-                    users::set_status(&mut conn, id.as_str(), "SUSPENDED").await?
+                    users::set_status(&mut conn, id.as_str(), AccountStatus::Suspended).await?
                 }
                 ChangeAccount::Resume(id) => {
-                    users::set_status(&mut conn, id.as_str(), "ACTIVE").await?
+                    users::set_status(&mut conn, id.as_str(), AccountStatus::Active).await?
                 }
                 ChangeAccount::SetPermissions(id, p) => {
                     users::set_permissions(&mut conn, id.as_str(), &p.names()).await?

@@ -4,39 +4,31 @@
 //! `product_change_requests` (written PROCESSING before KOS is called) and its
 //! Idempotency-Key row. Sharded by line. The rule "one change in flight per line" is a
 //! partial unique index in PostgreSQL, so it holds across instances.
-//! Senders: the product handlers (`RequestChange`, `Validate`).
+//! Senders: the product handlers (`RequestChange`, `Precheck`, `FindChange`, `ChangeHistory`).
+//! Replies are domain outcomes (`ChangeOutcome`); the edge maps them to HTTP.
 
 use std::sync::Arc;
 
 use actix::prelude::*;
 use chrono::{Duration, Utc};
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 
-use super::cache::{CacheActor, CacheKey, Cached, Get, Invalidate};
+use super::cache::{CacheActor, CacheKey, Cached, Get};
 use super::kos_gateway::{Budget, ChangeProduct, InquireCustomer, KosError, KosGateway};
+use super::settlement::{self, Change};
 use crate::actors::shard::{ActorError, Lifeline, Panic, ShardSet};
-use crate::domain::identity::LineNumber;
+use crate::domain::idempotency::IdempotencyKey;
+use crate::domain::identity::{LineNumber, UserId};
+use crate::domain::telecom::change::{
+    ChangeFilter, ChangeOutcome, ChangeRecord, ChangeStatus, Verdict,
+};
 use crate::domain::telecom::kos::{Answer, KosCustomer, KosProduct, KosProductList};
 use crate::domain::telecom::product::{
     precheck, CatalogueEntry, LineState, ProductCode, Validation,
 };
 use crate::infra::db::DbPool;
-use crate::infra::telecom::outbox::{Kind, NewNotification};
-use crate::infra::telecom::product_changes::{
-    self as store, BeginError, KeyState, NewChange, Settlement,
-};
+use crate::infra::idempotency::{self, Claim, KeyRef, Scope};
+use crate::infra::telecom::product_changes::{self as store, BeginError, NewChange};
 use crate::infra::StoreError;
-
-/// An answer of the change endpoint, as stored under an Idempotency-Key and replayed.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ChangeReply {
-    pub status: u16,
-    /// `None` for a success envelope; the error code otherwise.
-    pub code: Option<String>,
-    pub message: String,
-    pub data: Value,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChangeError {
@@ -125,15 +117,20 @@ pub async fn precheck_data(
     })
 }
 
+/// Runs a change; its outcome, and whether it is an earlier request's, replayed.
 #[derive(Message)]
-#[rtype(result = "Result<ChangeReply, ChangeError>")]
+#[rtype(result = "Result<(ChangeOutcome, Replayed), ChangeError>")]
 pub struct RequestChange {
-    pub user_id: String,
+    pub user_id: UserId,
     pub line: LineNumber,
     pub current: ProductCode,
     pub target: ProductCode,
-    pub idempotency_key: Option<String>,
+    pub idempotency_key: Option<IdempotencyKey>,
 }
+
+/// Whether an outcome is an earlier request's, given again for the same Idempotency-Key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Replayed(pub bool);
 
 impl RequestChange {
     /// What makes two requests "the same body" for an Idempotency-Key.
@@ -178,138 +175,102 @@ impl Actor for ProductChanger {
 
 impl Supervised for ProductChanger {}
 
-/// The notification owed to the MVNO AP server for a settled change.
-pub fn change_notification(
-    request_id: &str,
-    line: &str,
-    current: &str,
-    target: &str,
-    status: &str,
-    code: &str,
-) -> NewNotification {
-    NewNotification::new(
-        Kind::ProductChangeResult,
-        request_id,
-        json!({
-            "requestId": request_id,
-            "lineNumber": LineNumber::parse(line).map(|l| l.to_string()).unwrap_or_default(),
-            "currentProductCode": current,
-            "targetProductCode": target,
-            "processStatus": status,
-            "resultCode": code,
-            "processedAt": Utc::now().to_rfc3339(),
-        }),
-    )
-}
+/// How long a reserved key whose holder wrote no change record is respected before another
+/// request with the same body may take it over (far longer than a request takes to write
+/// its record).
+const CLAIM_LEASE: Duration = Duration::seconds(120);
 
-/// The answer of a settled change.
-pub fn settled_reply(
+/// What a key reserved by another request means for a change: in flight, settled (its
+/// record's answer), or free to take over.
+async fn held_key(
+    deps: &ChangeDeps,
+    k: KeyRef<'_>,
+    holder: &str,
     request_id: &str,
-    status: &str,
-    code: &str,
-    message: &str,
-    product: Option<&KosProduct>,
-) -> ChangeReply {
-    ChangeReply {
-        status: 200,
-        code: None,
-        message: message.to_string(),
-        data: json!({
-            "requestId": request_id,
-            "processStatus": status,
-            "resultCode": code,
-            "resultMessage": message,
-            "changedProduct": product,
-            "processedAt": Utc::now().to_rfc3339(),
-        }),
+) -> Result<Option<ChangeOutcome>, ChangeError> {
+    let mut conn = deps.db.get().await.map_err(StoreError::from)?;
+    let record = store::find(&mut conn, holder).await?;
+    match record {
+        Some(c) if c.status == ChangeStatus::Processing => Err(ChangeError::KeyInFlight),
+        // Settled with an answer the holder did not get to keep under the key.
+        Some(ChangeRecord {
+            response: Some(answer),
+            ..
+        }) => Ok(Some(ChangeOutcome::Settled(answer))),
+        // Settled without an answer (not applied), or no record at all (the holder never
+        // got as far as KOS and, after the lease, is presumed dead): take the key over.
+        other => {
+            let done = other.is_some();
+            if idempotency::take_over(&mut conn, k, holder, request_id, done, CLAIM_LEASE).await? {
+                Ok(None)
+            } else {
+                Err(ChangeError::KeyInFlight)
+            }
+        }
     }
 }
 
-fn processing_reply(request_id: &str) -> ChangeReply {
-    ChangeReply {
-        status: 202,
-        code: None,
-        message: "상품 변경을 처리 중입니다".into(),
-        data: json!({ "requestId": request_id, "processStatus": "PROCESSING" }),
-    }
-}
-
-async fn run_change(deps: ChangeDeps, msg: RequestChange) -> Result<ChangeReply, ChangeError> {
+async fn run_change(
+    deps: ChangeDeps,
+    msg: RequestChange,
+) -> Result<(ChangeOutcome, Replayed), ChangeError> {
     let request_id = uuid::Uuid::new_v4().to_string();
-    let key = msg.idempotency_key.clone();
-    let user = msg.user_id.clone();
-    if let Some(k) = &key {
-        let mut conn = deps.db.get().await.map_err(StoreError::from)?;
-        match store::claim_key(
-            &mut conn,
-            &user,
-            k,
-            &msg.fingerprint(),
-            &request_id,
-            deps.idempotency_ttl,
-        )
-        .await?
-        {
-            KeyState::Fresh => {}
-            KeyState::Replay { body, .. } => {
-                return serde_json::from_value(body)
-                    .map_err(|e| ChangeError::Internal(e.to_string()));
+    let key = msg.idempotency_key.as_ref().map(|key| KeyRef {
+        user: &msg.user_id,
+        scope: Scope::ProductChange,
+        key,
+    });
+    if let Some(k) = key {
+        let claim = {
+            let mut conn = deps.db.get().await.map_err(StoreError::from)?;
+            idempotency::claim::<ChangeOutcome>(
+                &mut conn,
+                k,
+                &msg.fingerprint(),
+                &request_id,
+                deps.idempotency_ttl,
+            )
+            .await?
+        };
+        match claim {
+            Claim::Fresh => {}
+            Claim::Replay(outcome) => return Ok((outcome, Replayed(true))),
+            Claim::Held { holder } => {
+                if let Some(outcome) = held_key(&deps, k, &holder, &request_id).await? {
+                    return Ok((outcome, Replayed(true)));
+                }
             }
-            KeyState::Settled { response, message } => {
-                return Ok(ChangeReply {
-                    status: 200,
-                    code: None,
-                    message,
-                    data: response,
-                });
-            }
-            KeyState::InFlight => return Err(ChangeError::KeyInFlight),
-            KeyState::Mismatch => return Err(ChangeError::KeyMismatch),
+            Claim::Mismatch => return Err(ChangeError::KeyMismatch),
         }
     }
     let outcome = change_once(&deps, &msg, &request_id).await;
-    // Store a final answer under the key; free the key otherwise so a retry may use it.
-    // A 202 stays reserved: the reconciler stores the final answer when it settles.
-    if let Some(k) = &key {
+    // Keep a final outcome under the key; free the key otherwise so a retry may use it.
+    // A settled answer is kept by the settling transaction itself; a change still
+    // processing keeps its key reserved until the reconciler settles it.
+    if let Some(k) = key {
         if let Ok(mut conn) = deps.db.get().await {
             let kept = match &outcome {
-                Ok(reply) if reply.status == 202 => Ok(()),
-                Ok(reply) => match serde_json::to_value(reply) {
-                    Ok(body) => {
-                        store::complete_key(&mut conn, &user, k, &request_id, reply.status, &body)
-                            .await
-                    }
-                    Err(_) => store::release_key(&mut conn, &user, k, &request_id).await,
-                },
-                Err(_) => store::release_key(&mut conn, &user, k, &request_id).await,
+                Ok(ChangeOutcome::Processing { .. }) | Ok(ChangeOutcome::Settled(_)) => Ok(()),
+                Ok(refused @ ChangeOutcome::Refused(_)) => {
+                    idempotency::keep_outcome(&mut conn, &request_id, refused)
+                        .await
+                        .map(|_| ())
+                }
+                Err(_) => idempotency::release(&mut conn, k, &request_id).await,
             };
             if let Err(e) = kept {
                 tracing::warn!(error = %e, "idempotency key could not be updated");
             }
         }
     }
-    outcome
-}
-
-/// The answer to a change whose pre-check failed (`409`, the validation as data).
-fn refused(validation: Validation) -> Result<ChangeReply, ChangeError> {
-    Ok(ChangeReply {
-        status: 409,
-        code: Some("VALIDATION_FAILED".into()),
-        message: validation
-            .failure_reason
-            .clone()
-            .unwrap_or_else(|| "상품 사전 체크에 실패하였습니다".into()),
-        data: serde_json::to_value(&validation)
-            .map_err(|e| ChangeError::Internal(e.to_string()))?,
-    })
+    outcome.map(|o| (o, Replayed(false)))
 }
 
 async fn change_once(
     deps: &ChangeDeps,
     msg: &RequestChange,
     request_id: &str,
-) -> Result<ChangeReply, ChangeError> {
+) -> Result<ChangeOutcome, ChangeError> {
     // 1. The pre-check again: nothing reaches KOS unless it passes.
     // The line is read from KOS itself, not the cache: a stale cached product must not let
     // the same change through twice ("current matches KOS").
@@ -317,7 +278,7 @@ async fn change_once(
     let cached = data.validate(&msg.current, &msg.target);
     if cached.fails_whatever_the_line_is(&msg.current, &msg.target) {
         // Refused from what is known already: a must-fail request costs KOS nothing.
-        return refused(cached);
+        return Ok(ChangeOutcome::Refused(cached));
     }
     match deps
         .kos
@@ -337,23 +298,17 @@ async fn change_once(
     }
     let validation = data.validate(&msg.current, &msg.target);
     if !validation.passed() {
-        return refused(validation);
+        return Ok(ChangeOutcome::Refused(validation));
     }
     // 2. Durably PROCESSING before KOS is called; if that cannot be written, KOS is not called.
-    let line = msg.line.digits().to_string();
-    let (current, target) = (
-        msg.current.as_str().to_string(),
-        msg.target.as_str().to_string(),
-    );
     {
         let mut conn = deps.db.get().await.map_err(StoreError::from)?;
         let row = NewChange {
-            request_id: request_id.to_string(),
-            user_id: msg.user_id.clone(),
-            line_number: line.clone(),
-            current_product_code: current.clone(),
-            target_product_code: target.clone(),
-            status: "PROCESSING".into(),
+            request_id,
+            user_id: &msg.user_id,
+            line: &msg.line,
+            current: &msg.current,
+            target: &msg.target,
             next_check_at: Utc::now() + deps.first_check_after,
         };
         match store::begin(&mut conn, &row).await {
@@ -362,11 +317,20 @@ async fn change_once(
             Err(BeginError::Store(e)) => return Err(e.into()),
         }
     }
+    let change = Change {
+        request_id,
+        line: &msg.line,
+        current: &msg.current,
+        target: &msg.target,
+    };
+    let processing = || ChangeOutcome::Processing {
+        request_id: request_id.to_string(),
+    };
     // 3. KOS.
     let call = ChangeProduct {
         line: msg.line.clone(),
-        current_product_code: current.clone(),
-        target_product_code: target.clone(),
+        current_product_code: msg.current.as_str().to_string(),
+        target_product_code: msg.target.as_str().to_string(),
         request_id: request_id.to_string(),
     };
     let answer = match deps.kos.ask_shard(0, call).await {
@@ -376,80 +340,34 @@ async fn change_once(
         // The gateway died or did not answer in time with the call possibly sent.
         Err(e) => Err(KosError::UnknownOutcome(e.to_string())),
     };
-    let (status, code, message, product) = match answer {
-        Ok(Answer::Ok(_)) => (
-            "COMPLETED",
-            "0000".to_string(),
-            "상품 변경이 완료되었습니다".to_string(),
-            data.product(&target),
-        ),
-        Ok(Answer::Refused { code, message }) => ("FAILED", code, message, None),
+    let (verdict, product) = match answer {
+        Ok(Answer::Ok(_)) => (Verdict::completed(), data.product(msg.target.as_str())),
+        Ok(Answer::Refused { code, message }) => (Verdict::failed(code, message), None),
         Err(KosError::UnknownOutcome(reason)) => {
             tracing::warn!(request_id, reason = %reason, "product change outcome unknown; the reconciler will settle it");
-            return Ok(processing_reply(request_id));
+            return Ok(processing());
         }
         Err(e) => {
             // Nothing happened at KOS: the record is settled FAILED, the caller gets 503.
-            if let Ok(mut conn) = deps.db.get().await {
-                let failed = Settlement {
-                    request_id,
-                    status: "FAILED",
-                    result_code: "KOS_UNAVAILABLE",
-                    result_message: "KOS unavailable; not applied",
-                    response: None,
-                    notify: Some(change_notification(
-                        request_id,
-                        &line,
-                        &current,
-                        &target,
-                        "FAILED",
-                        "KOS_UNAVAILABLE",
-                    )),
-                    key_reply: None,
-                };
-                let _ = store::settle(&mut conn, failed).await;
-            }
+            let failed = Verdict::failed("KOS_UNAVAILABLE", "KOS unavailable; not applied");
+            let _ = settlement::settle_unanswered(&deps.db, &change, &failed).await;
             return Err(e.into());
         }
     };
     // 4. Settle, with the MVNO notification in the same breath; then invalidate the cache.
-    let reply = settled_reply(request_id, status, &code, &message, product);
-    let settled = async {
-        let mut conn = deps.db.get().await.map_err(StoreError::from)?;
-        store::settle(
-            &mut conn,
-            Settlement {
-                request_id,
-                status,
-                result_code: &code,
-                result_message: &message,
-                response: Some(reply.data.clone()),
-                notify: Some(change_notification(
-                    request_id, &line, &current, &target, status, &code,
-                )),
-                key_reply: serde_json::to_value(&reply).ok().map(|v| (reply.status, v)),
-            },
-        )
-        .await
-    }
-    .await;
-    if status == "COMPLETED" {
-        let key = CacheKey::Customer(msg.line.clone());
-        let _ = deps.cache.ask(&key.name(), Invalidate(key)).await;
-    }
-    match settled {
-        Ok(_) => Ok(reply),
+    match settlement::settle_answered(&deps.db, &deps.cache, &change, &verdict, product).await {
+        Ok((answer, _)) => Ok(ChangeOutcome::Settled(answer)),
         // KOS answered but the record could not be settled: it stays PROCESSING and the
         // reconciler settles it from KOS; the caller hears "processing".
         Err(e) => {
             tracing::warn!(request_id, error = %e, "product change answered by KOS but not settled; reconciler will");
-            Ok(processing_reply(request_id))
+            Ok(processing())
         }
     }
 }
 
 impl Handler<RequestChange> for ProductChanger {
-    type Result = ResponseFuture<Result<ChangeReply, ChangeError>>;
+    type Result = ResponseFuture<Result<(ChangeOutcome, Replayed), ChangeError>>;
 
     fn handle(&mut self, msg: RequestChange, _: &mut Context<Self>) -> Self::Result {
         Box::pin(run_change(self.deps.clone(), msg))
@@ -459,16 +377,16 @@ impl Handler<RequestChange> for ProductChanger {
 /// Runs the pre-check only (`POST /products/change/validation`).
 #[derive(Message)]
 #[rtype(result = "Result<Validation, ChangeError>")]
-pub struct Validate {
+pub struct Precheck {
     pub line: LineNumber,
     pub current: ProductCode,
     pub target: ProductCode,
 }
 
-impl Handler<Validate> for ProductChanger {
+impl Handler<Precheck> for ProductChanger {
     type Result = ResponseFuture<Result<Validation, ChangeError>>;
 
-    fn handle(&mut self, msg: Validate, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: Precheck, _: &mut Context<Self>) -> Self::Result {
         let cache = self.deps.cache.clone();
         Box::pin(async move {
             let data = precheck_data(&cache, &msg.line).await?;
@@ -487,11 +405,11 @@ impl Handler<Panic> for ProductChanger {
 
 /// A change record by request id.
 #[derive(Message)]
-#[rtype(result = "Result<Option<store::ChangeRow>, StoreError>")]
+#[rtype(result = "Result<Option<ChangeRecord>, StoreError>")]
 pub struct FindChange(pub String);
 
 impl Handler<FindChange> for ProductChanger {
-    type Result = ResponseFuture<Result<Option<store::ChangeRow>, StoreError>>;
+    type Result = ResponseFuture<Result<Option<ChangeRecord>, StoreError>>;
 
     fn handle(&mut self, msg: FindChange, _: &mut Context<Self>) -> Self::Result {
         let db = self.deps.db.clone();
@@ -504,11 +422,11 @@ impl Handler<FindChange> for ProductChanger {
 
 /// A page of a line's change requests, newest first.
 #[derive(Message)]
-#[rtype(result = "Result<(Vec<store::ChangeRow>, i64), StoreError>")]
-pub struct ChangeHistory(pub store::HistoryFilter);
+#[rtype(result = "Result<(Vec<ChangeRecord>, i64), StoreError>")]
+pub struct ChangeHistory(pub ChangeFilter);
 
 impl Handler<ChangeHistory> for ProductChanger {
-    type Result = ResponseFuture<Result<(Vec<store::ChangeRow>, i64), StoreError>>;
+    type Result = ResponseFuture<Result<(Vec<ChangeRecord>, i64), StoreError>>;
 
     fn handle(&mut self, msg: ChangeHistory, _: &mut Context<Self>) -> Self::Result {
         let db = self.deps.db.clone();

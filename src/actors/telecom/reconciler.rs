@@ -15,14 +15,15 @@ use actix::prelude::*;
 use chrono::Utc;
 use serde::Serialize;
 
-use super::cache::{CacheActor, CacheKey, Invalidate};
+use super::cache::CacheActor;
 use super::kos_gateway::{Budget, InquireCustomer, KosGateway};
-use super::product_change::{change_notification, settled_reply};
+use super::settlement::{self, Change};
 use crate::actors::shard::{Lifeline, Panic, ShardSet};
-use crate::domain::identity::LineNumber;
+use crate::domain::telecom::change::{ChangeRecord, ChangeStatus, Verdict};
 use crate::domain::telecom::kos::Answer;
 use crate::infra::db::DbPool;
-use crate::infra::telecom::product_changes::{self as store, ChangeRow, Settlement};
+use crate::infra::idempotency;
+use crate::infra::telecom::product_changes as store;
 use crate::infra::StoreError;
 use crate::settings::ProductSettings;
 
@@ -147,16 +148,13 @@ async fn settle_from_kos(
     db: &DbPool,
     kos: &ShardSet<KosGateway>,
     cache: &ShardSet<CacheActor>,
-    row: &ChangeRow,
+    row: &ChangeRecord,
 ) -> Result<bool, StoreError> {
-    let Ok(line) = LineNumber::parse(&row.line_number) else {
-        return Ok(false);
-    };
     let answer = match kos
         .ask_shard(
             0,
             InquireCustomer {
-                line: line.clone(),
+                line: row.line.clone(),
                 budget: Budget::Customers,
             },
         )
@@ -165,47 +163,21 @@ async fn settle_from_kos(
         Ok(Ok(a)) => a,
         _ => return Ok(false),
     };
-    let (status, code, message) = match answer {
-        Answer::Ok(c) if c.current_product_code == row.target_product_code => (
-            "COMPLETED",
-            "0000".to_string(),
-            "상품 변경이 완료되었습니다".to_string(),
-        ),
-        Answer::Ok(_) => (
-            "FAILED",
-            "NOT_APPLIED".to_string(),
-            "KOS에 반영되지 않았습니다".to_string(),
-        ),
-        Answer::Refused { code, message } => ("FAILED", code, message),
+    let verdict = match answer {
+        Answer::Ok(c) if c.current_product_code == row.target.as_str() => Verdict::completed(),
+        Answer::Ok(_) => Verdict::failed("NOT_APPLIED", "KOS에 반영되지 않았습니다"),
+        Answer::Refused { code, message } => Verdict::failed(code, message),
     };
-    let reply = settled_reply(&row.request_id, status, &code, &message, None);
-    let mut conn = db.get().await.map_err(StoreError::from)?;
-    let done = store::settle(
-        &mut conn,
-        Settlement {
-            request_id: &row.request_id,
-            status,
-            result_code: &code,
-            result_message: &message,
-            response: Some(reply.data.clone()),
-            notify: Some(change_notification(
-                &row.request_id,
-                &row.line_number,
-                &row.current_product_code,
-                &row.target_product_code,
-                status,
-                &code,
-            )),
-            key_reply: serde_json::to_value(&reply).ok().map(|v| (reply.status, v)),
-        },
-    )
-    .await?;
+    let change = Change {
+        request_id: &row.request_id,
+        line: &row.line,
+        current: &row.current,
+        target: &row.target,
+    };
+    let (_, done) = settlement::settle_answered(db, cache, &change, &verdict, None).await?;
     if done {
-        tracing::info!(request_id = %row.request_id, status, "product change reconciled");
-        if status == "COMPLETED" {
-            let key = CacheKey::Customer(line);
-            let _ = cache.ask(&key.name(), Invalidate(key)).await;
-        }
+        let completed = verdict.status == ChangeStatus::Completed;
+        tracing::info!(request_id = %row.request_id, completed, "product change reconciled");
     }
     Ok(true)
 }
@@ -224,7 +196,7 @@ impl Actor for Reconciler {
             ctx.spawn(
                 async move {
                     if let Ok(mut conn) = db.get().await {
-                        if let Ok(n) = store::purge_keys(&mut conn).await {
+                        if let Ok(n) = idempotency::purge(&mut conn).await {
                             if n > 0 {
                                 tracing::info!(deleted = n, "expired idempotency keys deleted");
                             }

@@ -114,6 +114,16 @@ impl fmt::Debug for NewPassword {
     }
 }
 
+/// Where an account stands (`users.account_status`). Only `Active` accounts log in or
+/// refresh; `Decoy` is the row unknown user ids' attempts are counted on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AccountStatus {
+    Active,
+    Suspended,
+    Decoy,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

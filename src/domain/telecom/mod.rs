@@ -2,6 +2,7 @@
 
 pub mod bill;
 pub mod billing_month;
+pub mod change;
 pub mod kos;
 pub mod product;
 

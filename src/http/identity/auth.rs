@@ -16,7 +16,7 @@ use crate::actors::identity::session::{CloseSession, OpenSession, Refresh};
 use crate::actors::telecom::kos_gateway::{Budget, InquireCustomer};
 use crate::domain::identity::registration::{check_line, LineInKos};
 use crate::domain::identity::{
-    CustomerId, LineNumber, NewPassword, Permission, Permissions, UserId, UserName,
+    AccountStatus, CustomerId, LineNumber, NewPassword, Permission, Permissions, UserId, UserName,
 };
 use crate::domain::telecom::kos::Answer;
 use crate::http::envelope::{ok, with_status};
@@ -184,7 +184,7 @@ async fn refresh(
         }
         Err(_) => None,
     };
-    let Some(account) = account.filter(|a| a.account_status == "ACTIVE") else {
+    let Some(account) = account.filter(|a| a.account_status == AccountStatus::Active) else {
         close_session(&state, &user, claims.sid).await?;
         return Err(ApiError::Unauthorized("account not active"));
     };

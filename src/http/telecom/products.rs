@@ -12,10 +12,14 @@ use serde_json::{json, Value};
 
 use crate::actors::telecom::cache::{CacheKey, Cached, Get};
 use crate::actors::telecom::product_change::{
-    ChangeError, ChangeHistory, ChangeReply, FindChange, RequestChange, Validate,
+    ChangeError, ChangeHistory, FindChange, Precheck, Replayed, RequestChange,
 };
+use crate::domain::idempotency::IdempotencyKey;
 use crate::domain::identity::LineNumber;
 use crate::domain::paging::Pagination;
+use crate::domain::telecom::change::{
+    ChangeFilter, ChangeOutcome, ChangeRecord, ChangeStatus, PRECHECK_FAILED,
+};
 use crate::domain::telecom::kos::{KosCustomer, KosProductList};
 use crate::domain::telecom::product::ProductCode;
 use crate::http::envelope::{failure_with_data, ok, with_status};
@@ -23,7 +27,6 @@ use crate::http::error::ApiError;
 use crate::http::extract::{Auth, ProductChange};
 use crate::http::params::{field, line_or_own, request_id, HistoryParams, HistoryWindow};
 use crate::http::AppState;
-use crate::infra::telecom::product_changes::{ChangeRow, HistoryFilter};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -256,7 +259,7 @@ async fn validation(
         .products
         .ask(
             c.line.digits(),
-            Validate {
+            Precheck {
                 line: c.line.clone(),
                 current: c.current,
                 target: c.target,
@@ -266,30 +269,49 @@ async fn validation(
     Ok(ok(result))
 }
 
-fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+fn idempotency_key(req: &HttpRequest) -> Result<Option<IdempotencyKey>, ApiError> {
     let Some(value) = req.headers().get("idempotency-key") else {
         return Ok(None);
     };
     let key = value
         .to_str()
-        .ok()
-        .map(str::trim)
-        .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
-        .ok_or_else(|| {
+        .map_err(|_| "")
+        .and_then(IdempotencyKey::parse)
+        .map_err(|_| {
             field(
                 "Idempotency-Key",
                 "1~255자의 출력 가능한 ASCII 문자여야 합니다",
             )
         })?;
-    Ok(Some(key.to_string()))
+    Ok(Some(key))
 }
 
-fn reply_response(reply: ChangeReply) -> HttpResponse {
-    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
-    match reply.code {
-        None => with_status(status, reply.data),
-        Some(code) => failure_with_data(status, &code, &reply.message, reply.data),
+/// A change's outcome as HTTP: settled `200`, still processing `202`, pre-check failed
+/// `409` (the validation as data). A replay is marked `Idempotent-Replayed: true`.
+fn outcome_response(outcome: ChangeOutcome, replayed: Replayed) -> Result<HttpResponse, ApiError> {
+    let mut response = match outcome {
+        ChangeOutcome::Settled(answer) => with_status(StatusCode::OK, answer),
+        ChangeOutcome::Processing { request_id } => with_status(
+            StatusCode::ACCEPTED,
+            json!({ "requestId": request_id, "processStatus": ChangeStatus::Processing }),
+        ),
+        ChangeOutcome::Refused(validation) => {
+            let message = validation
+                .failure_reason
+                .clone()
+                .unwrap_or_else(|| PRECHECK_FAILED.into());
+            let data =
+                serde_json::to_value(&validation).map_err(|e| ApiError::Internal(e.to_string()))?;
+            failure_with_data(StatusCode::CONFLICT, "VALIDATION_FAILED", &message, data)
+        }
+    };
+    if replayed.0 {
+        response.headers_mut().insert(
+            actix_web::http::header::HeaderName::from_static("idempotent-replayed"),
+            actix_web::http::header::HeaderValue::from_static("true"),
+        );
     }
+    Ok(response)
 }
 
 /// `POST /products/change`: re-checks, records PROCESSING, calls KOS, settles, answers.
@@ -303,39 +325,35 @@ async fn change(
     let c = parse_change(body.into_inner())?;
     auth.ensure_line(&c.line)?;
     let msg = RequestChange {
-        user_id: auth.principal.user_id.to_string(),
+        user_id: auth.principal.user_id.clone(),
         line: c.line.clone(),
         current: c.current,
         target: c.target,
         idempotency_key: key,
     };
-    let reply = state
+    let (outcome, replayed) = state
         .actors
         .telecom
         .products
         .ask(c.line.digits(), msg)
         .await??;
-    Ok(reply_response(reply))
+    outcome_response(outcome, replayed)
 }
 
-fn change_view(r: &ChangeRow) -> Value {
+fn change_view(r: &ChangeRecord) -> Value {
     let mut view = json!({
         "requestId": r.request_id,
-        "lineNumber": LineNumber::parse(&r.line_number).map(|l| l.to_string()).unwrap_or_default(),
+        "lineNumber": r.line,
         "processStatus": r.status,
-        "currentProductCode": r.current_product_code,
-        "targetProductCode": r.target_product_code,
+        "currentProductCode": r.current,
+        "targetProductCode": r.target,
         "resultCode": r.result_code,
         "resultMessage": r.result_message,
         "requestedAt": r.requested_at.to_rfc3339(),
         "processedAt": r.processed_at.map(|t| t.to_rfc3339()),
     });
-    if let Some(product) = r
-        .response
-        .as_ref()
-        .and_then(|resp| resp.get("changedProduct"))
-    {
-        view["changedProduct"] = product.clone();
+    if let Some(answer) = &r.response {
+        view["changedProduct"] = json!(answer.changed_product);
     }
     view
 }
@@ -354,8 +372,7 @@ async fn change_result(
         .ask(&id, FindChange(id.clone()))
         .await??
         .ok_or(ApiError::NotFound("상품 변경 요청"))?;
-    let line = LineNumber::parse(&row.line_number).map_err(|e| ApiError::Internal(e.into()))?;
-    auth.ensure_line(&line)?;
+    auth.ensure_line(&row.line)?;
     Ok(ok(change_view(&row)))
 }
 
@@ -370,8 +387,8 @@ async fn history(
     let line = line_or_own(q.line_number.as_deref(), &auth.principal.line_number)?;
     let window = HistoryWindow::parse(&state, &q, 10, Some(Duration::days(731)))?;
     auth.ensure_line(&line)?;
-    let filter = HistoryFilter {
-        line_number: line.digits().to_string(),
+    let filter = ChangeFilter {
+        line: line.clone(),
         from: window.from,
         until: window.until,
         offset: window.page.offset(),
@@ -396,12 +413,12 @@ async fn history(
         .map(|r| {
             json!({
                 "requestId": r.request_id,
-                "lineNumber": LineNumber::parse(&r.line_number).map(|l| l.to_string()).unwrap_or_default(),
+                "lineNumber": r.line,
                 "processStatus": r.status,
-                "currentProductCode": r.current_product_code,
-                "currentProductName": name_of(&r.current_product_code),
-                "targetProductCode": r.target_product_code,
-                "targetProductName": name_of(&r.target_product_code),
+                "currentProductCode": r.current,
+                "currentProductName": name_of(r.current.as_str()),
+                "targetProductCode": r.target,
+                "targetProductName": name_of(r.target.as_str()),
                 "requestedAt": r.requested_at.to_rfc3339(),
                 "processedAt": r.processed_at.map(|t| t.to_rfc3339()),
                 "resultMessage": r.result_message,

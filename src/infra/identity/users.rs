@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
+use crate::domain::identity::AccountStatus;
 use crate::infra::schema::users;
 use crate::infra::StoreError;
 
@@ -17,9 +18,32 @@ pub struct UserRow {
     pub user_name: String,
     pub password_hash: String,
     pub permissions: Vec<String>,
-    pub account_status: String,
+    #[diesel(deserialize_as = String)]
+    pub account_status: AccountStatus,
     pub failed_login_count: i32,
     pub locked_until: Option<DateTime<Utc>>,
+}
+
+/// `users.account_status` (its `CHECK` constraint lists the same values).
+pub fn status_sql(s: AccountStatus) -> &'static str {
+    match s {
+        AccountStatus::Active => "ACTIVE",
+        AccountStatus::Suspended => "SUSPENDED",
+        AccountStatus::Decoy => "DECOY",
+    }
+}
+
+impl TryFrom<String> for AccountStatus {
+    type Error = StoreError;
+
+    fn try_from(s: String) -> Result<Self, StoreError> {
+        match s.as_str() {
+            "ACTIVE" => Ok(AccountStatus::Active),
+            "SUSPENDED" => Ok(AccountStatus::Suspended),
+            "DECOY" => Ok(AccountStatus::Decoy),
+            other => Err(StoreError::Corrupt(format!("account status {other:?}"))),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -160,15 +184,15 @@ pub async fn count_unknown_attempt(conn: &mut AsyncPgConnection) -> Result<(), S
     Ok(())
 }
 
-/// Sets an account's status (`ACTIVE` or `SUSPENDED`); false when there is no such user.
+/// Sets an account's status; false when there is no such user.
 pub async fn set_status(
     conn: &mut AsyncPgConnection,
     id: &str,
-    status: &str,
+    status: AccountStatus,
 ) -> Result<bool, StoreError> {
     let n = diesel::update(users::table.find(id))
         .set((
-            users::account_status.eq(status),
+            users::account_status.eq(status_sql(status)),
             users::updated_at.eq(diesel::dsl::now),
         ))
         .execute(conn)
