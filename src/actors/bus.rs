@@ -14,12 +14,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
-use crate::actors::identity::session::{parse_event_payload, Evict, EvictAll, SessionActor};
+use crate::actors::identity::session::{Evict, EvictAll, SessionActor};
 use crate::actors::shard::ShardSet;
 use crate::actors::telecom::cache::{CacheActor, Forget, ForgetCustomers};
-use crate::infra::redis::RedisStore;
+use crate::infra::identity::sessions::parse_event_payload;
+use crate::infra::redis::{subscribe, PubSub, RedisStore};
 
 const HEARTBEAT: Duration = Duration::from_secs(2);
 const HEARTBEAT_PAYLOAD: &str = "heartbeat";
@@ -60,7 +61,7 @@ impl SessionBus {
     }
 
     /// Relays announcements until the subscription ends or falls silent.
-    async fn listen(&self, mut pubsub: redis::aio::PubSub, channel: &str, cache_channel: &str) {
+    async fn listen(&self, mut pubsub: PubSub, channel: &str, cache_channel: &str) {
         let mut messages = pubsub.on_message();
         let mut tick = tokio::time::interval(HEARTBEAT);
         let mut last_heard = Instant::now();
@@ -83,30 +84,9 @@ impl SessionBus {
                     if last_heard.elapsed() > HEARTBEAT * 3 {
                         return;
                     }
-                    let channel = channel.to_string();
-                    let _ = self
-                        .redis
-                        .run(|mut conn| async move {
-                            redis::cmd("PUBLISH")
-                                .arg(channel)
-                                .arg(HEARTBEAT_PAYLOAD)
-                                .query_async::<i64>(&mut conn)
-                                .await
-                        })
-                        .await;
+                    let _ = self.redis.publish(channel, HEARTBEAT_PAYLOAD).await;
                 }
             }
         }
     }
-}
-
-async fn subscribe(url: &SecretString, channels: &[&str]) -> anyhow::Result<redis::aio::PubSub> {
-    let client = redis::Client::open(url.expose_secret())?;
-    let mut pubsub = tokio::time::timeout(Duration::from_secs(2), client.get_async_pubsub())
-        .await
-        .map_err(|_| anyhow::anyhow!("connect timed out"))??;
-    for channel in channels {
-        pubsub.subscribe(*channel).await?;
-    }
-    Ok(pubsub)
 }

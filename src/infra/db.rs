@@ -153,3 +153,10 @@ mod tests {
         assert!(split_database_name("postgres://h/bad;name").is_err());
     }
 }
+
+/// Whether PostgreSQL answers (`SELECT 1` on a pooled connection).
+pub async fn ping(pool: &DbPool) -> Result<(), crate::infra::StoreError> {
+    let mut conn = pool.get().await?;
+    diesel_async::RunQueryDsl::execute(diesel::sql_query("SELECT 1"), &mut conn).await?;
+    Ok(())
+}

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use ::redis::aio::MultiplexedConnection;
 use bb8_redis::RedisConnectionManager;
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 
 use super::{ms, StoreError};
 use crate::settings::RedisSettings;
@@ -216,5 +216,45 @@ impl Keys {
     /// The ids of a user's live sessions (a set), so that all of them can be ended at once.
     pub fn user_sessions(&self, user_id: &str) -> String {
         format!("{}user-sessions:{user_id}", self.prefix)
+    }
+}
+
+/// A subscription of its own connection (pub/sub needs one).
+pub type PubSub = ::redis::aio::PubSub;
+
+/// Subscribes to `channels` on a connection of its own (2 s to connect).
+pub async fn subscribe(url: &SecretString, channels: &[&str]) -> anyhow::Result<PubSub> {
+    let client = ::redis::Client::open(url.expose_secret())?;
+    let mut pubsub = tokio::time::timeout(Duration::from_secs(2), client.get_async_pubsub())
+        .await
+        .map_err(|_| anyhow::anyhow!("connect timed out"))??;
+    for channel in channels {
+        pubsub.subscribe(*channel).await?;
+    }
+    Ok(pubsub)
+}
+
+impl RedisStore {
+    /// Whether Redis answers (`PING`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.run(
+            |mut conn| async move { ::redis::cmd("PING").query_async::<String>(&mut conn).await },
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Publishes `payload` on `channel`.
+    pub async fn publish(&self, channel: &str, payload: &str) -> Result<(), StoreError> {
+        let (channel, payload) = (channel.to_string(), payload.to_string());
+        self.run(|mut conn| async move {
+            ::redis::cmd("PUBLISH")
+                .arg(channel)
+                .arg(payload)
+                .query_async::<i64>(&mut conn)
+                .await
+        })
+        .await
+        .map(|_| ())
     }
 }

@@ -19,6 +19,7 @@ use crate::domain::identity::lockout::LockoutPolicy;
 use crate::domain::identity::{
     AccountStatus, CustomerId, LineNumber, NewPassword, Permissions, UserId, UserName,
 };
+use crate::infra::db;
 use crate::infra::identity::password::{HashError, PasswordHasher};
 use crate::infra::identity::users::{self, Duplicate, InsertError, NewUserRow, UserRow};
 use crate::infra::rate_limit::{self, Decision};
@@ -391,23 +392,8 @@ impl Handler<CheckStores> for AccountActor {
     fn handle(&mut self, _: CheckStores, _: &mut Context<Self>) -> Self::Result {
         let stores = self.stores.clone();
         Box::pin(async move {
-            let postgres = async {
-                use diesel_async::RunQueryDsl as _;
-                let mut conn = stores.db.get().await.map_err(StoreError::from)?;
-                diesel::sql_query("SELECT 1").execute(&mut conn).await?;
-                Ok::<(), StoreError>(())
-            }
-            .await
-            .map_err(|e| e.to_string());
-            let redis =
-                stores
-                    .redis
-                    .run(|mut conn| async move {
-                        redis::cmd("PING").query_async::<String>(&mut conn).await
-                    })
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string());
+            let postgres = db::ping(&stores.db).await.map_err(|e| e.to_string());
+            let redis = stores.redis.ping().await.map_err(|e| e.to_string());
             StoreHealth { postgres, redis }
         })
     }

@@ -21,13 +21,13 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use chrono::Utc;
-use redis::AsyncCommands as _;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::actors::shard::{Lifeline, Panic};
 use crate::domain::identity::token::{AccessClaims, IssuedTokens, RefreshClaims, TokenKeys};
 use crate::domain::identity::{CustomerId, LineNumber, Permissions, Principal, UserId, UserName};
+use crate::infra::identity::sessions::{self, Rotation};
 use crate::infra::redis::RedisStore;
 use crate::infra::StoreError;
 
@@ -168,15 +168,6 @@ impl Actor for SessionActor {
 impl Supervised for SessionActor {}
 
 /// Payload announced on the session channel: `user_id` TAB `sid`.
-pub fn event_payload(user_id: &str, sid: Uuid) -> String {
-    format!("{user_id}\t{sid}")
-}
-
-pub fn parse_event_payload(payload: &str) -> Option<(&str, Uuid)> {
-    let (user, sid) = payload.split_once('\t')?;
-    Some((user, sid.parse().ok()?))
-}
-
 fn principal_of(record: &SessionRecord, claims: &AccessClaims) -> Option<Principal> {
     Some(Principal {
         user_id: UserId::parse(&record.user_id).ok()?,
@@ -197,38 +188,20 @@ impl Handler<OpenSession> for SessionActor {
         let sid = Uuid::new_v4();
         let redis = self.redis.clone();
         let tokens = self.tokens.clone();
-        let key = redis.keys.session(&sid);
-        let index = redis.keys.user_sessions(&record.user_id);
         let lifetime = self.lifetime.as_secs().max(1);
         let ttl = tokens.refresh_ttl_s().min(lifetime);
-        let until = (record.created_at.max(0) as u64 + lifetime).to_string();
         let fut = async move {
             let data = serde_json::to_string(&record).map_err(|_| SessionError::Signing)?;
-            redis
-                .run(|mut conn| async move {
-                    redis::pipe()
-                        .atomic()
-                        .hset_multiple(
-                            &key,
-                            &[
-                                ("data", data.as_str()),
-                                ("gen", "0"),
-                                ("until", until.as_str()),
-                            ],
-                        )
-                        .ignore()
-                        .expire(&key, ttl as i64)
-                        .ignore()
-                        // The user's sessions, for ending them all; kept as long as the
-                        // longest of them can live.
-                        .sadd(&index, sid.to_string())
-                        .ignore()
-                        .expire(&index, lifetime as i64)
-                        .ignore()
-                        .query_async::<()>(&mut conn)
-                        .await
-                })
-                .await?;
+            sessions::open(
+                &redis,
+                sid,
+                &record.user_id,
+                &data,
+                ttl,
+                lifetime,
+                record.created_at.max(0) as u64 + lifetime,
+            )
+            .await?;
             let issued = tokens
                 .issue(&record.user_id, sid, 0, Utc::now())
                 .map_err(|_| SessionError::Signing)?;
@@ -270,7 +243,6 @@ impl Handler<Authenticate> for SessionActor {
             }
         }
         let redis = self.redis.clone();
-        let key = redis.keys.session(&sid);
         let epoch = self.epoch;
         // A copy marked stale may have missed a logout (announced while the bus was down):
         // it is not honoured even when Redis cannot be asked.
@@ -280,9 +252,7 @@ impl Handler<Authenticate> for SessionActor {
             .filter(|c| !c.stale)
             .map(|c| c.record.clone());
         let load = async move {
-            let data: Option<String> = redis
-                .run(|mut conn| async move { conn.hget(&key, "data").await })
-                .await?;
+            let data = sessions::load(&redis, sid).await?;
             match data {
                 Some(json) => {
                     serde_json::from_str::<SessionRecord>(&json).map_err(|_| SessionError::Ended)
@@ -320,40 +290,6 @@ impl Handler<Authenticate> for SessionActor {
     }
 }
 
-/// Rotates a refresh token atomically. Returns the new generation; -1 if the session is
-/// gone or past its absolute lifetime (`until`, set at login; then it is deleted); -2 if
-/// the presented generation was already spent, in which case the session (the whole token
-/// family) is deleted and the revocation announced, in the same step. A refresh extends the
-/// session by the refresh lifetime, never past `until`. ARGV[5] is the account's
-/// permissions now, comma-joined: a session stored with others ends too (-1, announced).
-const ROTATE_SCRIPT: &str = r"
-local gen = redis.call('HGET', KEYS[1], 'gen')
-if not gen then return -1 end
-local now = tonumber(redis.call('TIME')[1])
-local untilv = tonumber(redis.call('HGET', KEYS[1], 'until') or '0')
-local stale = false
-local ok, old = pcall(cjson.decode, redis.call('HGET', KEYS[1], 'data') or '')
-if ok and type(old) == 'table' and type(old['permissions']) == 'table' then
-  stale = table.concat(old['permissions'], ',') ~= ARGV[5]
-end
-if stale or (untilv > 0 and now >= untilv) then
-  redis.call('DEL', KEYS[1])
-  redis.call('PUBLISH', ARGV[4], ARGV[3])
-  return -1
-end
-if tonumber(gen) ~= tonumber(ARGV[1]) then
-  redis.call('DEL', KEYS[1])
-  redis.call('PUBLISH', ARGV[4], ARGV[3])
-  return -2
-end
-local next = tonumber(ARGV[1]) + 1
-redis.call('HSET', KEYS[1], 'gen', next)
-local expires = now + tonumber(ARGV[2])
-if untilv > 0 and untilv < expires then expires = untilv end
-redis.call('EXPIREAT', KEYS[1], expires)
-return next
-";
-
 impl Handler<Refresh> for SessionActor {
     type Result = ResponseActFuture<Self, Result<IssuedTokens, SessionError>>;
 
@@ -364,34 +300,24 @@ impl Handler<Refresh> for SessionActor {
         let tokens = self.tokens.clone();
         let sid = claims.sid;
         let rotate = async move {
-            let key = redis.keys.session(&claims.sid);
-            let channel = redis.keys.session_events();
-            let payload = event_payload(&claims.sub, claims.sid);
             let ttl = tokens.refresh_ttl_s();
-            let generation = claims.generation;
-            let next: i64 = redis
-                .run(|mut conn| async move {
-                    redis::Script::new(ROTATE_SCRIPT)
-                        .key(&key)
-                        .arg(generation)
-                        .arg(ttl)
-                        .arg(&payload)
-                        // The channel is an argument, not a key: on Redis Cluster a
-                        // script's keys must share a slot.
-                        .arg(&channel)
-                        .arg(&permissions)
-                        .invoke_async(&mut conn)
-                        .await
-                })
-                .await?;
-            match next {
-                -1 => Err(SessionError::Ended),
-                -2 => {
+            let rotation = sessions::rotate(
+                &redis,
+                claims.sid,
+                &claims.sub,
+                claims.generation,
+                ttl,
+                &permissions,
+            )
+            .await?;
+            match rotation {
+                Rotation::Ended => Err(SessionError::Ended),
+                Rotation::Reused => {
                     tracing::warn!(user = %claims.sub, "spent refresh token presented; session revoked");
                     Err(SessionError::Reused)
                 }
-                n => tokens
-                    .issue(&claims.sub, claims.sid, n.max(0) as u64, Utc::now())
+                Rotation::Rotated(n) => tokens
+                    .issue(&claims.sub, claims.sid, n, Utc::now())
                     .map_err(|_| SessionError::Signing),
             }
         };
@@ -413,20 +339,7 @@ impl Handler<CloseSession> for SessionActor {
         self.forget(msg.sid);
         let redis = self.redis.clone();
         Box::pin(async move {
-            let key = redis.keys.session(&msg.sid);
-            let channel = redis.keys.session_events();
-            let payload = event_payload(&msg.user_id, msg.sid);
-            redis
-                .run(|mut conn| async move {
-                    redis::pipe()
-                        .del(&key)
-                        .ignore()
-                        .publish(&channel, &payload)
-                        .ignore()
-                        .query_async::<()>(&mut conn)
-                        .await
-                })
-                .await?;
+            sessions::close(&redis, msg.sid, &msg.user_id).await?;
             Ok(())
         })
     }
@@ -438,34 +351,7 @@ impl Handler<EndUserSessions> for SessionActor {
     fn handle(&mut self, msg: EndUserSessions, _: &mut Context<Self>) -> Self::Result {
         let redis = self.redis.clone();
         let user = msg.0;
-        let end = async move {
-            let index = redis.keys.user_sessions(&user);
-            let channel = redis.keys.session_events();
-            let sids: Vec<String> = redis
-                .run(|mut conn| {
-                    let index = index.clone();
-                    async move { conn.smembers(&index).await }
-                })
-                .await?;
-            let sids: Vec<Uuid> = sids.iter().filter_map(|s| s.parse().ok()).collect();
-            let keys: Vec<String> = sids.iter().map(|sid| redis.keys.session(sid)).collect();
-            let payloads: Vec<String> = sids.iter().map(|sid| event_payload(&user, *sid)).collect();
-            redis
-                .run(|mut conn| async move {
-                    let mut pipe = redis::pipe();
-                    pipe.atomic();
-                    for key in &keys {
-                        pipe.del(key).ignore();
-                    }
-                    pipe.del(&index).ignore();
-                    for payload in &payloads {
-                        pipe.publish(&channel, payload).ignore();
-                    }
-                    pipe.query_async::<()>(&mut conn).await
-                })
-                .await?;
-            Ok::<_, SessionError>(sids)
-        };
+        let end = async move { Ok::<_, SessionError>(sessions::end_user(&redis, &user).await?) };
         Box::pin(end.into_actor(self).map(|ended, act, _| {
             let sids = ended?;
             for sid in &sids {
@@ -500,18 +386,5 @@ impl Handler<Panic> for SessionActor {
 
     fn handle(&mut self, _: Panic, _: &mut Context<Self>) {
         panic!("fault injection: session actor panics on request");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn event_payload_round_trips() {
-        let sid = Uuid::new_v4();
-        let p = event_payload("user01", sid);
-        assert_eq!(parse_event_payload(&p), Some(("user01", sid)));
-        assert_eq!(parse_event_payload("garbage"), None);
     }
 }

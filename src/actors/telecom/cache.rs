@@ -28,6 +28,7 @@ use crate::domain::identity::LineNumber;
 use crate::domain::telecom::kos::{Answer, KosBill, KosCustomer, KosProductList};
 use crate::domain::telecom::BillingMonth;
 use crate::infra::redis::RedisStore;
+use crate::infra::telecom::shared_cache;
 use crate::settings::CacheSettings;
 
 /// What can be cached.
@@ -361,7 +362,7 @@ impl Handler<Get> for CacheActor {
         let redis = self.redis.clone();
         let kos = self.kos.clone();
         let stats = self.stats.clone();
-        let redis_key = redis.keys.cache(&key.name());
+        let name = key.name();
         let redis_timeout = Duration::from_millis(self.settings.redis_timeout_ms);
         let ttl = self.jitter(key.ttl(&self.settings));
         let refusal_ttl = self.jitter(Duration::from_secs(self.settings.not_found_ttl_s));
@@ -369,17 +370,7 @@ impl Handler<Get> for CacheActor {
         let load = async move {
             let mut redis_ok = true;
             if use_redis {
-                let read_key = redis_key.clone();
-                let read = redis
-                    .run_within(redis_timeout, |mut conn| async move {
-                        redis::pipe()
-                            .get(&read_key)
-                            .pttl(&read_key)
-                            .query_async::<(Option<String>, i64)>(&mut conn)
-                            .await
-                    })
-                    .await;
-                match read {
+                match shared_cache::read(&redis, &name, redis_timeout).await {
                     Ok((Some(json), pttl)) => {
                         if let Ok(value) = serde_json::from_str::<Cached>(&json) {
                             stats.redis_hits.fetch_add(1, Ordering::Relaxed);
@@ -417,18 +408,8 @@ impl Handler<Get> for CacheActor {
             };
             if use_redis && redis_ok && !keep.is_zero() {
                 if let Ok(json) = serde_json::to_string(&value) {
-                    let secs = keep.as_secs().max(1);
-                    let written = redis
-                        .run_within(redis_timeout, |mut conn| async move {
-                            redis::cmd("SET")
-                                .arg(&redis_key)
-                                .arg(json)
-                                .arg("EX")
-                                .arg(secs)
-                                .query_async::<()>(&mut conn)
-                                .await
-                        })
-                        .await;
+                    let written =
+                        shared_cache::write(&redis, &name, json, keep, redis_timeout).await;
                     redis_ok = written.is_ok();
                 }
             }
@@ -472,21 +453,8 @@ impl Handler<Invalidate> for CacheActor {
         self.memory.remove(&msg.0);
         let redis = self.redis.clone();
         let name = msg.0.name();
-        let key = redis.keys.cache(&name);
-        let channel = redis.keys.cache_events();
         Box::pin(async move {
-            let done = redis
-                .run(|mut conn| async move {
-                    redis::pipe()
-                        .del(&key)
-                        .ignore()
-                        .publish(&channel, &name)
-                        .ignore()
-                        .query_async::<()>(&mut conn)
-                        .await
-                })
-                .await;
-            if let Err(e) = done {
+            if let Err(e) = shared_cache::invalidate(&redis, &name).await {
                 tracing::warn!(error = %e, "cache invalidation could not reach Redis");
             }
         })

@@ -1,4 +1,5 @@
-//! Identity's stores: accounts in PostgreSQL, the password-hashing pool.
+//! Identity's stores: accounts in PostgreSQL, sessions in Redis, the password-hashing pool.
 
 pub mod password;
+pub mod sessions;
 pub mod users;

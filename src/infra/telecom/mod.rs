@@ -1,8 +1,10 @@
 //! Telecom's outside resources: the KOS-Order client, bill-inquiry history, product-change
-//! records and the MVNO outbox in PostgreSQL.
+//! records and the MVNO outbox in PostgreSQL, the history spool on disk, and the shared
+//! cache tier in Redis.
 
 pub mod history;
 pub mod kos;
 pub mod outbox;
 pub mod product_changes;
+pub mod shared_cache;
 pub mod spool;
