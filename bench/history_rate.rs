@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use chrono::Utc;
 use diesel_async::RunQueryDsl as _;
-use phonebill::actors::telecom::history::{Flush, Record, Snapshot};
-use phonebill::infra::telecom::history::{
+use phonebill::actors::telecom::bill_history::{Flush, Record, Snapshot};
+use phonebill::infra::telecom::bill_history::{
     write_batch, write_one, HistoryRecord, HistoryRow, SpooledNotification,
 };
 use phonebill::infra::{db, StoreError};

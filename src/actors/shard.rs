@@ -266,10 +266,6 @@ where
         self.kind
     }
 
-    pub fn shard_count(&self) -> usize {
-        self.slots.len()
-    }
-
     fn slot_for(&self, key: &(impl Hash + ?Sized)) -> &Slot<A> {
         // DefaultHasher::new() uses fixed keys, so a key maps to the same shard every run.
         let mut h = std::hash::DefaultHasher::new();
@@ -345,19 +341,6 @@ where
                 kind,
                 retry_after_s,
             }),
-        }
-    }
-
-    /// Fire-and-forget to every shard; a full or dead shard is skipped (and counted).
-    pub fn tell_all<M>(&self, msg: M)
-    where
-        M: Message + Clone + Send + 'static,
-        M::Result: Send,
-        A: Handler<M>,
-        A::Context: ToEnvelope<A, M>,
-    {
-        for slot in &self.slots {
-            self.tell_slot(slot, msg.clone());
         }
     }
 

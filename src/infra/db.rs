@@ -140,6 +140,13 @@ fn create_database(url: &str) -> anyhow::Result<()> {
     }
 }
 
+/// Whether PostgreSQL answers (`SELECT 1` on a pooled connection).
+pub async fn ping(pool: &DbPool) -> Result<(), crate::infra::StoreError> {
+    let mut conn = pool.get().await?;
+    diesel_async::RunQueryDsl::execute(diesel::sql_query("SELECT 1"), &mut conn).await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,11 +159,4 @@ mod tests {
         assert_eq!(name, "phonebill");
         assert!(split_database_name("postgres://h/bad;name").is_err());
     }
-}
-
-/// Whether PostgreSQL answers (`SELECT 1` on a pooled connection).
-pub async fn ping(pool: &DbPool) -> Result<(), crate::infra::StoreError> {
-    let mut conn = pool.get().await?;
-    diesel_async::RunQueryDsl::execute(diesel::sql_query("SELECT 1"), &mut conn).await?;
-    Ok(())
 }

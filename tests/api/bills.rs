@@ -502,7 +502,7 @@ async fn no_history_row_is_lost_while_postgresql_is_stopped() {
             .actors
             .telecom
             .history
-            .ask_shard(0, phonebill::actors::telecom::history::Snapshot)
+            .ask_shard(0, phonebill::actors::telecom::bill_history::Snapshot)
             .await
             .unwrap();
         if s.spooled >= 12 {
@@ -514,7 +514,7 @@ async fn no_history_row_is_lost_while_postgresql_is_stopped() {
         .actors
         .telecom
         .history
-        .ask_shard(0, phonebill::actors::telecom::history::Snapshot)
+        .ask_shard(0, phonebill::actors::telecom::bill_history::Snapshot)
         .await
         .unwrap();
     assert!(during.spooled >= 12, "{during:?}");
@@ -538,7 +538,7 @@ async fn no_history_row_is_lost_while_postgresql_is_stopped() {
         .actors
         .telecom
         .history
-        .ask_shard(0, phonebill::actors::telecom::history::Snapshot)
+        .ask_shard(0, phonebill::actors::telecom::bill_history::Snapshot)
         .await
         .unwrap();
     assert!(after.replayed >= 12, "{after:?}");
@@ -628,7 +628,7 @@ async fn a_full_history_writer_sheds_inquiries_as_503_and_loses_none_it_answered
         app.actors
             .telecom
             .history
-            .deliver(&0, phonebill::actors::telecom::history::Flush)
+            .deliver(&0, phonebill::actors::telecom::bill_history::Flush)
             .await
             .unwrap();
     };

@@ -278,7 +278,7 @@ async fn postgresql_stopped_and_restarted_under_load_loses_no_history_and_calls_
 /// aside in a `rejected-*.jsonl` file; it does not block the records spooled after it.
 #[actix_web::test]
 async fn a_spooled_record_postgresql_refuses_is_quarantined_and_the_rest_replayed() {
-    use phonebill::infra::telecom::history::{HistoryRecord, HistoryRow};
+    use phonebill::infra::telecom::bill_history::{HistoryRecord, HistoryRow};
     use phonebill::infra::telecom::spool::Spool;
     let app = spawn_app_with(|s| s.actors.history.replay_interval_ms = 200).await;
     let record = |n: u32, month: &str| HistoryRecord {

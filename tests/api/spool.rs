@@ -191,11 +191,13 @@ async fn two_instances_with_the_default_spool_survive_redis_and_postgresql_resta
     }
 }
 
-async fn history_snapshot(app: &TestApp) -> phonebill::actors::telecom::history::HistorySnapshot {
+async fn history_snapshot(
+    app: &TestApp,
+) -> phonebill::actors::telecom::bill_history::HistorySnapshot {
     app.actors
         .telecom
         .history
-        .ask_shard(0, phonebill::actors::telecom::history::Snapshot)
+        .ask_shard(0, phonebill::actors::telecom::bill_history::Snapshot)
         .await
         .unwrap()
 }
@@ -279,7 +281,7 @@ async fn a_write_postgresql_never_finishes_times_out_is_spooled_and_the_writer_g
 /// An instance that died left records in its slot: a running one adopts and replays them.
 #[actix_web::test]
 async fn the_spool_of_an_instance_that_is_gone_is_replayed_by_one_that_runs() {
-    use phonebill::infra::telecom::history::{HistoryRecord, HistoryRow};
+    use phonebill::infra::telecom::bill_history::{HistoryRecord, HistoryRow};
     use phonebill::infra::telecom::spool::Spool;
     use secrecy::ExposeSecret;
     let app = spawn_app_with(|s| s.actors.history.replay_interval_ms = 200).await;

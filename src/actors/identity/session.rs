@@ -97,7 +97,7 @@ pub struct Evict(pub Uuid);
 #[rtype(result = "()")]
 pub struct EvictAll;
 
-struct Cached {
+struct Remembered {
     record: Arc<SessionRecord>,
     loaded_at: Instant,
     /// Must be read from Redis again before it is trusted (announcements may have been
@@ -112,7 +112,7 @@ pub struct SessionActor {
     /// A session's absolute lifetime from its login (refreshes do not extend it).
     lifetime: Duration,
     bus_live: Arc<AtomicBool>,
-    sessions: HashMap<Uuid, Cached>,
+    sessions: HashMap<Uuid, Remembered>,
     tombstones: HashMap<Uuid, Instant>,
     epoch: u64,
     _lifeline: Lifeline,
@@ -211,7 +211,7 @@ impl Handler<OpenSession> for SessionActor {
             let (issued, record) = result?;
             act.sessions.insert(
                 sid,
-                Cached {
+                Remembered {
                     record: Arc::new(record),
                     loaded_at: Instant::now(),
                     stale: false,
@@ -278,7 +278,7 @@ impl Handler<Authenticate> for SessionActor {
             if act.epoch == epoch {
                 act.sessions.insert(
                     sid,
-                    Cached {
+                    Remembered {
                         record: record.clone(),
                         loaded_at: Instant::now(),
                         stale: false,

@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
+use super::bill_history::{HistoryWriter, Overloaded, Record};
 use super::cache::{CacheActor, CacheKey, Cached, Get, Tier};
-use super::history::{HistoryWriter, Overloaded, Record};
 use super::kos_gateway::KosError;
 use crate::actors::shard::{ActorError, ShardSet};
 use crate::domain::identity::{LineNumber, UserId};
@@ -18,7 +18,7 @@ use crate::domain::telecom::bill::{
     BillNotification, BillResult, InquiryStatus, BILL_OK, RESULT_OK,
 };
 use crate::domain::telecom::BillingMonth;
-use crate::infra::telecom::history::{HistoryRecord, HistoryRow, SpooledNotification};
+use crate::infra::telecom::bill_history::{HistoryRecord, HistoryRow, SpooledNotification};
 use crate::infra::telecom::outbox::Kind;
 
 /// One inquiry, parsed and authorized.

@@ -2,7 +2,8 @@
 //!
 //! State: one pooled HTTP client, a circuit breaker for read calls and one for product
 //! changes, the per-minute call budget and the bulkhead (calls in flight). One per instance.
-//! Senders: the bill and product actors and handlers (later issues), tests.
+//! Senders: the cache (bill, customer and catalogue loads), product changes and their
+//! reconciler, registration (customer look-ups), `/health/ready`, tests.
 //!
 //! The actor never awaits a call inside its mailbox: it admits a call (breaker, budget,
 //! bulkhead), lets the call run as a future, and records the outcome when it reports back,
@@ -212,8 +213,10 @@ pub struct KosGateway {
 
 impl KosGateway {
     /// Start-up only: builds the HTTP client.
+    /// `client`: built once at start-up (`infra::telecom::kos::client`).
     pub fn new(
         settings: &KosSettings,
+        client: reqwest::Client,
         base_url: String,
         metrics: Option<Arc<crate::metrics::Metrics>>,
         lifeline: Lifeline,
@@ -228,12 +231,6 @@ impl KosGateway {
             wait_open: Duration::from_millis(b.wait_open_ms),
             half_open_calls: b.half_open_calls,
         };
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_millis(settings.connect_timeout_ms))
-            .pool_max_idle_per_host(settings.max_concurrent_calls)
-            .tcp_nodelay(true)
-            .build()
-            .unwrap_or_default();
         Self {
             client,
             base_url: base_url.trim_end_matches('/').to_string(),

@@ -3,9 +3,9 @@
 //! and the use cases that run across them (`bill_inquiry`, `settlement`). `Telecom::start`
 //! is the one place its actor kinds are registered.
 
+pub mod bill_history;
 pub mod bill_inquiry;
 pub mod cache;
-pub mod history;
 pub mod kos_gateway;
 pub mod notifier;
 pub mod product_change;
@@ -22,8 +22,8 @@ use super::shard::ShardSet;
 use crate::infra::telecom::spool::Spool;
 use crate::metrics::Metrics;
 use crate::settings::{ActorKindSettings, Settings};
+use bill_history::{HistorySnapshot, HistoryWriter};
 use cache::{CacheActor, CacheSnapshot, CacheStats};
-use history::{HistorySnapshot, HistoryWriter};
 use kos_gateway::{GatewaySnapshot, KosGateway};
 use notifier::{Notifier, NotifierSnapshot};
 use product_change::{ChangeDeps, ProductChanger};
@@ -87,6 +87,8 @@ impl Telecom {
         metrics: Arc<Metrics>,
     ) -> anyhow::Result<Self> {
         let (kos_settings, url) = (settings.kos.clone(), endpoints.kos_url.clone());
+        let client = crate::infra::telecom::kos::client(&settings.kos)
+            .map_err(|e| anyhow::anyhow!("kos: cannot build the HTTP client: {e}"))?;
         let kos = l.start(
             "kos",
             settings.actors.kos.as_kind(),
@@ -94,6 +96,7 @@ impl Telecom {
             move |cx| {
                 KosGateway::new(
                     &kos_settings,
+                    client.clone(),
                     url.clone(),
                     Some(metrics.clone()),
                     cx.lifeline,
@@ -117,12 +120,22 @@ impl Telecom {
             },
         );
         let (mvno, url) = (settings.mvno.clone(), endpoints.mvno_url.clone());
+        let client = crate::infra::telecom::outbox::mvno_client(&settings.mvno)
+            .map_err(|e| anyhow::anyhow!("mvno: cannot build the HTTP client: {e}"))?;
         let db = l.background_stores().db;
         let notifier = l.start(
             "notifier",
             settings.actors.notifier.as_kind(),
             Placement::Background,
-            move |cx| Notifier::new(db.clone(), url.clone(), mvno.clone(), cx.lifeline),
+            move |cx| {
+                Notifier::new(
+                    db.clone(),
+                    client.clone(),
+                    url.clone(),
+                    mvno.clone(),
+                    cx.lifeline,
+                )
+            },
         );
         // This instance's slot of the spool, held until it exits (whatever happens to the
         // writer actor).
@@ -208,7 +221,7 @@ impl Telecom {
             Ok(Ok(s)) => Some(s),
             _ => None,
         };
-        let history_writer = self.history.ask_shard(0, history::Snapshot).await.ok();
+        let history_writer = self.history.ask_shard(0, bill_history::Snapshot).await.ok();
         let reconciler = match self.reconciler.ask_shard(0, reconciler::Snapshot).await {
             Ok(Ok(s)) => Some(s),
             _ => None,
@@ -224,6 +237,6 @@ impl Telecom {
 
     /// Writes what the history writer holds (shutdown).
     pub async fn flush(&self) {
-        let _ = self.history.ask_shard(0, history::Flush).await;
+        let _ = self.history.ask_shard(0, bill_history::Flush).await;
     }
 }

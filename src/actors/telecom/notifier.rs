@@ -85,12 +85,14 @@ pub struct Notifier {
 }
 
 impl Notifier {
-    pub fn new(db: DbPool, base_url: String, settings: MvnoSettings, lifeline: Lifeline) -> Self {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_millis(settings.timeout_ms))
-            .connect_timeout(Duration::from_millis(settings.timeout_ms.min(1000)))
-            .build()
-            .unwrap_or_default();
+    /// `client`: built once at start-up (`infra::telecom::outbox::mvno_client`).
+    pub fn new(
+        db: DbPool,
+        client: reqwest::Client,
+        base_url: String,
+        settings: MvnoSettings,
+        lifeline: Lifeline,
+    ) -> Self {
         Self {
             db,
             client,

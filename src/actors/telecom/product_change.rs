@@ -196,7 +196,7 @@ async fn held_key(
         Some(ChangeRecord {
             response: Some(answer),
             ..
-        }) => Ok(Some(ChangeOutcome::Settled(answer))),
+        }) => Ok(Some(ChangeOutcome::Settled(Box::new(answer)))),
         // Settled without an answer (not applied), or no record at all (the holder never
         // got as far as KOS and, after the lease, is presumed dead): take the key over.
         other => {
@@ -356,7 +356,7 @@ async fn change_once(
     };
     // 4. Settle, with the MVNO notification in the same breath; then invalidate the cache.
     match settlement::settle_answered(&deps.db, &deps.cache, &change, &verdict, product).await {
-        Ok((answer, _)) => Ok(ChangeOutcome::Settled(answer)),
+        Ok((answer, _)) => Ok(ChangeOutcome::Settled(Box::new(answer))),
         // KOS answered but the record could not be settled: it stays PROCESSING and the
         // reconciler settles it from KOS; the caller hears "processing".
         Err(e) => {

@@ -66,7 +66,7 @@ pub async fn settle_answered(
     product: Option<&KosProduct>,
 ) -> Result<(SettledChange, bool), StoreError> {
     let answer = SettledChange::new(c.request_id, verdict, product);
-    let outcome = ChangeOutcome::Settled(answer.clone());
+    let outcome = ChangeOutcome::Settled(Box::new(answer.clone()));
     let settled = {
         let mut conn = db.get().await.map_err(StoreError::from)?;
         store::settle(

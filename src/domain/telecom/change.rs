@@ -79,7 +79,7 @@ impl SettledChange {
 #[serde(tag = "outcome", content = "data", rename_all = "camelCase")]
 pub enum ChangeOutcome {
     /// KOS answered and the record is settled.
-    Settled(SettledChange),
+    Settled(Box<SettledChange>),
     /// KOS's outcome is unknown; the reconciler settles it.
     Processing { request_id: String },
     /// The pre-check failed; nothing reached KOS.

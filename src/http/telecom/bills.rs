@@ -9,9 +9,9 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::actors::telecom::bill_history::{Find, Page};
 use crate::actors::telecom::bill_inquiry::{self, Inquiry, InquiryError};
 use crate::actors::telecom::cache::{CacheKey, Cached, Get, Lookup};
-use crate::actors::telecom::history::{Find, Page};
 use crate::domain::identity::LineNumber;
 use crate::domain::paging::Pagination;
 use crate::domain::telecom::bill::{InquiryFilter, InquiryStatus, PastInquiry};

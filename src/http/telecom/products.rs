@@ -290,7 +290,7 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<IdempotencyKey>, ApiError
 /// `409` (the validation as data). A replay is marked `Idempotent-Replayed: true`.
 fn outcome_response(outcome: ChangeOutcome, replayed: Replayed) -> Result<HttpResponse, ApiError> {
     let mut response = match outcome {
-        ChangeOutcome::Settled(answer) => with_status(StatusCode::OK, answer),
+        ChangeOutcome::Settled(answer) => with_status(StatusCode::OK, *answer),
         ChangeOutcome::Processing { request_id } => with_status(
             StatusCode::ACCEPTED,
             json!({ "requestId": request_id, "processStatus": ChangeStatus::Processing }),

@@ -34,6 +34,16 @@ struct Envelope {
     data: Option<serde_json::Value>,
 }
 
+/// The HTTP client of KOS calls (start-up: a client that cannot be built is an error, not
+/// a default without the configured connect time-out).
+pub fn client(settings: &crate::settings::KosSettings) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_millis(settings.connect_timeout_ms))
+        .pool_max_idle_per_host(settings.max_concurrent_calls)
+        .tcp_nodelay(true)
+        .build()
+}
+
 #[derive(Debug, Clone)]
 pub enum Method {
     Get,

@@ -2,7 +2,7 @@
 //! records and the MVNO outbox in PostgreSQL, the history spool on disk, and the shared
 //! cache tier in Redis.
 
-pub mod history;
+pub mod bill_history;
 pub mod kos;
 pub mod outbox;
 pub mod product_changes;

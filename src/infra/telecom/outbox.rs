@@ -7,7 +7,6 @@ use diesel::sql_types::{Array, BigInt, Double, Int4, Integer, Jsonb, Text, Varch
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::Value;
 
-use crate::infra::schema::mvno_outbox;
 use crate::infra::StoreError;
 
 /// Kinds of notification, as the MVNO AP server's endpoints name them.
@@ -216,11 +215,13 @@ pub async fn lag(conn: &mut AsyncPgConnection) -> Result<Lag, StoreError> {
     .await?)
 }
 
-/// A delivered notification, for tests and tools.
-pub async fn delivered_event_ids(conn: &mut AsyncPgConnection) -> Result<Vec<String>, StoreError> {
-    Ok(mvno_outbox::table
-        .filter(mvno_outbox::delivered_at.is_not_null())
-        .select(mvno_outbox::event_id)
-        .load(conn)
-        .await?)
+/// The HTTP client of MVNO deliveries (start-up: a client that cannot be built is an error,
+/// not a default without the configured time-outs).
+pub fn mvno_client(settings: &crate::settings::MvnoSettings) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_millis(settings.timeout_ms))
+        .connect_timeout(std::time::Duration::from_millis(
+            settings.timeout_ms.min(1000),
+        ))
+        .build()
 }

@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 
-use super::history::HistoryRecord;
+use super::bill_history::HistoryRecord;
 
 /// Slots tried before start-up gives up (that many live instances in one folder).
 const SLOTS_MAX: usize = 256;

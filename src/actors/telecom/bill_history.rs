@@ -20,7 +20,7 @@ use super::notifier::{Notifier, Wake};
 use crate::actors::shard::{Lifeline, Panic, ShardSet};
 use crate::domain::telecom::bill::{InquiryFilter, PastInquiry};
 use crate::infra::db::DbPool;
-use crate::infra::telecom::history::{self, HistoryRecord};
+use crate::infra::telecom::bill_history::{self as store, HistoryRecord};
 use crate::infra::telecom::spool::Spool;
 use crate::infra::StoreError;
 use crate::settings::HistorySettings;
@@ -95,8 +95,8 @@ pub struct HistoryWriter {
     settings: HistorySettings,
     notifier: Arc<ShardSet<Notifier>>,
     buffer: Vec<HistoryRecord>,
-    /// A copy of the records the running round is writing: spooled if the actor dies.
-    /// The round being written (shared with it, not copied).
+    /// The records the running round is writing (shared with it, not copied): spooled if
+    /// the actor dies.
     in_flight: Arc<Vec<HistoryRecord>>,
     busy: bool,
     /// Told when the running round ends (their records are in it).
@@ -351,7 +351,7 @@ async fn write_part(db: &DbPool, part: &[HistoryRecord], batch_size: usize) -> (
     };
     let mut written = 0;
     for chunk in part.chunks(batch_size) {
-        if let Err(e) = history::write_batch(&mut conn, chunk).await {
+        if let Err(e) = store::write_batch(&mut conn, chunk).await {
             tracing::warn!(error = %e, "history write failed; spooling");
             return (written, true);
         }
@@ -405,13 +405,13 @@ async fn replay_file(
         .map_err(|e| e.to_string())?;
     let mut rejected = Vec::new();
     for chunk in records.chunks(batch_size) {
-        match history::write_batch(&mut conn, chunk).await {
+        match store::write_batch(&mut conn, chunk).await {
             Ok(_) => {}
             // PostgreSQL answered with an error: some record of the chunk is refused.
             // Find it record by record, so it cannot block everything after it.
             Err(StoreError::Db(_)) => {
                 for record in chunk {
-                    match history::write_batch(&mut conn, std::slice::from_ref(record)).await {
+                    match store::write_batch(&mut conn, std::slice::from_ref(record)).await {
                         Ok(_) => {}
                         Err(StoreError::Db(e)) => {
                             tracing::error!(error = %e, "PostgreSQL refuses a spooled history record; quarantined");
@@ -530,7 +530,7 @@ impl Handler<Find> for HistoryWriter {
         let db = self.db.clone();
         Box::pin(async move {
             let mut conn = db.get().await.map_err(StoreError::from)?;
-            history::find(&mut conn, &msg.0).await
+            store::find(&mut conn, &msg.0).await
         })
     }
 }
@@ -546,7 +546,7 @@ impl Handler<Page> for HistoryWriter {
         Box::pin(async move {
             let _ = rx.await;
             let mut conn = db.get().await.map_err(StoreError::from)?;
-            history::page(&mut conn, &msg.0).await
+            store::page(&mut conn, &msg.0).await
         })
     }
 }
