@@ -134,8 +134,13 @@ fn create_database(url: &str) -> anyhow::Result<()> {
             tracing::info!(database = %name, "database created");
             Ok(())
         }
-        // Another instance created it first.
+        // Another instance created it first ("already exists"), or at the same moment (a
+        // unique violation in PostgreSQL's own catalogue).
         Err(e) if e.to_string().contains("already exists") => Ok(()),
+        Err(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        )) => Ok(()),
         Err(e) => Err(anyhow!("creating database {name}: {e}")),
     }
 }

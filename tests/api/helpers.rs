@@ -120,6 +120,22 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     app
 }
 
+/// Starts `n` instances at the same moment on one new database and Redis prefix, so their
+/// start-ups (migrations, the shared JWT master) race; the first owns the database.
+pub async fn spawn_apps_together(n: usize) -> Vec<TestApp> {
+    let id = Uuid::new_v4().simple().to_string();
+    let db_name = format!("pbtest_{id}");
+    let prefix = format!("pbtest:{id}:");
+    let settings = test_settings(&db_name, &prefix);
+    let starts = (0..n).map(|_| start(settings.clone(), db_name.clone(), prefix.clone()));
+    let mut apps = futures_util::future::join_all(starts).await;
+    if let Some(first) = apps.first_mut() {
+        first.owner = true;
+        first.seed().await;
+    }
+    apps
+}
+
 async fn start(settings: Settings, db_name: String, prefix: String) -> TestApp {
     let application = Application::build(settings.clone())
         .await

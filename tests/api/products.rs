@@ -552,8 +552,8 @@ async fn a_key_left_reserved_by_a_dead_instance_is_taken_over_after_its_lease() 
         .await
         .unwrap();
     diesel::sql_query(
-        "INSERT INTO idempotency_keys (user_id, idem_key, fingerprint, request_id, created_at, expires_at) \
-         VALUES ('user01', 'orphan', '01012345001|5G-STANDARD-001|LTE-BASIC-001', 'dead-request', \
+        "INSERT INTO idempotency_keys (user_id, scope, idem_key, fingerprint, request_id, created_at, expires_at) \
+         VALUES ('user01', 'PRODUCT_CHANGE', 'orphan', '01012345001|5G-STANDARD-001|LTE-BASIC-001', 'dead-request', \
                  now() - interval '5 minutes', now() + interval '1 day')",
     )
     .execute(&mut conn)

@@ -68,11 +68,60 @@ fn environment_overrides_reach_nested_tables() {
 
 #[actix_web::test]
 async fn instances_starting_together_migrate_once() {
-    let a = spawn_app_with(|_| {}).await;
-    let (b, c) = tokio::join!(a.spawn_peer(), a.spawn_peer());
-    for app in [&a, &b, &c] {
+    use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+    use secrecy::ExposeSecret;
+
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+
+    // Three instances start at the same moment on a database that does not exist yet.
+    let apps = crate::helpers::spawn_apps_together(3).await;
+    for app in &apps {
         assert_eq!(
             app.get("/health/ready", None).await.status(),
+            reqwest::StatusCode::OK
+        );
+    }
+    let mut conn = AsyncPgConnection::establish(apps[0].settings.database.url.expose_secret())
+        .await
+        .unwrap();
+    let count = |sql: &'static str| diesel::sql_query(sql);
+    let migrations = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().join("up.sql").exists())
+        .count() as i64;
+    // Every migration ran once: recorded once, and its one-row inserts are there once.
+    let recorded: Count = count("SELECT count(*) AS n FROM __diesel_schema_migrations")
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(recorded.n, migrations);
+    let distinct: Count =
+        count("SELECT count(DISTINCT version) AS n FROM __diesel_schema_migrations")
+            .get_result(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(distinct.n, migrations);
+    let decoys: Count = count("SELECT count(*) AS n FROM users WHERE user_id = '!decoy'")
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(decoys.n, 1);
+    // One shared JWT master, so a token issued by one instance is good at the others.
+    let masters: Count = count("SELECT count(*) AS n FROM jwt_master")
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(masters.n, 1);
+    let tokens = apps[0].login("user01").await;
+    for app in &apps[1..] {
+        assert_eq!(
+            app.get("/api/v1/auth/verify", Some(&tokens.access))
+                .await
+                .status(),
             reqwest::StatusCode::OK
         );
     }
