@@ -10,6 +10,9 @@ pub mod identity;
 pub mod shard;
 pub mod telecom;
 
+/// What an actor reports when a store failed (unavailable: try later; or an error).
+pub use crate::infra::StoreError;
+
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 

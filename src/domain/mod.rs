@@ -10,3 +10,22 @@ pub mod idempotency;
 pub mod identity;
 pub mod paging;
 pub mod telecom;
+
+/// A request field that failed a rule of a parser over several fields (paging, date ranges),
+/// and why. Parsers of one value return their reason as a `&'static str`; the edge names
+/// the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            message: message.into(),
+        }
+    }
+}

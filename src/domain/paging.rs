@@ -3,8 +3,7 @@
 use chrono::{Duration, NaiveDate};
 use serde::Serialize;
 
-/// A request field that failed a rule, and why.
-pub type FieldProblem = (&'static str, String);
+use super::FieldError;
 
 /// An inclusive range of dates, either end open.
 pub type DateRange = (Option<NaiveDate>, Option<NaiveDate>);
@@ -23,14 +22,17 @@ impl PageRequest {
         size: Option<u32>,
         default_size: u32,
         max_size: u32,
-    ) -> Result<Self, FieldProblem> {
+    ) -> Result<Self, FieldError> {
         let page = page.unwrap_or(1);
         let size = size.unwrap_or(default_size);
         if page == 0 {
-            return Err(("page", "page는 1 이상이어야 합니다".into()));
+            return Err(FieldError::new("page", "page는 1 이상이어야 합니다"));
         }
         if size == 0 || size > max_size {
-            return Err(("size", format!("size는 1~{max_size} 사이여야 합니다")));
+            return Err(FieldError::new(
+                "size",
+                format!("size는 1~{max_size} 사이여야 합니다"),
+            ));
         }
         Ok(Self { page, size })
     }
@@ -72,15 +74,13 @@ pub fn date_range(
     end: Option<&str>,
     today: NaiveDate,
     max_back: Option<Duration>,
-) -> Result<DateRange, FieldProblem> {
-    let parse = |field: &'static str,
-                 v: Option<&str>|
-     -> Result<Option<NaiveDate>, (&'static str, String)> {
+) -> Result<DateRange, FieldError> {
+    let parse = |field: &'static str, v: Option<&str>| -> Result<Option<NaiveDate>, FieldError> {
         v.filter(|s| !s.is_empty())
             .map(|s| {
                 NaiveDate::parse_from_str(s, "%Y-%m-%d")
                     .or_else(|_| NaiveDate::parse_from_str(s, "%Y%m%d"))
-                    .map_err(|_| (field, "날짜는 YYYY-MM-DD 형식이어야 합니다".to_string()))
+                    .map_err(|_| FieldError::new(field, "날짜는 YYYY-MM-DD 형식이어야 합니다"))
             })
             .transpose()
     };
@@ -89,17 +89,20 @@ pub fn date_range(
     // chrono accepts years far beyond any history; such dates would overflow date sums.
     for (field, d) in [("startDate", start), ("endDate", end)] {
         if d.is_some_and(|d| !(1900..=2999).contains(&chrono::Datelike::year(&d))) {
-            return Err((field, "날짜 범위를 벗어났습니다".into()));
+            return Err(FieldError::new(field, "날짜 범위를 벗어났습니다"));
         }
     }
     if let (Some(s), Some(e)) = (start, end) {
         if s > e {
-            return Err(("startDate", "시작일은 종료일보다 늦을 수 없습니다".into()));
+            return Err(FieldError::new(
+                "startDate",
+                "시작일은 종료일보다 늦을 수 없습니다",
+            ));
         }
     }
     if let (Some(s), Some(back)) = (start, max_back) {
         if s < today - back {
-            return Err((
+            return Err(FieldError::new(
                 "startDate",
                 format!("조회 시작일은 최근 {} 이내여야 합니다", span(back)),
             ));
@@ -160,14 +163,14 @@ mod tests {
         assert_eq!(
             date_range(Some("2023-11-01"), None, today, two_years)
                 .unwrap_err()
-                .1,
+                .message,
             "조회 시작일은 최근 2년 이내여야 합니다"
         );
         let ninety = Some(Duration::days(90));
         assert_eq!(
             date_range(Some("2026-01-01"), None, today, ninety)
                 .unwrap_err()
-                .1,
+                .message,
             "조회 시작일은 최근 90일 이내여야 합니다"
         );
     }

@@ -18,8 +18,8 @@ use crate::actors::identity::account::AccountError;
 use crate::actors::identity::session::SessionError;
 use crate::actors::shard::ActorError;
 use crate::actors::telecom::kos_gateway::KosError;
-use crate::infra::identity::users::Duplicate;
-use crate::infra::StoreError;
+use crate::actors::StoreError;
+use crate::domain::identity::Duplicate;
 
 pub const MSG_INVALID_INPUT: &str = "입력값을 확인해주세요";
 pub const MSG_FORBIDDEN: &str = "서비스 이용 권한이 없습니다";

@@ -87,7 +87,7 @@ impl HistoryWindow {
             default_size,
             100,
         )
-        .map_err(|(f, m)| field(f, m))?;
+        .map_err(|e| field(e.field, e.message))?;
         let today = Utc::now().with_timezone(&state.tz).date_naive();
         let (start, end) = date_range(
             q.start_date.as_deref(),
@@ -95,7 +95,7 @@ impl HistoryWindow {
             today,
             max_back,
         )
-        .map_err(|(f, m)| field(f, m))?;
+        .map_err(|e| field(e.field, e.message))?;
         Ok(Self {
             page,
             from: start.and_then(|d| local_midnight(state, d)),

@@ -3,8 +3,6 @@
 
 use std::process::Command;
 
-use crate::helpers::spawn_app_with;
-
 fn phonebill(envs: &[(&str, &str)]) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_phonebill"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))

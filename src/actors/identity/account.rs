@@ -17,11 +17,11 @@ use super::session::SessionRecord;
 use crate::actors::shard::{Lifeline, Panic};
 use crate::domain::identity::lockout::LockoutPolicy;
 use crate::domain::identity::{
-    AccountStatus, CustomerId, LineNumber, NewPassword, Permissions, UserId, UserName,
+    AccountStatus, CustomerId, Duplicate, LineNumber, NewPassword, Permissions, UserId, UserName,
 };
 use crate::infra::db;
 use crate::infra::identity::password::{HashError, PasswordHasher};
-use crate::infra::identity::users::{self, Duplicate, InsertError, NewUserRow, UserRow};
+use crate::infra::identity::users::{self, InsertError, NewUserRow, UserRow};
 use crate::infra::rate_limit::{self, Decision};
 use crate::infra::{StoreError, Stores};
 use crate::settings::RateLimitSettings;
@@ -60,23 +60,25 @@ pub struct Account {
     pub user_id: String,
     pub customer_id: String,
     pub user_name: String,
-    pub line_number: String,
+    pub line_number: LineNumber,
     pub account_status: AccountStatus,
     pub permissions: Permissions,
     pub locked_until: Option<DateTime<Utc>>,
 }
 
 impl Account {
-    fn from_row(row: UserRow) -> Self {
-        Self {
+    fn from_row(row: UserRow) -> Result<Self, StoreError> {
+        let line_number = LineNumber::parse(&row.line_number)
+            .map_err(|_| StoreError::Corrupt(format!("line of account {}", row.user_id)))?;
+        Ok(Self {
             permissions: Permissions::from_names(&row.permissions),
             user_id: row.user_id,
             customer_id: row.customer_id,
             user_name: row.user_name,
-            line_number: row.line_number,
+            line_number,
             account_status: row.account_status,
             locked_until: row.locked_until,
-        }
+        })
     }
 
     pub fn session_record(&self) -> SessionRecord {
@@ -84,7 +86,7 @@ impl Account {
             user_id: self.user_id.clone(),
             customer_id: self.customer_id.clone(),
             user_name: self.user_name.clone(),
-            line_number: self.line_number.clone(),
+            line_number: self.line_number.digits().to_string(),
             permissions: self.permissions.names(),
             created_at: Utc::now().timestamp(),
         }
@@ -288,7 +290,7 @@ impl Handler<Login> for AccountActor {
             if row.account_status != AccountStatus::Active {
                 return Err(AccountError::InvalidCredentials);
             }
-            Ok(Account::from_row(row))
+            Ok(Account::from_row(row)?)
         })
     }
 }
@@ -347,7 +349,8 @@ impl Handler<GetAccount> for AccountActor {
             let mut conn = stores.db.get().await.map_err(StoreError::from)?;
             Ok(users::find(&mut conn, msg.0.as_str())
                 .await?
-                .map(Account::from_row))
+                .map(Account::from_row)
+                .transpose()?)
         })
     }
 }

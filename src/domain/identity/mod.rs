@@ -13,4 +13,4 @@ pub mod user;
 pub use line_number::LineNumber;
 pub use permission::{Permission, Permissions};
 pub use principal::Principal;
-pub use user::{AccountStatus, CustomerId, NewPassword, UserId, UserName};
+pub use user::{AccountStatus, CustomerId, Duplicate, NewPassword, UserId, UserName};

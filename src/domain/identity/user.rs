@@ -124,6 +124,13 @@ pub enum AccountStatus {
     Decoy,
 }
 
+/// Which unique key a registration collided with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Duplicate {
+    UserId,
+    LineNumber,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

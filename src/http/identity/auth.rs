@@ -74,11 +74,6 @@ struct LoginResponse {
     user: LoginUser,
 }
 
-/// A stored 11-digit line in the dashed form responses use.
-pub(super) fn dashed(digits: &str) -> String {
-    LineNumber::parse(digits).map_or_else(|_| digits.to_string(), |l| l.to_string())
-}
-
 async fn login(
     state: web::Data<AppState>,
     client: ClientIp,
@@ -120,7 +115,7 @@ async fn login(
         .sessions
         .ask(&account.user_id, OpenSession(account.session_record()))
         .await??;
-    let line = dashed(&account.line_number);
+    let line = account.line_number.to_string();
     tracing::info!(user = %account.user_id, "login");
     Ok(HttpResponse::Ok().json(LoginResponse {
         access_token: tokens.access_token,

@@ -6,7 +6,7 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::auth::{create_account, dashed, parse_registration, RegisterRequest, Registrant};
+use super::auth::{create_account, parse_registration, RegisterRequest, Registrant};
 use crate::actors::identity::account::{ChangeAccount, GetAccount};
 use crate::actors::identity::session::EndUserSessions;
 use crate::domain::identity::{Permission, Permissions, UserId};
@@ -147,7 +147,7 @@ async fn get_user(
         "user_id": account.user_id,
         "user_name": account.user_name,
         "customer_id": account.customer_id,
-        "line_number": dashed(&account.line_number),
+        "line_number": account.line_number,
         "account_status": account.account_status,
         "permissions": account.permissions.names(),
     })))

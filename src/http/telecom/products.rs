@@ -98,14 +98,15 @@ async fn catalogue(state: &AppState) -> Result<KosProductList, ApiError> {
     }
 }
 
-fn customer_view(c: &KosCustomer, products: &KosProductList) -> Value {
+/// The customer of `line` as KOS knows it (the gateway checked KOS answered about `line`).
+fn customer_view(line: &LineNumber, c: &KosCustomer, products: &KosProductList) -> Value {
     let current = products
         .products
         .iter()
         .find(|p| p.product_code == c.current_product_code);
     json!({
         "customerId": c.customer_id,
-        "lineNumber": LineNumber::parse(&c.line_number).map(|l| l.to_string()).unwrap_or_default(),
+        "lineNumber": line,
         "customerName": c.customer_name,
         "currentProduct": current,
         "lineStatus": c.line_status,
@@ -122,7 +123,7 @@ async fn menu(
     let line = auth.principal.line_number.clone();
     let c = cached_customer(&state, &line).await?;
     let products = catalogue(&state).await?;
-    let view = customer_view(&c, &products);
+    let view = customer_view(&line, &c, &products);
     Ok(ok(json!({
         "customerInfo": {
             "customerId": c.customer_id,
@@ -151,7 +152,7 @@ async fn customer(
     auth.ensure_line(&line)?;
     let c = cached_customer(&state, &line).await?;
     let products = catalogue(&state).await?;
-    Ok(ok(customer_view(&c, &products)))
+    Ok(ok(customer_view(&line, &c, &products)))
 }
 
 #[derive(Deserialize)]

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use crate::domain::identity::AccountStatus;
+use crate::domain::identity::{AccountStatus, Duplicate};
 use crate::infra::schema::users;
 use crate::infra::StoreError;
 
@@ -55,13 +55,6 @@ pub struct NewUserRow {
     pub user_name: String,
     pub password_hash: String,
     pub permissions: Vec<String>,
-}
-
-/// Which unique key a registration collided with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Duplicate {
-    UserId,
-    LineNumber,
 }
 
 #[derive(Debug, thiserror::Error)]
