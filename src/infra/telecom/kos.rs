@@ -126,14 +126,16 @@ pub async fn call<T: DeserializeOwned + Validate>(
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+#[schema(as = Discount)]
 #[serde(rename_all = "camelCase")]
 pub struct KosDiscount {
     pub name: String,
     pub amount: i64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+#[schema(as = PaymentInfo)]
 #[serde(rename_all = "camelCase")]
 pub struct KosPaymentInfo {
     pub billing_date: String,
@@ -181,7 +183,8 @@ impl Validate for KosBill {
 }
 
 /// A product of the KOS catalogue.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+#[schema(as = Product)]
 #[serde(rename_all = "camelCase")]
 pub struct KosProduct {
     pub product_code: String,
@@ -210,7 +213,8 @@ impl Validate for KosProductList {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+#[schema(as = Contract)]
 #[serde(rename_all = "camelCase")]
 pub struct KosContract {
     pub contract_date: String,
