@@ -362,7 +362,13 @@ fn reply_response(reply: ChangeReply) -> HttpResponse {
     tag = "products",
     summary = "Change the product (optional Idempotency-Key header); 202 when KOS's outcome is unknown",
     description = "Requires permission PRODUCT_CHANGE.",
-    params(("Idempotency-Key" = Option<String>, Header, description = "1-255 printable ASCII characters; kept 24 h")),
+    params((
+        "Idempotency-Key" = Option<String>,
+        Header,
+        nullable = false,
+        pattern = "^[!-~]{1,255}$",
+        description = "1-255 printable ASCII characters; kept 24 h"
+    )),
     request_body = ChangeBody,
     security(("bearer" = [])),
     responses(

@@ -82,9 +82,11 @@ pub enum PastInquiry {
     Failed(FailedInquiry),
 }
 
-/// An inquiry that got no bill (KOS refused or was unavailable).
+/// An inquiry that got no bill (KOS refused or was unavailable): these fields only.
+// `deny_unknown_fields` only tells the schema so (`additionalProperties: false`), so that a
+// bill's answer is not one of these too.
 #[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FailedInquiry {
     #[schema(example = "FAILED")]
     pub proc_status: String,
