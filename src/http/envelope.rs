@@ -40,7 +40,7 @@ pub struct Envelope<T: Serialize> {
     pub trace_id: String,
 }
 
-/// The failure envelope of every error an `ApiError` becomes.
+/// The failure envelope of every error (`error.code` stable, `error.message` for people).
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = Error)]
 #[serde(rename_all = "camelCase")]

@@ -293,6 +293,7 @@ pub struct RegisterRequest {
     #[serde(default)]
     #[schema(value_type = String, required = true, min_length = 1, max_length = 50)]
     user_name: Option<String>,
+    /// 8-50 characters with an upper-case and a lower-case letter, a digit and a symbol.
     #[serde(default)]
     #[schema(value_type = String, required = true, min_length = 8, max_length = 50)]
     password: Option<String>,
