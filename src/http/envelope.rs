@@ -1,11 +1,14 @@
 //! The response envelope `{success, resultCode, resultMessage, message, data, error,
 //! timestamp, traceId}` and the request id every response carries.
 
+use std::collections::BTreeMap;
+
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
 use chrono::{SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 tokio::task_local! {
     /// Id of the request being served; set by the request-id middleware for the whole call.
@@ -19,26 +22,53 @@ pub fn request_id() -> String {
         .unwrap_or_else(|_| "-".to_string())
 }
 
-#[derive(Debug, Serialize)]
+/// The success envelope around every `/api/v1` answer but login's and a user's (raw) and the
+/// simulator's; failures that carry data (a failed pre-check) use it too, with `error` set.
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Envelope<T: Serialize> {
+    #[schema(example = true)]
     pub success: bool,
+    #[schema(example = "0000")]
     pub result_code: String,
     pub result_message: String,
     pub message: String,
     pub data: Option<T>,
     pub error: Option<ErrorBody>,
     pub timestamp: String,
+    /// Equals the X-Request-Id header.
     pub trace_id: String,
-    /// Only on validation failures: `{field: message}`, read by the web client.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub field_errors: Option<Value>,
 }
 
-#[derive(Debug, Serialize)]
+/// The failure envelope of every error (`error.code` stable, `error.message` for people).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Error)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorEnvelope {
+    #[schema(example = false)]
+    pub success: bool,
+    pub result_code: String,
+    pub result_message: String,
+    pub message: String,
+    /// Null: a failure carries no data.
+    #[schema(value_type = Option<Object>, required = true)]
+    pub data: Option<Value>,
+    pub error: ErrorBody,
+    pub timestamp: String,
+    /// Equals the X-Request-Id header.
+    pub trace_id: String,
+    /// On 400 for input errors: `{field: message}`, read by the web client.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field_errors: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
     pub code: String,
     pub message: String,
+    /// `{field: message}` on input errors, `{lockedUntil}` on 423, `{retryAfterSeconds}` on
+    /// 429 and 503; null otherwise.
+    #[schema(value_type = Option<Object>, required = true)]
     pub details: Value,
 }
 
@@ -63,7 +93,6 @@ pub fn with_status<T: Serialize>(status: StatusCode, data: T) -> HttpResponse {
         error: None,
         timestamp: now_iso(),
         trace_id: request_id(),
-        field_errors: None,
     })
 }
 
@@ -87,6 +116,5 @@ pub fn failure_with_data<T: Serialize>(
         }),
         timestamp: now_iso(),
         trace_id: request_id(),
-        field_errors: None,
     })
 }

@@ -13,7 +13,7 @@ use actix_web::{HttpResponse, ResponseError};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use super::envelope::{now_iso, request_id, Envelope, ErrorBody};
+use super::envelope::{now_iso, request_id, ErrorBody, ErrorEnvelope};
 use crate::actors::identity::account::AccountError;
 use crate::actors::identity::session::SessionError;
 use crate::actors::shard::ActorError;
@@ -24,6 +24,27 @@ use crate::domain::identity::Duplicate;
 pub const MSG_INVALID_INPUT: &str = "입력값을 확인해주세요";
 pub const MSG_FORBIDDEN: &str = "서비스 이용 권한이 없습니다";
 pub const MSG_UNAVAILABLE: &str = "시스템 일시 장애, 잠시 후 재시도";
+
+/// What each failure status means, as `/openapi.json` describes it.
+pub mod described {
+    pub const BAD_REQUEST: &str =
+        "Bad input (malformed JSON, wrong types, invalid fields: see fieldErrors)";
+    pub const UNAUTHORIZED: &str = "No, invalid, expired or revoked token";
+    pub const FORBIDDEN: &str =
+        "Missing permission (서비스 이용 권한이 없습니다) or another user's line";
+    pub const NOT_FOUND: &str = "Not found";
+    pub const CONFLICT: &str =
+        "Conflict (duplicate, pre-check failed, change in flight, idempotency key in flight)";
+    pub const PAYLOAD_TOO_LARGE: &str = "Body too large";
+    pub const UNPROCESSABLE: &str =
+        "Unprocessable (Idempotency-Key reused with another body, line not in use)";
+    pub const LOCKED: &str = "Account locked after 5 failed logins";
+    pub const RATE_LIMITED: &str = "Rate limited (Retry-After)";
+    pub const UNAVAILABLE: &str = "KOS or a store unavailable, or back-pressure (Retry-After)";
+    pub const ACCEPTED: &str =
+        "Accepted: KOS's outcome is unknown; the change is settled in the background";
+    pub const SUCCESS: &str = "Success";
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -179,7 +200,7 @@ impl ResponseError for ApiError {
         let code = self.code();
         let message = self.human();
         let field_errors = match self {
-            ApiError::Validation(fields) => Some(json!(fields)),
+            ApiError::Validation(fields) => Some(fields.clone()),
             _ => None,
         };
         let mut builder = HttpResponse::build(self.status_code());
@@ -190,17 +211,17 @@ impl ResponseError for ApiError {
         if let Some(secs) = self.retry_after() {
             builder.insert_header((header::RETRY_AFTER, secs.to_string()));
         }
-        builder.json(Envelope::<()> {
+        builder.json(ErrorEnvelope {
             success: false,
             result_code: code.into(),
             result_message: message.clone(),
             message: message.clone(),
             data: None,
-            error: Some(ErrorBody {
+            error: ErrorBody {
                 code: code.into(),
                 message,
                 details: self.details(),
-            }),
+            },
             timestamp: now_iso(),
             trace_id: request_id(),
             field_errors,

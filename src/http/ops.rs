@@ -1,14 +1,16 @@
 //! Service endpoints outside `/api/v1`: health probes and the ADMIN actor view and faults.
 
 use actix_web::{web, HttpResponse};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
-use super::error::ApiError;
+use super::envelope::ErrorEnvelope;
+use super::error::{described, ApiError};
 use super::extract::{Admin, Auth};
 use super::AppState;
 use crate::actors::identity::account::CheckStores;
 use crate::actors::telecom::kos_gateway;
+use crate::domain::breaker::BreakerState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/health/live", web::get().to(live))
@@ -19,20 +21,111 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/bench/bare", web::get().to(bare));
 }
 
+/// `/bench/bare`'s answer: a minimal envelope.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Bare {
+    data: BareData,
+    #[schema(example = "0000")]
+    result_code: &'static str,
+    success: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BareData {
+    ok: bool,
+}
+
 /// The benchmark's baseline: the same server, middleware and JSON encoding, nothing else.
+#[utoipa::path(
+    get,
+    path = "/bench/bare",
+    tag = "admin",
+    summary = "Bare JSON handler, the throughput benchmark's baseline (only with [admin] bench_endpoints)",
+    responses(
+        (status = 200, description = described::SUCCESS, body = Bare),
+        (status = 404, description = described::NOT_FOUND, body = ErrorEnvelope),
+        (status = 413, description = described::PAYLOAD_TOO_LARGE, body = ErrorEnvelope),
+    )
+)]
 async fn bare(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     if !state.bench_endpoints {
         return Err(ApiError::NotFound("요청한 경로"));
     }
-    Ok(HttpResponse::Ok()
-        .json(json!({ "success": true, "resultCode": "0000", "data": { "ok": true } })))
+    Ok(HttpResponse::Ok().json(Bare {
+        data: BareData { ok: true },
+        result_code: "0000",
+        success: true,
+    }))
 }
 
+/// `UP` or `DOWN` (KOS's `UNKNOWN` when its gateway did not answer).
+#[derive(Serialize, ToSchema)]
+pub struct Status {
+    #[schema(example = "UP")]
+    status: &'static str,
+}
+
+const UP: Status = Status { status: "UP" };
+const DOWN: Status = Status { status: "DOWN" };
+
+/// `/health/ready`'s answer: the stores' checks and KOS's breakers.
+#[derive(Serialize, ToSchema)]
+pub struct Readiness {
+    checks: StoreChecks,
+    kos: KosHealth,
+    /// `UP` when PostgreSQL and Redis answer.
+    #[schema(example = "UP")]
+    status: &'static str,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StoreChecks {
+    postgres: Status,
+    redis: Status,
+}
+
+/// KOS's breakers, or `{status: UNKNOWN}` when the gateway did not answer.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum KosHealth {
+    Breakers(Breakers),
+    Unknown(Status),
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Breakers {
+    change_breaker: BreakerState,
+    read_breaker: BreakerState,
+}
+
+#[utoipa::path(
+    get,
+    path = "/health/live",
+    tag = "service",
+    summary = "The process runs",
+    responses(
+        (status = 200, description = described::SUCCESS, body = Status),
+        (status = 413, description = described::PAYLOAD_TOO_LARGE, body = ErrorEnvelope),
+    )
+)]
 async fn live() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "UP" }))
+    HttpResponse::Ok().json(UP)
 }
 
 /// Ready when PostgreSQL and Redis answer. 503 otherwise, naming which is down.
+#[utoipa::path(
+    get,
+    path = "/health/ready",
+    tag = "service",
+    summary = "PostgreSQL and Redis answer (breaker states shown)",
+    responses(
+        (status = 200, description = described::SUCCESS, body = Readiness),
+        (status = 413, description = described::PAYLOAD_TOO_LARGE, body = ErrorEnvelope),
+        (status = 503, description = "PostgreSQL or Redis down (this answer, status DOWN), or back-pressure (the error envelope)", body = Readiness),
+    )
+)]
 async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let health = state
         .actors
@@ -42,10 +135,10 @@ async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
         .await?;
     // Details of a failure go to the log, not to this unauthenticated endpoint.
     let check = |name: &str, r: &Result<(), String>| match r {
-        Ok(()) => json!({ "status": "UP" }),
+        Ok(()) => UP,
         Err(e) => {
             tracing::warn!(store = name, error = %e, "readiness check failed");
-            json!({ "status": "DOWN" })
+            DOWN
         }
     };
     let up = health.postgres.is_ok() && health.redis.is_ok();
@@ -58,19 +151,20 @@ async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
         .ask_shard(0, kos_gateway::Snapshot)
         .await
     {
-        Ok(g) => {
-            json!({ "readBreaker": g.read_breaker.state, "changeBreaker": g.change_breaker.state })
-        }
-        Err(_) => json!({ "status": "UNKNOWN" }),
+        Ok(g) => KosHealth::Breakers(Breakers {
+            change_breaker: g.change_breaker.state,
+            read_breaker: g.read_breaker.state,
+        }),
+        Err(_) => KosHealth::Unknown(Status { status: "UNKNOWN" }),
     };
-    let body = json!({
-        "status": if up { "UP" } else { "DOWN" },
-        "checks": {
-            "postgres": check("postgres", &health.postgres),
-            "redis": check("redis", &health.redis),
+    let body = Readiness {
+        checks: StoreChecks {
+            postgres: check("postgres", &health.postgres),
+            redis: check("redis", &health.redis),
         },
-        "kos": kos,
-    });
+        kos,
+        status: if up { "UP" } else { "DOWN" },
+    };
     Ok(if up {
         HttpResponse::Ok().json(body)
     } else {
@@ -81,6 +175,16 @@ async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
 }
 
 /// Prometheus text exposition.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "service",
+    summary = "Prometheus text exposition",
+    responses(
+        (status = 200, description = described::SUCCESS, body = String, content_type = "text/plain"),
+        (status = 413, description = described::PAYLOAD_TOO_LARGE, body = ErrorEnvelope),
+    )
+)]
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     state.actors.snapshot().await.export(&state.metrics);
     HttpResponse::Ok()
@@ -88,16 +192,59 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         .body(state.metrics.render())
 }
 
+/// The actor system's snapshot (its shape follows the actors; not part of the contract).
+#[utoipa::path(
+    get,
+    path = "/admin/actors",
+    tag = "admin",
+    summary = "Actor kinds, shards, mailboxes, breakers, caches, queues",
+    description = "Requires permission ADMIN.",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = described::SUCCESS, body = Object),
+        (status = 401, description = described::UNAUTHORIZED, body = ErrorEnvelope),
+        (status = 403, description = described::FORBIDDEN, body = ErrorEnvelope),
+        (status = 413, description = described::PAYLOAD_TOO_LARGE, body = ErrorEnvelope),
+    )
+)]
 async fn actors(state: web::Data<AppState>, _admin: Auth<Admin>) -> HttpResponse {
     HttpResponse::Ok().json(state.actors.snapshot().await)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct PanicQuery {
+    /// session|account|kos|notifier|cache|history|products|reconciler
     actor: Option<String>,
 }
 
+/// `/admin/faults/panic`'s answer.
+#[derive(Serialize, ToSchema)]
+pub struct Panicked {
+    actor: String,
+    /// Whether the actor was found panicking (and restarted).
+    panicked: bool,
+    shard: u32,
+}
+
 /// Makes shard 0 of actor kind `actor` panic (only with `[admin] fault_injection = true`).
+#[utoipa::path(
+    post,
+    path = "/admin/faults/panic",
+    tag = "admin",
+    summary = "Make an actor panic (only with [admin] fault_injection)",
+    description = "Requires permission ADMIN.",
+    params(PanicQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = described::SUCCESS, body = Panicked),
+        (status = 400, description = described::BAD_REQUEST, body = ErrorEnvelope),
+        (status = 401, description = described::UNAUTHORIZED, body = ErrorEnvelope),
+        (status = 403, description = described::FORBIDDEN, body = ErrorEnvelope),
+        (status = 404, description = described::NOT_FOUND, body = ErrorEnvelope),
+        (status = 413, description = described::PAYLOAD_TOO_LARGE, body = ErrorEnvelope),
+    )
+)]
 async fn panic_actor(
     state: web::Data<AppState>,
     _admin: Auth<Admin>,
@@ -114,5 +261,9 @@ async fn panic_actor(
             format!("one of {}", state.actors.kinds().join(", ")),
         ));
     };
-    Ok(HttpResponse::Accepted().json(json!({ "actor": kind, "shard": 0, "panicked": panicked })))
+    Ok(HttpResponse::Accepted().json(Panicked {
+        actor: kind,
+        panicked,
+        shard: 0,
+    }))
 }

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Duration, NaiveTime, TimeZone as _, Utc};
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::error::ApiError;
 use super::AppState;
@@ -55,13 +56,19 @@ fn local_midnight(state: &AppState, date: chrono::NaiveDate) -> Option<DateTime<
 
 /// The query every history endpoint takes: the line (the caller's own when absent), the
 /// local date range and the page.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct HistoryParams {
+    /// Line (default: the caller's)
     pub line_number: Option<String>,
+    /// YYYY-MM-DD (product history: at most 2 years back)
     pub start_date: Option<String>,
+    /// YYYY-MM-DD
     pub end_date: Option<String>,
+    /// From 1 (default 1)
     pub page: Option<String>,
+    /// 1-100 (default 20 for bills, 10 for products)
     pub size: Option<String>,
 }
 

@@ -93,7 +93,8 @@ pub fn product(code: &str) -> Option<&'static Product> {
 }
 
 /// A line as KOS sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = MockLine)]
 #[serde(rename_all = "camelCase")]
 pub struct Line {
     pub line_number: String,

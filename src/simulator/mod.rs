@@ -380,11 +380,29 @@ async fn product_inquiry(state: web::Data<SimState>, body: web::Json<LineRequest
     answer(fault, response).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MockDataRequest {
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     pub customer_id: String,
+    #[schema(pattern = "^010-?[0-9]{4}-?[0-9]{4}$", example = "010-1234-5001")]
     pub line_number: String,
+}
+
+/// The answer of `mock-datas`, in KOS's shape: the line, or a refusal whose `message` the
+/// web client shows.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = MockData)]
+#[serde(rename_all = "camelCase")]
+pub struct MockDataAnswer<'a> {
+    pub data: Option<&'a Line>,
+    /// Only on refusals (the same as `resultMessage`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<&'static str>,
+    /// `0000`; `1004` the line is another customer's, `9998` invalid input, `9999` full.
+    #[schema(example = "0000")]
+    pub result_code: &'static str,
+    pub result_message: &'static str,
 }
 
 /// What `mock-datas` did.
@@ -445,14 +463,25 @@ impl SimState {
 /// The HTTP answer of a `mock-datas` outcome (also phonebill's, on its own port). Failures
 /// carry `message` too: the web client shows it.
 pub fn mock_data_response(outcome: &MockData) -> HttpResponse {
-    let failure = |status: actix_web::http::StatusCode, code: &str, message: &str| {
-        HttpResponse::build(status).json(json!({
-            "resultCode": code, "resultMessage": message, "message": message, "data": null,
-        }))
-    };
+    let failure =
+        |status: actix_web::http::StatusCode, code: &'static str, message: &'static str| {
+            HttpResponse::build(status).json(MockDataAnswer {
+                data: None,
+                message: Some(message),
+                result_code: code,
+                result_message: message,
+            })
+        };
     use actix_web::http::StatusCode;
     match outcome {
-        MockData::Created(line) | MockData::Existing(line) => ok(line),
+        MockData::Created(line) | MockData::Existing(line) => {
+            HttpResponse::Ok().json(MockDataAnswer {
+                data: Some(line),
+                message: None,
+                result_code: "0000",
+                result_message: "정상",
+            })
+        }
         MockData::OthersLine => failure(
             StatusCode::CONFLICT,
             "1004",

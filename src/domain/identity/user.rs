@@ -116,7 +116,7 @@ impl fmt::Debug for NewPassword {
 
 /// Where an account stands (`users.account_status`). Only `Active` accounts log in or
 /// refresh; `Decoy` is the row unknown user ids' attempts are counted on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum AccountStatus {
     Active,

@@ -11,7 +11,7 @@ use super::BillingMonth;
 use crate::domain::identity::{LineNumber, UserId};
 
 /// How an inquiry ended (`bill_inquiry_history.status`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum InquiryStatus {
     Completed,
@@ -23,7 +23,7 @@ pub const BILL_OK: &str = "요금 조회가 완료되었습니다";
 /// The result code of an answered inquiry.
 pub const RESULT_OK: &str = "0000";
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BillInfo<'a> {
     pub line_number: String,
@@ -45,7 +45,8 @@ pub struct BillInfo<'a> {
     pub payment_info: &'a KosPaymentInfo,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = BillCustomerInfo)]
 #[serde(rename_all = "camelCase")]
 pub struct CustomerInfo<'a> {
     pub customer_name: &'a str,
@@ -55,7 +56,7 @@ pub struct CustomerInfo<'a> {
 }
 
 /// The answer to an inquiry.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BillResult<'a> {
     pub request_id: &'a str,

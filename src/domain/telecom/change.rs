@@ -9,7 +9,7 @@ use super::product::{ProductCode, Validation};
 use crate::domain::identity::{LineNumber, UserId};
 
 /// Where a change stands (`product_change_requests.status`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ChangeStatus {
     /// Recorded before KOS is called; the outcome is not known yet.
@@ -50,7 +50,8 @@ impl Verdict {
 }
 
 /// The answer of a settled change (stored with its record and under its key).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = ChangeResult)]
 #[serde(rename_all = "camelCase")]
 pub struct SettledChange {
     pub request_id: String,

@@ -27,14 +27,16 @@ pub trait WellFormed {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+#[schema(as = Discount)]
 #[serde(rename_all = "camelCase")]
 pub struct KosDiscount {
     pub name: String,
     pub amount: i64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+#[schema(as = PaymentInfo)]
 #[serde(rename_all = "camelCase")]
 pub struct KosPaymentInfo {
     pub billing_date: String,
@@ -82,7 +84,8 @@ impl WellFormed for KosBill {
 }
 
 /// A product of the KOS catalogue.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+#[schema(as = Product)]
 #[serde(rename_all = "camelCase")]
 pub struct KosProduct {
     pub product_code: String,
@@ -111,7 +114,8 @@ impl WellFormed for KosProductList {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+#[schema(as = Contract)]
 #[serde(rename_all = "camelCase")]
 pub struct KosContract {
     pub contract_date: String,

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use utoipa::ToSchema;
 
 use crate::actors::identity::account::{
     GetAccount, Login, PrepareRegistration, Register, Registration, Unlock,
@@ -19,8 +19,8 @@ use crate::domain::identity::{
     AccountStatus, CustomerId, LineNumber, NewPassword, Permission, Permissions, UserId, UserName,
 };
 use crate::domain::telecom::kos::Answer;
-use crate::http::envelope::{ok, with_status};
-use crate::http::error::ApiError;
+use crate::http::envelope::{ok, with_status, Envelope, ErrorEnvelope};
+use crate::http::error::{described, ApiError};
 use crate::http::extract::{Admin, AnyUser, Auth, BearerClaims, ClientIp};
 use crate::http::AppState;
 
@@ -42,38 +42,64 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// room); longer ones are refused before any hashing.
 const MAX_PASSWORD_LEN: usize = 256;
 
-#[derive(Deserialize)]
+/// `userId` and `password` (`user_id`, `auto_login` accepted too).
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct LoginRequest {
     #[serde(default, alias = "user_id")]
+    #[schema(value_type = String, required = true, pattern = "^[a-zA-Z0-9_-]{3,20}$")]
     user_id: Option<String>,
     #[serde(default)]
+    #[schema(value_type = String, required = true, min_length = 1)]
     password: Option<String>,
     #[serde(default, alias = "auto_login")]
+    #[schema(value_type = bool)]
     #[allow(dead_code)]
     auto_login: Option<bool>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct LoginUser {
     user_id: String,
     user_name: String,
+    #[schema(example = "010-1234-5001")]
     line_number: String,
+    #[schema(value_type = Vec<Permission>)]
     permissions: Vec<String>,
 }
 
-#[derive(Serialize)]
+/// Login's raw snake_case answer.
+#[derive(Serialize, ToSchema)]
 struct LoginResponse {
     access_token: String,
     refresh_token: String,
+    #[schema(example = "Bearer")]
     token_type: &'static str,
+    #[schema(example = 1800)]
     expires_in: u64,
     user_id: String,
     customer_id: String,
+    #[schema(example = "010-1234-5001")]
     line_number: String,
     user: LoginUser,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/login",
+    tag = "auth",
+    summary = "Log in (raw snake_case answer)",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = described::SUCCESS, body = LoginResponse),
+        (status = 400, description = described::BAD_REQUEST, body = ErrorEnvelope),
+        (status = 401, description = described::UNAUTHORIZED, body = ErrorEnvelope),
+        (status = 413, description = described::PAYLOAD_TOO_LARGE, body = ErrorEnvelope),
+        (status = 423, description = described::LOCKED, body = ErrorEnvelope),
+        (status = 429, description = described::RATE_LIMITED, body = ErrorEnvelope),
+        (status = 503, description = described::UNAVAILABLE, body = ErrorEnvelope),
+    )
+)]
 async fn login(
     state: web::Data<AppState>,
     client: ClientIp,
@@ -134,14 +160,15 @@ async fn login(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct RefreshRequest {
     #[serde(default, alias = "refresh_token")]
+    #[schema(value_type = String, required = true, min_length = 1)]
     refresh_token: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct TokenPair {
     access_token: String,
@@ -150,6 +177,20 @@ struct TokenPair {
     expires_in: u64,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/refresh",
+    tag = "auth",
+    summary = "Rotate the token pair; a spent refresh token revokes its family",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = described::SUCCESS, body = Envelope<TokenPair>),
+        (status = 400, description = described::BAD_REQUEST, body = ErrorEnvelope),
+        (status = 401, description = described::UNAUTHORIZED, body = ErrorEnvelope),
+        (status = 413, description = described::PAYLOAD_TOO_LARGE, body = ErrorEnvelope),
+        (status = 503, description = described::UNAVAILABLE, body = ErrorEnvelope),
+    )
+)]
 async fn refresh(
     state: web::Data<AppState>,
     body: web::Json<RefreshRequest>,
@@ -196,8 +237,25 @@ async fn refresh(
     }))
 }
 
+/// Logout's answer: `{}`.
+#[derive(Serialize, ToSchema)]
+struct Empty {}
+
 /// Ends the session of the presented token on every instance. Idempotent: a token whose
 /// session already ended still logs out successfully.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/logout",
+    tag = "auth",
+    summary = "End the session on every instance (idempotent)",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = described::SUCCESS, body = Envelope<Empty>),
+        (status = 401, description = described::UNAUTHORIZED, body = ErrorEnvelope),
+        (status = 413, description = described::PAYLOAD_TOO_LARGE, body = ErrorEnvelope),
+        (status = 503, description = described::UNAVAILABLE, body = ErrorEnvelope),
+    )
+)]
 async fn logout(
     state: web::Data<AppState>,
     bearer: BearerClaims,
@@ -205,7 +263,7 @@ async fn logout(
     let claims = bearer.0;
     close_session(&state, &claims.sub, claims.sid).await?;
     tracing::info!(user = %claims.sub, "logout");
-    Ok(ok(json!({})))
+    Ok(ok(Empty {}))
 }
 
 /// Ends session `sid` of `user` on every instance.
@@ -218,30 +276,47 @@ async fn close_session(state: &AppState, user: &str, sid: uuid::Uuid) -> Result<
     Ok(())
 }
 
-#[derive(Deserialize)]
+/// A new account: by self-registration (`/auth/register`) or by an operator (`/users`).
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RegisterRequest {
     #[serde(default)]
+    #[schema(value_type = String, required = true, pattern = "^[a-zA-Z0-9_-]{3,20}$")]
     user_id: Option<String>,
     #[serde(default)]
+    #[schema(value_type = String, required = true, pattern = "^[A-Za-z0-9_-]{1,64}$")]
     customer_id: Option<String>,
     #[serde(default)]
+    #[schema(
+        value_type = String,
+        required = true,
+        pattern = "^010-?[0-9]{4}-?[0-9]{4}$",
+        example = "010-1234-5001"
+    )]
     line_number: Option<String>,
     #[serde(default)]
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 50)]
     user_name: Option<String>,
+    /// 8-50 characters with an upper-case and a lower-case letter, a digit and a symbol.
     #[serde(default)]
+    #[schema(value_type = String, required = true, min_length = 8, max_length = 50)]
     password: Option<String>,
+    /// Default BILL_INQUIRY and PRODUCT_CHANGE; self-registration may ask for only those
+    /// two, an operator for any.
     #[serde(default)]
+    #[schema(value_type = Vec<Permission>)]
     permissions: Option<Vec<String>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RegisteredUser {
     user_id: String,
     customer_id: String,
+    #[schema(example = "010-1234-5001")]
     line_number: String,
     user_name: String,
+    #[schema(value_type = Vec<Permission>)]
     permissions: Vec<String>,
 }
 
@@ -303,6 +378,22 @@ pub fn parse_registration(body: RegisterRequest, by: Registrant) -> Result<Regis
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/register",
+    tag = "auth",
+    summary = "Self-registration (BILL_INQUIRY / PRODUCT_CHANGE only). Checked in order: input (400), rate (429), taken user id or line (409), then KOS: a line KOS holds for another customer is 400; one KOS does not know is accepted while [auth] allow_unknown_lines. 403 when [auth] self_registration is off",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = described::SUCCESS, body = Envelope<RegisteredUser>),
+        (status = 400, description = described::BAD_REQUEST, body = ErrorEnvelope),
+        (status = 403, description = described::FORBIDDEN, body = ErrorEnvelope),
+        (status = 409, description = described::CONFLICT, body = ErrorEnvelope),
+        (status = 413, description = described::PAYLOAD_TOO_LARGE, body = ErrorEnvelope),
+        (status = 429, description = described::RATE_LIMITED, body = ErrorEnvelope),
+        (status = 503, description = described::UNAVAILABLE, body = ErrorEnvelope),
+    )
+)]
 async fn register(
     state: web::Data<AppState>,
     client: ClientIp,
@@ -380,16 +471,30 @@ pub async fn create_account(
     Ok(with_status(StatusCode::CREATED, view))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Verify)]
 #[serde(rename_all = "camelCase")]
 struct VerifyResponse {
     valid: bool,
     user_id: String,
     customer_id: String,
+    #[schema(example = "010-1234-5001")]
     line_number: String,
     expires_at: String,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/auth/verify",
+    tag = "auth",
+    summary = "Check the access token and its session",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = described::SUCCESS, body = Envelope<VerifyResponse>),
+        (status = 401, description = described::UNAUTHORIZED, body = ErrorEnvelope),
+        (status = 413, description = described::PAYLOAD_TOO_LARGE, body = ErrorEnvelope),
+    )
+)]
 async fn verify(auth: Auth<AnyUser>) -> Result<HttpResponse, ApiError> {
     let p = auth.principal;
     Ok(ok(VerifyResponse {
@@ -401,14 +506,36 @@ async fn verify(auth: Auth<AnyUser>) -> Result<HttpResponse, ApiError> {
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct PermissionView {
+    #[schema(value_type = Permission)]
     permission: &'static str,
     description: &'static str,
     granted: bool,
 }
 
+/// The caller's permissions, each of the service's with whether it is granted.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Permissions)]
+#[serde(rename_all = "camelCase")]
+struct PermissionsView {
+    permissions: Vec<PermissionView>,
+    user_id: String,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/auth/permissions",
+    tag = "auth",
+    summary = "The caller's permissions",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = described::SUCCESS, body = Envelope<PermissionsView>),
+        (status = 401, description = described::UNAUTHORIZED, body = ErrorEnvelope),
+        (status = 413, description = described::PAYLOAD_TOO_LARGE, body = ErrorEnvelope),
+    )
+)]
 async fn permissions(auth: Auth<AnyUser>) -> Result<HttpResponse, ApiError> {
     let p = &auth.principal;
     let list: Vec<PermissionView> = Permission::ALL
@@ -419,16 +546,43 @@ async fn permissions(auth: Auth<AnyUser>) -> Result<HttpResponse, ApiError> {
             granted: p.has(perm),
         })
         .collect();
-    Ok(ok(json!({ "userId": p.user_id, "permissions": list })))
+    Ok(ok(PermissionsView {
+        permissions: list,
+        user_id: p.user_id.to_string(),
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = PermissionCheckRequest)]
 #[serde(rename_all = "camelCase")]
 struct CheckRequest {
+    /// BILL_INQUIRY or PRODUCT_CHANGE.
     #[serde(default)]
+    #[schema(value_type = String, required = true, pattern = "^(BILL_INQUIRY|PRODUCT_CHANGE)$")]
     service_type: Option<String>,
 }
 
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct PermissionCheck {
+    has_permission: bool,
+    service_type: String,
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/permissions/check",
+    tag = "auth",
+    summary = "Whether the caller may use a service",
+    request_body = CheckRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = described::SUCCESS, body = Envelope<PermissionCheck>),
+        (status = 400, description = described::BAD_REQUEST, body = ErrorEnvelope),
+        (status = 401, description = described::UNAUTHORIZED, body = ErrorEnvelope),
+        (status = 413, description = described::PAYLOAD_TOO_LARGE, body = ErrorEnvelope),
+    )
+)]
 async fn check_permission(
     auth: Auth<AnyUser>,
     body: web::Json<CheckRequest>,
@@ -444,12 +598,36 @@ async fn check_permission(
             ))
         }
     };
-    Ok(ok(json!({
-        "serviceType": service_type,
-        "hasPermission": auth.principal.has(permission),
-    })))
+    Ok(ok(PermissionCheck {
+        has_permission: auth.principal.has(permission),
+        service_type,
+    }))
 }
 
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct Unlocked {
+    unlocked: bool,
+    user_id: String,
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/unlock/{userId}",
+    tag = "auth",
+    summary = "Unlock an account locked after failed logins",
+    description = "Requires permission ADMIN.",
+    params(("userId" = String, Path, description = "User id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = described::SUCCESS, body = Envelope<Unlocked>),
+        (status = 400, description = described::BAD_REQUEST, body = ErrorEnvelope),
+        (status = 401, description = described::UNAUTHORIZED, body = ErrorEnvelope),
+        (status = 403, description = described::FORBIDDEN, body = ErrorEnvelope),
+        (status = 404, description = described::NOT_FOUND, body = ErrorEnvelope),
+        (status = 413, description = described::PAYLOAD_TOO_LARGE, body = ErrorEnvelope),
+    )
+)]
 async fn unlock(
     state: web::Data<AppState>,
     _admin: Auth<Admin>,
@@ -466,5 +644,8 @@ async fn unlock(
         return Err(ApiError::NotFound("사용자"));
     }
     tracing::info!(user = %user_id, "account unlocked by admin");
-    Ok(ok(json!({ "userId": user_id, "unlocked": true })))
+    Ok(ok(Unlocked {
+        unlocked: true,
+        user_id: user_id.to_string(),
+    }))
 }

@@ -3,15 +3,17 @@
 //! the user's sessions on every instance, so it takes effect at once.
 
 use actix_web::{web, HttpResponse};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use super::auth::{create_account, parse_registration, RegisterRequest, Registrant};
+use super::auth::{
+    create_account, parse_registration, RegisterRequest, RegisteredUser, Registrant,
+};
 use crate::actors::identity::account::{ChangeAccount, GetAccount};
 use crate::actors::identity::session::EndUserSessions;
-use crate::domain::identity::{Permission, Permissions, UserId};
-use crate::http::envelope::ok;
-use crate::http::error::ApiError;
+use crate::domain::identity::{AccountStatus, Permission, Permissions, UserId};
+use crate::http::envelope::{ok, Envelope, ErrorEnvelope};
+use crate::http::error::{described, ApiError};
 use crate::http::extract::{AnyUser, Auth, UserManagement};
 use crate::http::AppState;
 
@@ -30,6 +32,24 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// permissions, whether or not `[auth] self_registration` is on (the way accounts are made
 /// when it is off). The same checks as registration otherwise: taken ids `409`, a line KOS
 /// holds for another customer `400`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/users",
+    tag = "auth",
+    summary = "Create an account (any permissions; also while [auth] self_registration is off). Taken user id or line 409; a line KOS holds for another customer 400",
+    description = "Requires permission USER_MANAGEMENT.",
+    request_body = RegisterRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = described::SUCCESS, body = Envelope<RegisteredUser>),
+        (status = 400, description = described::BAD_REQUEST, body = ErrorEnvelope),
+        (status = 401, description = described::UNAUTHORIZED, body = ErrorEnvelope),
+        (status = 403, description = described::FORBIDDEN, body = ErrorEnvelope),
+        (status = 409, description = described::CONFLICT, body = ErrorEnvelope),
+        (status = 413, description = described::PAYLOAD_TOO_LARGE, body = ErrorEnvelope),
+        (status = 503, description = described::UNAVAILABLE, body = ErrorEnvelope),
+    )
+)]
 async fn create_user(
     state: web::Data<AppState>,
     auth: Auth<UserManagement>,
@@ -44,13 +64,23 @@ fn user_of(path: web::Path<String>) -> Result<UserId, ApiError> {
     UserId::parse(&path.into_inner()).map_err(|e| ApiError::field("userId", e))
 }
 
+/// What a change did to an account.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct AccountChanged {
+    /// `suspended`, `resumed` or `permissions`.
+    change: &'static str,
+    sessions_ended: usize,
+    user_id: String,
+}
+
 /// Applies `change`, then ends the user's sessions everywhere.
 async fn apply(
     state: &AppState,
     by: &Auth<UserManagement>,
     user: &UserId,
     change: ChangeAccount,
-    what: &str,
+    what: &'static str,
 ) -> Result<HttpResponse, ApiError> {
     let found = state
         .actors
@@ -68,13 +98,32 @@ async fn apply(
         .ask(user.as_str(), EndUserSessions(user.to_string()))
         .await??;
     tracing::info!(user = %user, by = %by.principal.user_id, change = what, sessions_ended = ended, "account changed");
-    Ok(ok(
-        json!({ "userId": user.as_str(), "change": what, "sessionsEnded": ended }),
-    ))
+    Ok(ok(AccountChanged {
+        change: what,
+        sessions_ended: ended,
+        user_id: user.to_string(),
+    }))
 }
 
 /// `POST /api/v1/users/{userId}/suspend` (USER_MANAGEMENT): no more logins or refreshes,
 /// and every session ends now.
+#[utoipa::path(
+    post,
+    path = "/api/v1/users/{userId}/suspend",
+    tag = "auth",
+    summary = "Suspend an account: no more logins or refreshes, its sessions end on every instance at once",
+    description = "Requires permission USER_MANAGEMENT.",
+    params(("userId" = String, Path, description = "User id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = described::SUCCESS, body = Envelope<AccountChanged>),
+        (status = 400, description = described::BAD_REQUEST, body = ErrorEnvelope),
+        (status = 401, description = described::UNAUTHORIZED, body = ErrorEnvelope),
+        (status = 403, description = described::FORBIDDEN, body = ErrorEnvelope),
+        (status = 404, description = described::NOT_FOUND, body = ErrorEnvelope),
+        (status = 413, description = described::PAYLOAD_TOO_LARGE, body = ErrorEnvelope),
+    )
+)]
 async fn suspend(
     state: web::Data<AppState>,
     auth: Auth<UserManagement>,
@@ -86,6 +135,23 @@ async fn suspend(
 }
 
 /// `POST /api/v1/users/{userId}/resume` (USER_MANAGEMENT).
+#[utoipa::path(
+    post,
+    path = "/api/v1/users/{userId}/resume",
+    tag = "auth",
+    summary = "Resume a suspended account (its sessions end too)",
+    description = "Requires permission USER_MANAGEMENT.",
+    params(("userId" = String, Path, description = "User id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = described::SUCCESS, body = Envelope<AccountChanged>),
+        (status = 400, description = described::BAD_REQUEST, body = ErrorEnvelope),
+        (status = 401, description = described::UNAUTHORIZED, body = ErrorEnvelope),
+        (status = 403, description = described::FORBIDDEN, body = ErrorEnvelope),
+        (status = 404, description = described::NOT_FOUND, body = ErrorEnvelope),
+        (status = 413, description = described::PAYLOAD_TOO_LARGE, body = ErrorEnvelope),
+    )
+)]
 async fn resume(
     state: web::Data<AppState>,
     auth: Auth<UserManagement>,
@@ -96,14 +162,35 @@ async fn resume(
     apply(&state, &auth, &user, change, "resumed").await
 }
 
-#[derive(Deserialize)]
+/// The whole set of an account's permissions.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = PermissionsRequest)]
 struct PermissionsBody {
     #[serde(default)]
+    #[schema(value_type = Vec<Permission>, required = true)]
     permissions: Option<Vec<String>>,
 }
 
 /// `PUT /api/v1/users/{userId}/permissions {permissions: [...]}` (USER_MANAGEMENT): the
 /// whole set; the user's sessions end, so the next login carries it.
+#[utoipa::path(
+    put,
+    path = "/api/v1/users/{userId}/permissions",
+    tag = "auth",
+    summary = "Replace an account's permissions; its sessions end, the next login carries them",
+    description = "Requires permission USER_MANAGEMENT.",
+    params(("userId" = String, Path, description = "User id")),
+    request_body = PermissionsBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = described::SUCCESS, body = Envelope<AccountChanged>),
+        (status = 400, description = described::BAD_REQUEST, body = ErrorEnvelope),
+        (status = 401, description = described::UNAUTHORIZED, body = ErrorEnvelope),
+        (status = 403, description = described::FORBIDDEN, body = ErrorEnvelope),
+        (status = 404, description = described::NOT_FOUND, body = ErrorEnvelope),
+        (status = 413, description = described::PAYLOAD_TOO_LARGE, body = ErrorEnvelope),
+    )
+)]
 async fn set_permissions(
     state: web::Data<AppState>,
     auth: Auth<UserManagement>,
@@ -126,7 +213,36 @@ async fn set_permissions(
     apply(&state, &auth, &user, change, "permissions").await
 }
 
+/// An account, raw snake_case.
+#[derive(Serialize, ToSchema)]
+struct User {
+    account_status: AccountStatus,
+    customer_id: String,
+    #[schema(example = "010-1234-5001")]
+    line_number: String,
+    #[schema(value_type = Vec<Permission>)]
+    permissions: Vec<String>,
+    user_id: String,
+    user_name: String,
+}
+
 /// `GET /api/v1/users/{userId}` (self or ADMIN): the account, raw snake_case.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{userId}",
+    tag = "auth",
+    summary = "An account (self or ADMIN; raw snake_case)",
+    params(("userId" = String, Path, description = "User id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = described::SUCCESS, body = User),
+        (status = 400, description = described::BAD_REQUEST, body = ErrorEnvelope),
+        (status = 401, description = described::UNAUTHORIZED, body = ErrorEnvelope),
+        (status = 403, description = "Another user's account (self or ADMIN only)", body = ErrorEnvelope),
+        (status = 404, description = described::NOT_FOUND, body = ErrorEnvelope),
+        (status = 413, description = described::PAYLOAD_TOO_LARGE, body = ErrorEnvelope),
+    )
+)]
 async fn get_user(
     state: web::Data<AppState>,
     auth: Auth<AnyUser>,
@@ -143,12 +259,12 @@ async fn get_user(
         .ask(user_id.as_str(), GetAccount(user_id.clone()))
         .await??
         .ok_or(ApiError::NotFound("사용자"))?;
-    Ok(HttpResponse::Ok().json(json!({
-        "user_id": account.user_id,
-        "user_name": account.user_name,
-        "customer_id": account.customer_id,
-        "line_number": account.line_number,
-        "account_status": account.account_status,
-        "permissions": account.permissions.names(),
-    })))
+    Ok(HttpResponse::Ok().json(User {
+        account_status: account.account_status,
+        customer_id: account.customer_id,
+        line_number: account.line_number.to_string(),
+        permissions: account.permissions.names(),
+        user_id: account.user_id,
+        user_name: account.user_name,
+    }))
 }

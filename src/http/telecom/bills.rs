@@ -7,20 +7,23 @@ use std::collections::BTreeMap;
 use actix_web::{web, HttpResponse};
 use chrono::Utc;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::actors::telecom::bill_history::{Find, Page};
 use crate::actors::telecom::bill_inquiry::{self, Inquiry, InquiryError};
 use crate::actors::telecom::cache::{CacheKey, Cached, Get, Lookup};
 use crate::domain::identity::LineNumber;
 use crate::domain::paging::Pagination;
-use crate::domain::telecom::bill::{InquiryFilter, InquiryStatus, PastInquiry};
+use crate::domain::telecom::bill::{BillResult, InquiryFilter, InquiryStatus};
 use crate::domain::telecom::BillingMonth;
-use crate::http::envelope::ok;
-use crate::http::error::ApiError;
+use crate::http::envelope::{ok, Envelope, ErrorEnvelope};
+use crate::http::error::{described, ApiError};
 use crate::http::extract::{Auth, BillInquiry};
 use crate::http::params::{field, line_or_own, request_id, HistoryParams, HistoryWindow};
 use crate::http::AppState;
+
+use super::views::{BillHistory, BillHistoryItem, BillMenu, InquiryAnswer};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -33,6 +36,22 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// `GET /bills/menu`: the caller's line and the months they may choose.
+#[utoipa::path(
+    get,
+    path = "/api/v1/bills/menu",
+    tag = "bills",
+    operation_id = "bills_menu",
+    summary = "The caller's line and the selectable months",
+    description = "Requires permission BILL_INQUIRY.",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = described::SUCCESS, body = Envelope<BillMenu>),
+        (status = 401, description = described::UNAUTHORIZED, body = ErrorEnvelope),
+        (status = 403, description = described::FORBIDDEN, body = ErrorEnvelope),
+        (status = 413, description = described::PAYLOAD_TOO_LARGE, body = ErrorEnvelope),
+        (status = 503, description = described::UNAVAILABLE, body = ErrorEnvelope),
+    )
+)]
 async fn menu(
     state: web::Data<AppState>,
     auth: Auth<BillInquiry>,
@@ -59,19 +78,26 @@ async fn menu(
         .map(|m| m.dashed())
         .collect();
     let current = months.first().cloned().unwrap_or_default();
-    Ok(ok(json!({
-        "customerInfo": { "customerId": customer_id, "customerName": customer_name, "lineNumber": p.line_number },
-        "availableMonths": months,
-        "currentMonth": current,
-    })))
+    Ok(ok(BillMenu::new(
+        customer_id,
+        customer_name,
+        &p.line_number,
+        months,
+        current,
+    )))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = BillInquiryRequest)]
 #[serde(rename_all = "camelCase")]
 struct InquiryRequest {
+    /// Default: the caller's line.
     #[serde(default)]
+    #[schema(pattern = "^010-?[0-9]{4}-?[0-9]{4}$", example = "010-1234-5001")]
     line_number: Option<String>,
+    /// YYYYMM or YYYY-MM; default the current month.
     #[serde(default)]
+    #[schema(example = "2026-11")]
     inquiry_month: Option<String>,
 }
 
@@ -96,6 +122,25 @@ fn refusal(code: &str) -> ApiError {
 }
 
 /// `POST /bills/inquiry`: a month's bill of a line (the caller's own, or any for ADMIN).
+#[utoipa::path(
+    post,
+    path = "/api/v1/bills/inquiry",
+    tag = "bills",
+    summary = "A month's bill (cache-aside in front of KOS)",
+    description = "Requires permission BILL_INQUIRY.",
+    request_body = InquiryRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = described::SUCCESS, body = Envelope<BillResult>),
+        (status = 400, description = described::BAD_REQUEST, body = ErrorEnvelope),
+        (status = 401, description = described::UNAUTHORIZED, body = ErrorEnvelope),
+        (status = 403, description = described::FORBIDDEN, body = ErrorEnvelope),
+        (status = 404, description = described::NOT_FOUND, body = ErrorEnvelope),
+        (status = 413, description = described::PAYLOAD_TOO_LARGE, body = ErrorEnvelope),
+        (status = 422, description = described::UNPROCESSABLE, body = ErrorEnvelope),
+        (status = 503, description = described::UNAVAILABLE, body = ErrorEnvelope),
+    )
+)]
 async fn inquire(
     state: web::Data<AppState>,
     auth: Auth<BillInquiry>,
@@ -152,6 +197,23 @@ impl From<InquiryError> for ApiError {
 }
 
 /// `GET /bills/inquiry/{requestId}`: a past inquiry's answer, to its owner (or ADMIN).
+#[utoipa::path(
+    get,
+    path = "/api/v1/bills/inquiry/{requestId}",
+    tag = "bills",
+    summary = "A past inquiry's answer (owner or ADMIN)",
+    description = "Requires permission BILL_INQUIRY.",
+    params(("requestId" = String, Path, description = "Request id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = described::SUCCESS, body = Envelope<InquiryAnswer>),
+        (status = 400, description = described::BAD_REQUEST, body = ErrorEnvelope),
+        (status = 401, description = described::UNAUTHORIZED, body = ErrorEnvelope),
+        (status = 403, description = described::FORBIDDEN, body = ErrorEnvelope),
+        (status = 404, description = described::NOT_FOUND, body = ErrorEnvelope),
+        (status = 413, description = described::PAYLOAD_TOO_LARGE, body = ErrorEnvelope),
+    )
+)]
 async fn inquiry_result(
     state: web::Data<AppState>,
     auth: Auth<BillInquiry>,
@@ -166,14 +228,7 @@ async fn inquiry_result(
         .await??;
     let stored = found.ok_or(ApiError::NotFound("조회 요청"))?;
     auth.ensure_line(&stored.line)?;
-    Ok(ok(stored.result.clone().unwrap_or_else(|| {
-        json!({
-            "requestId": stored.request_id,
-            "procStatus": stored.status,
-            "resultCode": stored.result_code,
-            "resultMessage": stored.result_message,
-        })
-    })))
+    Ok(ok(InquiryAnswer::from(&stored)))
 }
 
 #[derive(Deserialize)]
@@ -184,19 +239,27 @@ struct HistoryQuery {
     status: Option<String>,
 }
 
-fn history_item(s: &PastInquiry) -> Value {
-    json!({
-        "requestId": s.request_id,
-        "lineNumber": s.line,
-        "inquiryMonth": s.month.dashed(),
-        "requestTime": s.request_time.to_rfc3339(),
-        "processTime": s.process_time.to_rfc3339(),
-        "status": s.status,
-        "resultSummary": s.summary(),
-    })
-}
-
 /// `GET /bills/history`: a line's past inquiries, newest first, filtered and paged.
+#[utoipa::path(
+    get,
+    path = "/api/v1/bills/history",
+    tag = "bills",
+    operation_id = "bills_history",
+    summary = "Past inquiries of a line, newest first",
+    description = "Requires permission BILL_INQUIRY.",
+    params(
+        HistoryParams,
+        ("status" = Option<String>, Query, description = "COMPLETED or FAILED"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = described::SUCCESS, body = Envelope<BillHistory>),
+        (status = 400, description = described::BAD_REQUEST, body = ErrorEnvelope),
+        (status = 401, description = described::UNAUTHORIZED, body = ErrorEnvelope),
+        (status = 403, description = described::FORBIDDEN, body = ErrorEnvelope),
+        (status = 413, description = described::PAYLOAD_TOO_LARGE, body = ErrorEnvelope),
+    )
+)]
 async fn history(
     state: web::Data<AppState>,
     auth: Auth<BillInquiry>,
@@ -227,8 +290,8 @@ async fn history(
         .history
         .ask_shard(0, Page(filter))
         .await??;
-    Ok(ok(json!({
-        "items": items.iter().map(history_item).collect::<Vec<_>>(),
-        "pagination": Pagination::new(window.page, total.max(0) as u64),
-    })))
+    Ok(ok(BillHistory {
+        items: items.iter().map(BillHistoryItem::from).collect(),
+        pagination: Pagination::new(window.page, total.max(0) as u64),
+    }))
 }

@@ -9,14 +9,30 @@ use actix_web::{web, HttpResponse};
 use crate::actors::telecom::cache::{CacheKey, Invalidate};
 use crate::domain::identity::LineNumber;
 use crate::domain::telecom::BillingMonth;
-use crate::http::error::ApiError;
+use crate::http::envelope::ErrorEnvelope;
+use crate::http::error::{described, ApiError};
 use crate::http::AppState;
-use crate::simulator::{mock_data_response, MockData, MockDataRequest, SimState};
+use crate::simulator::{mock_data_response, MockData, MockDataAnswer, MockDataRequest, SimState};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/kos/mock-datas", web::post().to(mock_datas));
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/kos/mock-datas",
+    tag = "kos",
+    summary = "Create a new customer's KOS data (line, default product, 12 months of bills) in the built-in simulator, as the web client's register page does; only while the built-in simulator stands in for KOS (else 404). A line that exists for the same customer is answered as it is; for another customer 409",
+    request_body = MockDataRequest,
+    responses(
+        (status = 200, description = described::SUCCESS, body = MockDataAnswer),
+        (status = 400, description = "Invalid customerId or lineNumber (KOS's shape; a malformed body gets the error envelope)", body = MockDataAnswer),
+        (status = 404, description = "No built-in simulator (a real KOS is configured)", body = ErrorEnvelope),
+        (status = 409, description = "The line is another customer's", body = MockDataAnswer),
+        (status = 413, description = described::PAYLOAD_TOO_LARGE, body = ErrorEnvelope),
+        (status = 503, description = "The simulator is full, or back-pressure (the error envelope)", body = MockDataAnswer),
+    )
+)]
 async fn mock_datas(
     state: web::Data<AppState>,
     simulator: Option<web::Data<SimState>>,

@@ -4,6 +4,7 @@
 pub mod bills;
 pub mod kos_mock;
 pub mod products;
+pub mod views;
 
 use actix_web::web;
 

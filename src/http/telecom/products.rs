@@ -8,7 +8,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Duration;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::actors::telecom::cache::{CacheKey, Cached, Get};
 use crate::actors::telecom::product_change::{
@@ -17,16 +17,19 @@ use crate::actors::telecom::product_change::{
 use crate::domain::idempotency::IdempotencyKey;
 use crate::domain::identity::LineNumber;
 use crate::domain::paging::Pagination;
-use crate::domain::telecom::change::{
-    ChangeFilter, ChangeOutcome, ChangeRecord, ChangeStatus, PRECHECK_FAILED,
-};
+use crate::domain::telecom::change::{ChangeFilter, ChangeOutcome, SettledChange, PRECHECK_FAILED};
 use crate::domain::telecom::kos::{KosCustomer, KosProductList};
-use crate::domain::telecom::product::ProductCode;
-use crate::http::envelope::{failure_with_data, ok, with_status};
-use crate::http::error::ApiError;
+use crate::domain::telecom::product::{ProductCode, Validation};
+use crate::http::envelope::{failure_with_data, ok, with_status, Envelope, ErrorEnvelope};
+use crate::http::error::{described, ApiError};
 use crate::http::extract::{Auth, ProductChange};
 use crate::http::params::{field, line_or_own, request_id, HistoryParams, HistoryWindow};
 use crate::http::AppState;
+
+use super::views::{
+    ChangeHistoryItem, ChangeHistoryPage, ChangeProcessing, ChangeRecordView, CustomerView,
+    ProductList, ProductMenu,
+};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -98,24 +101,24 @@ async fn catalogue(state: &AppState) -> Result<KosProductList, ApiError> {
     }
 }
 
-/// The customer of `line` as KOS knows it (the gateway checked KOS answered about `line`).
-fn customer_view(line: &LineNumber, c: &KosCustomer, products: &KosProductList) -> Value {
-    let current = products
-        .products
-        .iter()
-        .find(|p| p.product_code == c.current_product_code);
-    json!({
-        "customerId": c.customer_id,
-        "lineNumber": line,
-        "customerName": c.customer_name,
-        "currentProduct": current,
-        "lineStatus": c.line_status,
-        "operatorCode": c.operator_code,
-        "contractInfo": c.contract_info,
-    })
-}
-
 /// `GET /products/menu`: the caller's line, customer and current product.
+#[utoipa::path(
+    get,
+    path = "/api/v1/products/menu",
+    tag = "products",
+    operation_id = "products_menu",
+    summary = "The caller's customer info and current product",
+    description = "Requires permission PRODUCT_CHANGE.",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = described::SUCCESS, body = Envelope<ProductMenu>),
+        (status = 401, description = described::UNAUTHORIZED, body = ErrorEnvelope),
+        (status = 403, description = described::FORBIDDEN, body = ErrorEnvelope),
+        (status = 404, description = described::NOT_FOUND, body = ErrorEnvelope),
+        (status = 413, description = described::PAYLOAD_TOO_LARGE, body = ErrorEnvelope),
+        (status = 503, description = described::UNAVAILABLE, body = ErrorEnvelope),
+    )
+)]
 async fn menu(
     state: web::Data<AppState>,
     auth: Auth<ProductChange>,
@@ -123,26 +126,36 @@ async fn menu(
     let line = auth.principal.line_number.clone();
     let c = cached_customer(&state, &line).await?;
     let products = catalogue(&state).await?;
-    let view = customer_view(&line, &c, &products);
-    Ok(ok(json!({
-        "customerInfo": {
-            "customerId": c.customer_id,
-            "customerName": c.customer_name,
-            "lineNumber": line,
-            "lineStatus": c.line_status,
-            "operatorCode": c.operator_code,
-        },
-        "currentProduct": view["currentProduct"],
-    })))
+    Ok(ok(ProductMenu::new(&c, &products, &line)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 struct LineQuery {
+    /// Line (default: the caller's)
     line_number: Option<String>,
 }
 
 /// `GET /products/customer?lineNumber=`: customer, current product, status and contract.
+#[utoipa::path(
+    get,
+    path = "/api/v1/products/customer",
+    tag = "products",
+    summary = "Customer, current product, line status and contract",
+    description = "Requires permission PRODUCT_CHANGE.",
+    params(LineQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = described::SUCCESS, body = Envelope<CustomerView>),
+        (status = 400, description = described::BAD_REQUEST, body = ErrorEnvelope),
+        (status = 401, description = described::UNAUTHORIZED, body = ErrorEnvelope),
+        (status = 403, description = described::FORBIDDEN, body = ErrorEnvelope),
+        (status = 404, description = described::NOT_FOUND, body = ErrorEnvelope),
+        (status = 413, description = described::PAYLOAD_TOO_LARGE, body = ErrorEnvelope),
+        (status = 503, description = described::UNAVAILABLE, body = ErrorEnvelope),
+    )
+)]
 async fn customer(
     state: web::Data<AppState>,
     auth: Auth<ProductChange>,
@@ -152,18 +165,39 @@ async fn customer(
     auth.ensure_line(&line)?;
     let c = cached_customer(&state, &line).await?;
     let products = catalogue(&state).await?;
-    Ok(ok(customer_view(&line, &c, &products)))
+    Ok(ok(CustomerView::new(&line, &c, &products)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 struct AvailableQuery {
+    /// Excluded from the list
     current_product_code: Option<String>,
+    /// Only this operator's (default: the caller's line's operator)
     operator_code: Option<String>,
 }
 
 /// `GET /products/available`: products on sale, of the operator (by default the caller's
 /// own line's, so a customer is offered only plans they can take), other than the current.
+#[utoipa::path(
+    get,
+    path = "/api/v1/products/available",
+    tag = "products",
+    summary = "Products on sale (of an operator, other than the current)",
+    description = "Requires permission PRODUCT_CHANGE.",
+    params(AvailableQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = described::SUCCESS, body = Envelope<ProductList>),
+        (status = 400, description = described::BAD_REQUEST, body = ErrorEnvelope),
+        (status = 401, description = described::UNAUTHORIZED, body = ErrorEnvelope),
+        (status = 403, description = described::FORBIDDEN, body = ErrorEnvelope),
+        (status = 404, description = described::NOT_FOUND, body = ErrorEnvelope),
+        (status = 413, description = described::PAYLOAD_TOO_LARGE, body = ErrorEnvelope),
+        (status = 503, description = described::UNAVAILABLE, body = ErrorEnvelope),
+    )
+)]
 async fn available(
     state: web::Data<AppState>,
     auth: Auth<ProductChange>,
@@ -205,17 +239,36 @@ async fn available(
                 .is_none_or(|c| p.product_code != c.as_str())
         })
         .collect();
-    Ok(ok(json!({ "totalCount": list.len(), "products": list })))
+    Ok(ok(ProductList::new(list)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = ChangeRequest)]
 #[serde(rename_all = "camelCase")]
 struct ChangeBody {
     #[serde(default)]
+    #[schema(
+        value_type = String,
+        required = true,
+        pattern = "^010-?[0-9]{4}-?[0-9]{4}$",
+        example = "010-1234-5001"
+    )]
     line_number: Option<String>,
     #[serde(default)]
+    #[schema(
+        value_type = String,
+        required = true,
+        pattern = "^[A-Z0-9-]{1,32}$",
+        example = "5G-STANDARD-001"
+    )]
     current_product_code: Option<String>,
     #[serde(default)]
+    #[schema(
+        value_type = String,
+        required = true,
+        pattern = "^[A-Z0-9-]{1,32}$",
+        example = "5G-PREMIUM-001"
+    )]
     target_product_code: Option<String>,
 }
 
@@ -247,6 +300,24 @@ fn parse_change(body: ChangeBody) -> Result<ParsedChange, ApiError> {
 }
 
 /// `POST /products/change/validation`: the pre-check alone; every check with PASS/FAIL.
+#[utoipa::path(
+    post,
+    path = "/api/v1/products/change/validation",
+    tag = "products",
+    summary = "The pre-check alone, every check with PASS/FAIL",
+    description = "Requires permission PRODUCT_CHANGE.",
+    request_body = ChangeBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = described::SUCCESS, body = Envelope<Validation>),
+        (status = 400, description = described::BAD_REQUEST, body = ErrorEnvelope),
+        (status = 401, description = described::UNAUTHORIZED, body = ErrorEnvelope),
+        (status = 403, description = described::FORBIDDEN, body = ErrorEnvelope),
+        (status = 404, description = described::NOT_FOUND, body = ErrorEnvelope),
+        (status = 413, description = described::PAYLOAD_TOO_LARGE, body = ErrorEnvelope),
+        (status = 503, description = described::UNAVAILABLE, body = ErrorEnvelope),
+    )
+)]
 async fn validation(
     state: web::Data<AppState>,
     auth: Auth<ProductChange>,
@@ -292,10 +363,9 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<IdempotencyKey>, ApiError
 fn outcome_response(outcome: ChangeOutcome, replayed: Replayed) -> Result<HttpResponse, ApiError> {
     let mut response = match outcome {
         ChangeOutcome::Settled(answer) => with_status(StatusCode::OK, *answer),
-        ChangeOutcome::Processing { request_id } => with_status(
-            StatusCode::ACCEPTED,
-            json!({ "requestId": request_id, "processStatus": ChangeStatus::Processing }),
-        ),
+        ChangeOutcome::Processing { request_id } => {
+            with_status(StatusCode::ACCEPTED, ChangeProcessing::new(request_id))
+        }
         ChangeOutcome::Refused(validation) => {
             let message = validation
                 .failure_reason
@@ -316,6 +386,34 @@ fn outcome_response(outcome: ChangeOutcome, replayed: Replayed) -> Result<HttpRe
 }
 
 /// `POST /products/change`: re-checks, records PROCESSING, calls KOS, settles, answers.
+#[utoipa::path(
+    post,
+    path = "/api/v1/products/change",
+    tag = "products",
+    summary = "Change the product (optional Idempotency-Key header); 202 when KOS's outcome is unknown",
+    description = "Requires permission PRODUCT_CHANGE.",
+    params((
+        "Idempotency-Key" = Option<String>,
+        Header,
+        nullable = false,
+        pattern = "^[!-~]{1,255}$",
+        description = "1-255 printable ASCII characters; kept 24 h"
+    )),
+    request_body = ChangeBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = described::SUCCESS, body = Envelope<SettledChange>),
+        (status = 202, description = described::ACCEPTED, body = Envelope<ChangeProcessing>),
+        (status = 400, description = described::BAD_REQUEST, body = ErrorEnvelope),
+        (status = 401, description = described::UNAUTHORIZED, body = ErrorEnvelope),
+        (status = 403, description = described::FORBIDDEN, body = ErrorEnvelope),
+        (status = 404, description = described::NOT_FOUND, body = ErrorEnvelope),
+        (status = 409, description = "Conflict: pre-check failed (VALIDATION_FAILED, data: the validation), change or idempotency key in flight", body = ErrorEnvelope),
+        (status = 413, description = described::PAYLOAD_TOO_LARGE, body = ErrorEnvelope),
+        (status = 422, description = described::UNPROCESSABLE, body = ErrorEnvelope),
+        (status = 503, description = described::UNAVAILABLE, body = ErrorEnvelope),
+    )
+)]
 async fn change(
     state: web::Data<AppState>,
     auth: Auth<ProductChange>,
@@ -341,25 +439,24 @@ async fn change(
     outcome_response(outcome, replayed)
 }
 
-fn change_view(r: &ChangeRecord) -> Value {
-    let mut view = json!({
-        "requestId": r.request_id,
-        "lineNumber": r.line,
-        "processStatus": r.status,
-        "currentProductCode": r.current,
-        "targetProductCode": r.target,
-        "resultCode": r.result_code,
-        "resultMessage": r.result_message,
-        "requestedAt": r.requested_at.to_rfc3339(),
-        "processedAt": r.processed_at.map(|t| t.to_rfc3339()),
-    });
-    if let Some(answer) = &r.response {
-        view["changedProduct"] = json!(answer.changed_product);
-    }
-    view
-}
-
 /// `GET /products/change/{requestId}` (owner or ADMIN).
+#[utoipa::path(
+    get,
+    path = "/api/v1/products/change/{requestId}",
+    tag = "products",
+    summary = "A change's record (owner or ADMIN)",
+    description = "Requires permission PRODUCT_CHANGE.",
+    params(("requestId" = String, Path, description = "Request id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = described::SUCCESS, body = Envelope<ChangeRecordView>),
+        (status = 400, description = described::BAD_REQUEST, body = ErrorEnvelope),
+        (status = 401, description = described::UNAUTHORIZED, body = ErrorEnvelope),
+        (status = 403, description = described::FORBIDDEN, body = ErrorEnvelope),
+        (status = 404, description = described::NOT_FOUND, body = ErrorEnvelope),
+        (status = 413, description = described::PAYLOAD_TOO_LARGE, body = ErrorEnvelope),
+    )
+)]
 async fn change_result(
     state: web::Data<AppState>,
     auth: Auth<ProductChange>,
@@ -374,11 +471,28 @@ async fn change_result(
         .await??
         .ok_or(ApiError::NotFound("상품 변경 요청"))?;
     auth.ensure_line(&row.line)?;
-    Ok(ok(change_view(&row)))
+    Ok(ok(ChangeRecordView::from(&row)))
 }
 
 /// `GET /products/history`: a line's change requests, newest first (size ≤ 100, start at
 /// most two years back).
+#[utoipa::path(
+    get,
+    path = "/api/v1/products/history",
+    tag = "products",
+    operation_id = "products_history",
+    summary = "A line's change requests, newest first",
+    description = "Requires permission PRODUCT_CHANGE.",
+    params(HistoryParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = described::SUCCESS, body = Envelope<ChangeHistoryPage>),
+        (status = 400, description = described::BAD_REQUEST, body = ErrorEnvelope),
+        (status = 401, description = described::UNAUTHORIZED, body = ErrorEnvelope),
+        (status = 403, description = described::FORBIDDEN, body = ErrorEnvelope),
+        (status = 413, description = described::PAYLOAD_TOO_LARGE, body = ErrorEnvelope),
+    )
+)]
 async fn history(
     state: web::Data<AppState>,
     auth: Auth<ProductChange>,
@@ -403,30 +517,12 @@ async fn history(
         .await??;
     // Product names from the catalogue when it can be had; codes are always there.
     let names = catalogue(&state).await.ok();
-    let name_of = |code: &str| {
-        names
-            .as_ref()
-            .and_then(|p| p.products.iter().find(|x| x.product_code == code))
-            .map(|p| p.product_name.clone())
-    };
-    let items: Vec<Value> = rows
+    let items = rows
         .iter()
-        .map(|r| {
-            json!({
-                "requestId": r.request_id,
-                "lineNumber": r.line,
-                "processStatus": r.status,
-                "currentProductCode": r.current,
-                "currentProductName": name_of(r.current.as_str()),
-                "targetProductCode": r.target,
-                "targetProductName": name_of(r.target.as_str()),
-                "requestedAt": r.requested_at.to_rfc3339(),
-                "processedAt": r.processed_at.map(|t| t.to_rfc3339()),
-                "resultMessage": r.result_message,
-            })
-        })
+        .map(|r| ChangeHistoryItem::new(r, names.as_ref()))
         .collect();
-    Ok(ok(
-        json!({ "items": items, "pagination": Pagination::new(window.page, total.max(0) as u64) }),
-    ))
+    Ok(ok(ChangeHistoryPage {
+        items,
+        pagination: Pagination::new(window.page, total.max(0) as u64),
+    }))
 }
