@@ -6,14 +6,14 @@
 //!
 //! * **Bounded.** Each shard admits at most `mailbox` messages that are sent and not yet
 //!   answered (`depth`). Past that `ask` fails at once with `ActorError::Full`, which the
-//!   edge turns into `503` + `Retry-After`; nothing queues without bound.
+//!   edge turns into "unavailable" with `Retry-After`; nothing queues without bound.
 //! * **Supervised.** Shards start under `actix::Supervisor`, so an actor that stops itself is
 //!   restarted in place (`Supervised::restarting`).
 //! * **Panic-proof.** A panic inside a handler is caught by the arbiter's runtime, which
 //!   drops the actor and closes its mailbox; actix does not restart it. Each actor therefore
 //!   holds a [`Lifeline`]: when it is dropped while the set is still running, the shard's slot
 //!   starts a fresh actor on the same arbiter and swaps its address in (`restarts` + 1).
-//!   Requests that were waiting on the dead actor get `ActorError::Gone` (503).
+//!   Requests that were waiting on the dead actor get `ActorError::Gone` (unavailable, retry).
 
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};

@@ -115,7 +115,7 @@ pub struct Registration {
 
 /// The checks of a registration that need no KOS, in SPEC's order after validation: the
 /// client's registration rate (counted first, so refused attempts are limited too), then a
-/// taken user id or line (`409`). Nothing scarce is spent before they pass.
+/// taken user id or line (a conflict). Nothing scarce is spent before they pass.
 #[derive(Message)]
 #[rtype(result = "Result<(), AccountError>")]
 pub struct PrepareRegistration {

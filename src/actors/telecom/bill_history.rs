@@ -62,7 +62,7 @@ pub struct HistorySnapshot {
     pub last_batch_size: usize,
     pub last_flush_ms: u64,
     pub postgres_skipped: bool,
-    /// Records refused because `max_buffered` were held (each a 503 to a client).
+    /// Records refused because `max_buffered` were held (each an "unavailable, retry" to a client).
     pub refused: u64,
 }
 
@@ -486,7 +486,7 @@ impl Handler<Record> for HistoryWriter {
     type Result = Result<(), Overloaded>;
 
     /// Takes the record, or refuses it (without keeping it) when `max_buffered` records are
-    /// already held: the handler then answers 503 and nothing it answered is lost. Memory is
+    /// already held: the caller then hears "unavailable, retry" and nothing it answered is lost. Memory is
     /// bounded by `max_buffered` records.
     fn handle(&mut self, msg: Record, ctx: &mut Context<Self>) -> Self::Result {
         if self.buffer.len() + self.in_flight.len() >= self.settings.max_buffered {

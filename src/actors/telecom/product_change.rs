@@ -348,7 +348,7 @@ async fn change_once(
             return Ok(processing());
         }
         Err(e) => {
-            // Nothing happened at KOS: the record is settled FAILED, the caller gets 503.
+            // Nothing happened at KOS: the record is settled FAILED, the caller hears KOS is unavailable.
             let failed = Verdict::failed("KOS_UNAVAILABLE", "KOS unavailable; not applied");
             let _ = settlement::settle_unanswered(&deps.db, &change, &failed).await;
             return Err(e.into());
