@@ -1,9 +1,11 @@
 //! The actor foundation: the admin view, panics survived, full mailboxes shed as 503.
 
+use std::time::Duration;
+
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, spawn_app, spawn_app_with, PASSWORD};
+use crate::helpers::{assert_error, eventually, spawn_app, spawn_app_with, PASSWORD};
 
 fn kind<'a>(actors: &'a Value, name: &str) -> &'a Value {
     actors["actors"]
@@ -41,6 +43,11 @@ async fn admin_sees_every_actor_kind_with_its_mailboxes() {
     let res = app.get("/admin/actors", Some(&user.access)).await;
     assert_error(res, StatusCode::FORBIDDEN, "FORBIDDEN").await;
 }
+
+/// Requests of the stream answered after each replacement starts, before the next panic.
+const STREAM_AFTER_EACH: usize = 7;
+
+const WITHIN: Duration = Duration::from_secs(10);
 
 const KINDS: [&str; 8] = [
     "session",
@@ -96,9 +103,25 @@ async fn a_panicking_actor_is_replaced_and_the_service_keeps_answering() {
         assert_eq!(res.status(), StatusCode::ACCEPTED);
         let body: Value = res.json().await.unwrap();
         assert_eq!(body["panicked"], true, "{body}");
-        actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
+        // Its replacement is in place, and the stream goes on through it for a few requests
+        // before the next kind panics.
+        eventually(WITHIN, &format!("a replacement {actor} actor"), || async {
+            app.actors
+                .snapshot()
+                .await
+                .actors
+                .iter()
+                .any(|k| k.kind == actor && k.restarts >= 1)
+        })
+        .await;
+        let seen = statuses.borrow().len();
+        eventually(
+            WITHIN,
+            &format!("{STREAM_AFTER_EACH} requests of the stream after the {actor} panic"),
+            || async { statuses.borrow().len() >= seen + STREAM_AFTER_EACH },
+        )
+        .await;
     }
-    actix_web::rt::time::sleep(std::time::Duration::from_millis(300)).await;
     stop.set(true);
     stream.await.unwrap();
     let statuses = statuses.borrow().clone();

@@ -9,11 +9,12 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app_with, TestApp};
-use crate::kos::{kos_settings, INQUIRY_TIMEOUT_MS, WAIT_OPEN_MS};
+use crate::helpers::{eventually, spawn_app_with, TestApp};
+use crate::kos::{kos_settings, INQUIRY_TIMEOUT_MS};
 
 #[derive(Debug, Clone)]
 struct Answered {
+    client: u32,
     phase: &'static str,
     status: StatusCode,
     took: Duration,
@@ -25,12 +26,12 @@ struct Answered {
 async fn client(
     app: Rc<TestApp>,
     token: String,
-    first_line: u32,
+    id: u32,
     phase: Rc<RefCell<&'static str>>,
     log: Rc<RefCell<Vec<Answered>>>,
 ) {
     let month = phonebill::simulator::data::available_months()[0].clone();
-    let mut line = first_line;
+    let mut line = id * 100_000;
     while *phase.borrow() != "stop" {
         line += 1;
         let sent_in = *phase.borrow();
@@ -43,6 +44,7 @@ async fn client(
             )
             .await;
         log.borrow_mut().push(Answered {
+            client: id,
             phase: sent_in,
             status: res.status(),
             took: started.elapsed(),
@@ -57,18 +59,44 @@ async fn read_breaker(app: &TestApp, token: &str) -> Value {
     view["kosGateway"]["readBreaker"].clone()
 }
 
+const CLIENTS: u32 = 4;
+
+/// Waits until the service has recovered by itself in `phase`: the breaker is closed and
+/// every client has had a bill it asked for in this phase (so nothing sent before it is
+/// still under way).
+async fn until_recovered(
+    app: &TestApp,
+    token: &str,
+    phase: &'static str,
+    log: &RefCell<Vec<Answered>>,
+) {
+    eventually(
+        Duration::from_secs(20),
+        &format!("the breaker closed and every client answered in {phase}"),
+        || async {
+            let answered = |c: u32| {
+                log.borrow()
+                    .iter()
+                    .any(|a| a.client == c && a.phase == phase && a.status == StatusCode::OK)
+            };
+            (0..CLIENTS).all(answered) && read_breaker(app, token).await["state"] == "CLOSED"
+        },
+    )
+    .await;
+}
+
 #[actix_web::test]
 async fn every_kos_fault_under_a_steady_stream_costs_no_500_and_no_wait_beyond_the_time_out() {
     let app = Rc::new(spawn_app_with(kos_settings).await);
     let admin = app.login("admin").await;
     let phase = Rc::new(RefCell::new("normal"));
     let log = Rc::new(RefCell::new(Vec::new()));
-    let clients: Vec<_> = (0..4)
+    let clients: Vec<_> = (0..CLIENTS)
         .map(|i| {
             actix_web::rt::spawn(client(
                 app.clone(),
                 admin.access.clone(),
-                i * 100_000,
+                i,
                 phase.clone(),
                 log.clone(),
             ))
@@ -76,41 +104,36 @@ async fn every_kos_fault_under_a_steady_stream_costs_no_500_and_no_wait_beyond_t
         .collect();
 
     let flap = |mode: &'static str| json!({ "mode": mode, "endpoint": "bill-inquiry" });
-    let steps: Vec<(&'static str, Value, u64)> = vec![
-        ("normal", json!({ "mode": "normal", "latencyMs": 0 }), 600),
-        ("down", flap("down"), 1500),
-        (
-            "recover-1",
-            json!({ "mode": "normal", "latencyMs": 0 }),
-            1500,
-        ),
-        ("hang", flap("hang"), 1500),
-        (
-            "recover-2",
-            json!({ "mode": "normal", "latencyMs": 0 }),
-            1500,
-        ),
-        ("error", flap("error"), 1500),
-        (
-            "recover-3",
-            json!({ "mode": "normal", "latencyMs": 0 }),
-            1500,
-        ),
+    let normal = || json!({ "mode": "normal", "latencyMs": 0 });
+    // How long each phase lasts: `Some(ms)`, a fault (or the calm before them) held that
+    // long under the stream, which is what the test is about; `None`, a recovery, over
+    // once the service has recovered by itself.
+    let steps: Vec<(&'static str, Value, Option<u64>)> = vec![
+        ("normal", normal(), Some(600)),
+        ("down", flap("down"), Some(1500)),
+        ("recover-1", normal(), None),
+        ("hang", flap("hang"), Some(1500)),
+        ("recover-2", normal(), None),
+        ("error", flap("error"), Some(1500)),
+        ("recover-3", normal(), None),
         (
             "half-fail",
             json!({ "mode": "normal", "failureRate": 0.5, "endpoint": "bill-inquiry" }),
-            2000,
+            Some(2000),
         ),
     ];
     let mut opened_in = Vec::new();
-    for (name, fault, ms) in steps {
+    for (name, fault, hold) in steps {
         // The phase is named first, so nothing sent after the fault counts in the one before.
         *phase.borrow_mut() = name;
         app.kos_fault(fault).await;
         let before = read_breaker(&app, &admin.access).await["transitions"]
             .as_u64()
             .unwrap_or(0);
-        actix_web::rt::time::sleep(Duration::from_millis(ms)).await;
+        match hold {
+            Some(ms) => actix_web::rt::time::sleep(Duration::from_millis(ms)).await,
+            None => until_recovered(&app, &admin.access, name, &log).await,
+        }
         let after = read_breaker(&app, &admin.access).await["transitions"]
             .as_u64()
             .unwrap_or(0);
@@ -118,7 +141,7 @@ async fn every_kos_fault_under_a_steady_stream_costs_no_500_and_no_wait_beyond_t
             opened_in.push(name);
         }
     }
-    // Flapping: down and up every 300 ms for 3 s.
+    // Flapping: down and up every 300 ms for 3 s (the rhythm is the fault).
     *phase.borrow_mut() = "flapping";
     for i in 0..10 {
         let mode = if i % 2 == 0 { "down" } else { "normal" };
@@ -126,9 +149,9 @@ async fn every_kos_fault_under_a_steady_stream_costs_no_500_and_no_wait_beyond_t
         actix_web::rt::time::sleep(Duration::from_millis(300)).await;
     }
     *phase.borrow_mut() = "settling";
-    app.kos_fault(json!({ "mode": "normal", "latencyMs": 0 }))
-        .await;
-    actix_web::rt::time::sleep(Duration::from_millis(WAIT_OPEN_MS * 3)).await;
+    app.kos_fault(normal()).await;
+    until_recovered(&app, &admin.access, "settling", &log).await;
+    // A phase of fixed length under the stream, every answer of which must be a bill.
     *phase.borrow_mut() = "recovered";
     actix_web::rt::time::sleep(Duration::from_millis(1000)).await;
     *phase.borrow_mut() = "stop";

@@ -128,7 +128,8 @@ async fn the_login_limit_holds_across_the_turn_of_a_minute() {
             .json(&json!({ "userId": "user01", "password": "Wrong-passw0rd" }))
             .send()
     };
-    // Three tries just before a minute turns, one just after.
+    // Three tries just before a minute turns, one just after (the clock must get there:
+    // these two waits are what the test is about).
     let second = chrono::Utc::now().timestamp() % 60;
     let to_58 = (58 - second).rem_euclid(60) as u64;
     actix_web::rt::time::sleep(std::time::Duration::from_secs(to_58)).await;
@@ -455,6 +456,7 @@ async fn suspension_and_permission_changes_end_sessions_everywhere_and_sessions_
     let started = std::time::Instant::now();
     let mut refused_after = None;
     while started.elapsed() < std::time::Duration::from_secs(8) {
+        // A refresh every 700 ms keeps the session in use: the lifetime must run out anyway.
         actix_web::rt::time::sleep(std::time::Duration::from_millis(700)).await;
         let res = short.refresh(&refresh).await;
         if res.status() != StatusCode::OK {

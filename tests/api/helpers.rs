@@ -1,7 +1,9 @@
 //! `spawn_app()`: the real application on port 0, against real PostgreSQL and Redis, each
 //! test with its own database and its own Redis key prefix, both removed when it ends.
 
+use std::future::Future;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use std::sync::Arc;
@@ -46,6 +48,38 @@ pub fn test_settings(db_name: &str, prefix: &str) -> Settings {
     s.rate_limit.register_per_ip_per_minute = 0;
     s.kos.registration_calls_per_minute = 0;
     s
+}
+
+/// How often [`poll_until`] and [`eventually`] look again.
+const POLL_EVERY: Duration = Duration::from_millis(50);
+
+/// Runs `probe` until `done` holds for what it found or `timeout` has passed, and returns
+/// the last value found either way: the caller asserts on it as it would have after a
+/// fixed wait (with its own message), only without guessing how long that wait must be.
+pub async fn poll_until<T, F, Fut>(timeout: Duration, mut probe: F, done: impl Fn(&T) -> bool) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = T>,
+{
+    let started = Instant::now();
+    loop {
+        let found = probe().await;
+        if done(&found) || started.elapsed() >= timeout {
+            return found;
+        }
+        actix_web::rt::time::sleep(POLL_EVERY).await;
+    }
+}
+
+/// Waits until `check` holds; panics naming `what` when it does not within `timeout`.
+pub async fn eventually<F, Fut>(timeout: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    if !poll_until(timeout, &mut check, |ok| *ok).await {
+        panic!("not within {timeout:?}: {what}");
+    }
 }
 
 /// The history spool of a test: under cargo's temporary directory for integration tests
@@ -313,7 +347,8 @@ impl Drop for TestApp {
                 }
                 // The application still runs until the process ends: once its database is
                 // gone its history writer spools what it held; let it, then remove the spool.
-                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                // A fixed grace period: a write under way is in no snapshot to poll.
+                tokio::time::sleep(Duration::from_millis(300)).await;
                 let _ = std::fs::remove_dir_all(spool_dir(&prefix));
                 if let Ok(client) = redis::Client::open(redis_url()) {
                     if let Ok(mut conn) = client.get_multiplexed_async_connection().await {

@@ -138,6 +138,7 @@ async fn half_open_lets_only_the_configured_probes_through_and_closes_on_success
 
     app.kos_fault(json!({ "mode": "hang", "endpoint": "bill-inquiry" }))
         .await;
+    // The open interval must pass: only then does the breaker let probes through.
     actix_web::rt::time::sleep(Duration::from_millis(WAIT_OPEN_MS + 100)).await;
     let before = calls(&app, "bill-inquiry").await;
     let probes = futures_util::future::join_all((0..6).map(|_| bill(&app, "01012345001"))).await;
@@ -156,6 +157,7 @@ async fn half_open_lets_only_the_configured_probes_through_and_closes_on_success
 
     app.kos_fault(json!({ "mode": "normal", "latencyMs": 0 }))
         .await;
+    // The open interval again, before the probes that close it.
     actix_web::rt::time::sleep(Duration::from_millis(WAIT_OPEN_MS + 100)).await;
     for _ in 0..2 {
         assert!(matches!(bill(&app, "01012345001").await, Ok(Answer::Ok(_))));

@@ -7,25 +7,15 @@ use phonebill::infra::telecom::outbox::{Kind, NewNotification};
 use phonebill::settings::Settings;
 use serde_json::{json, Value};
 
-use crate::helpers::{mvno_received, spawn_app_with, standalone_simulator, TestApp};
+use crate::helpers::{eventually, mvno_received, spawn_app_with, standalone_simulator, TestApp};
 
 async fn received(app: &TestApp, sim: &str) -> Vec<Value> {
     mvno_received(&app.client, sim).await
 }
 
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..100 {
-        if check().await {
-            return;
-        }
-        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("never happened: {what}");
-}
+/// How long a notifier test waits for what it expects (its old loop allowed 100 rounds of
+/// 100 ms plus the check, which logs in: about this on a busy machine).
+const WITHIN: Duration = Duration::from_secs(20);
 
 /// An instance with quick notifier rounds and retries, talking to a simulator of the test's
 /// own (so its MVNO receiver outlives the instance).
@@ -84,10 +74,14 @@ async fn notifications_survive_an_mvno_outage_and_a_restart() {
         0
     );
 
-    eventually("delivery attempts fail while the MVNO is down", || async {
-        let view = a.admin_actors().await;
-        view["mvnoNotifier"]["failedAttempts"].as_u64().unwrap_or(0) >= 3
-    })
+    eventually(
+        WITHIN,
+        "delivery attempts fail while the MVNO is down",
+        || async {
+            let view = a.admin_actors().await;
+            view["mvnoNotifier"]["failedAttempts"].as_u64().unwrap_or(0) >= 3
+        },
+    )
     .await;
     assert!(received(&a, &sim).await.is_empty());
     let view = a.admin_actors().await;
@@ -97,7 +91,7 @@ async fn notifications_survive_an_mvno_outage_and_a_restart() {
     a.kos_fault(json!({ "mode": "normal", "latencyMs": 0 }))
         .await;
     let b = a.spawn_peer().await;
-    eventually("all three delivered after the restart", || async {
+    eventually(WITHIN, "all three delivered after the restart", || async {
         received(&b, &sim).await.len() >= 3
     })
     .await;
@@ -110,7 +104,7 @@ async fn notifications_survive_an_mvno_outage_and_a_restart() {
     ids.dedup();
     assert_eq!(ids, ["evt-0", "evt-1", "evt-2"]);
     assert!(got.iter().any(|r| r["kind"] == "product-change-result"));
-    eventually("the outbox drains", || async {
+    eventually(WITHIN, "the outbox drains", || async {
         b.admin_actors().await["mvnoNotifier"]["pending"] == 0
     })
     .await;
@@ -142,7 +136,7 @@ async fn notifications_go_several_to_a_post_when_configured() {
         .unwrap()
         .unwrap();
     // 2 change results in one POST, 5 bill results in two: 3 failed attempts a round.
-    eventually("a round of refused POSTs", || async {
+    eventually(WITHIN, "a round of refused POSTs", || async {
         a.admin_actors().await["mvnoNotifier"]["failedAttempts"]
             .as_u64()
             .unwrap_or(0)
@@ -151,7 +145,7 @@ async fn notifications_go_several_to_a_post_when_configured() {
     .await;
     a.kos_fault(json!({ "mode": "normal", "latencyMs": 0 }))
         .await;
-    eventually("all seven delivered", || async {
+    eventually(WITHIN, "all seven delivered", || async {
         a.admin_actors().await["mvnoNotifier"]["pending"] == 0
     })
     .await;
@@ -211,18 +205,18 @@ async fn the_notifier_vacuums_the_outbox_after_every_so_many_rows() {
     };
     // Four rows delivered: below the threshold, no vacuum.
     assert_eq!(enqueue(0, 4).await.unwrap().unwrap(), 4);
-    eventually("four delivered", || async {
+    eventually(WITHIN, "four delivered", || async {
         a.admin_actors().await["mvnoNotifier"]["delivered"] == 4
     })
     .await;
     assert_eq!(a.admin_actors().await["mvnoNotifier"]["vacuums"], 0);
     // Two more: six rows touched since the start, one vacuum, which PostgreSQL records.
     assert_eq!(enqueue(4, 6).await.unwrap().unwrap(), 2);
-    eventually("the notifier vacuumed once", || async {
+    eventually(WITHIN, "the notifier vacuumed once", || async {
         a.admin_actors().await["mvnoNotifier"]["vacuums"] == 1
     })
     .await;
-    eventually("PostgreSQL counts the vacuum", || async {
+    eventually(WITHIN, "PostgreSQL counts the vacuum", || async {
         outbox_vacuums(&a).await > before
     })
     .await;

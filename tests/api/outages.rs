@@ -9,12 +9,15 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    current_product, other_product, spawn_app_with, spool_files, TestApp, PASSWORD,
+    current_product, eventually, other_product, spawn_app_with, spool_files, TestApp, PASSWORD,
 };
 use crate::owned::{OwnedPostgres, OwnedRedis};
 
 #[derive(Debug, Clone)]
 struct Answer {
+    user: &'static str,
+    /// Asked with a token from a login again (after a 401), not the first one.
+    fresh: bool,
     phase: &'static str,
     status: StatusCode,
     took: Duration,
@@ -39,6 +42,7 @@ async fn client(
 ) {
     let months = phonebill::simulator::data::available_months();
     let mut n = 0;
+    let mut fresh = false;
     while *phase.borrow() != "stop" {
         n += 1;
         let sent_in = *phase.borrow();
@@ -52,6 +56,8 @@ async fn client(
             .await;
         let status = res.status();
         log.borrow_mut().push(Answer {
+            user,
+            fresh,
             phase: sent_in,
             status,
             took: started.elapsed(),
@@ -61,8 +67,10 @@ async fn client(
             if res.status() == StatusCode::OK {
                 let body: Value = res.json().await.unwrap();
                 token = body["access_token"].as_str().unwrap().to_string();
+                fresh = true;
             }
         }
+        // The stream's pace (a steady stream, not a flood).
         actix_web::rt::time::sleep(Duration::from_millis(5)).await;
     }
 }
@@ -112,6 +120,8 @@ async fn inquiries_keep_succeeding_while_redis_is_stopped_and_restarted() {
     let phase = Rc::new(RefCell::new("before"));
     let log = Rc::new(RefCell::new(Vec::new()));
     let clients = run(&app, &phase, &log).await;
+    // The phases "before", "outage" and "after" are each held a fixed time under the
+    // stream: their answers are what the test measures.
     actix_web::rt::time::sleep(Duration::from_millis(1000)).await;
     *phase.borrow_mut() = "outage";
     redis.stop().await;
@@ -119,9 +129,16 @@ async fn inquiries_keep_succeeding_while_redis_is_stopped_and_restarted() {
     // Sessions are gone with that Redis (it keeps nothing on disk): clients log in again.
     *phase.borrow_mut() = "relogin";
     redis.resume().await;
-    actix_web::rt::time::sleep(Duration::from_millis(
-        app.settings.cache.redis_retry_ms + 1000,
-    ))
+    eventually(
+        Duration::from_secs(20),
+        "every client logged in again and was answered with its new token",
+        || async {
+            let log = log.borrow();
+            ["user01", "user02", "user03", "user04"]
+                .iter()
+                .all(|u| log.iter().any(|a| a.user == *u && a.fresh && answered(a)))
+        },
+    )
     .await;
     *phase.borrow_mut() = "after";
     actix_web::rt::time::sleep(Duration::from_millis(1000)).await;
@@ -186,6 +203,8 @@ async fn postgresql_stopped_and_restarted_under_load_loses_no_history_and_calls_
     let changer = app.login("user05").await;
     let current = current_product(&app, &changer.access).await;
     let target = other_product(&current);
+    // The stream runs a while before the outage, which lasts as long as the five refused
+    // changes 300 ms apart below; the "after" phase is held a fixed time too.
     actix_web::rt::time::sleep(Duration::from_millis(1000)).await;
     *phase.borrow_mut() = "outage";
     pg.stop().await;

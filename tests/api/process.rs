@@ -16,7 +16,7 @@ use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    spawn_app_with, spool_dir, spool_files, standalone_simulator, TestApp, PASSWORD,
+    poll_until, spawn_app_with, spool_dir, spool_files, standalone_simulator, TestApp, PASSWORD,
 };
 
 struct Proc {
@@ -331,6 +331,7 @@ async fn sigterm_under_load_finishes_in_flight_flushes_everything_and_exits_0() 
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    // Load for a fixed while, so SIGTERM meets requests in flight.
     actix_web::rt::time::sleep(Duration::from_millis(1500)).await;
     signal(&p, "-TERM");
     let status = wait_exit(&mut p, Duration::from_secs(20)).await;
@@ -409,6 +410,7 @@ async fn sigkill_under_load_loses_no_acknowledged_change_and_only_the_last_flush
             inquired.clone(),
         )));
     }
+    // Load for a fixed while, so SIGKILL meets requests and changes in flight.
     actix_web::rt::time::sleep(Duration::from_millis(2000)).await;
     let killed_at = Instant::now();
     p.child.kill().unwrap();
@@ -474,23 +476,37 @@ async fn sigkill_under_load_loses_no_acknowledged_change_and_only_the_last_flush
 
     // History: what the writer had accepted is in PostgreSQL (written or replayed from the
     // spool), except records answered in the last moments before the kill, still in memory.
-    actix_web::rt::time::sleep(Duration::from_millis(3000)).await;
+    // The loss window: the writer's flush interval (100 ms) plus one write round (which on a
+    // busy CI machine may wait for a pooled connection).
+    let window = Duration::from_millis(2000);
     let inquiry_ids = ids(&inquired);
-    let rows = stored(
-        &owner,
-        "SELECT request_id FROM bill_inquiry_history WHERE request_id = ANY($1)",
-        &inquiry_ids,
+    let lost_since_kill = || async {
+        let rows = stored(
+            &owner,
+            "SELECT request_id FROM bill_inquiry_history WHERE request_id = ANY($1)",
+            &inquiry_ids,
+        )
+        .await;
+        let lost: Vec<&Acked> = inquired
+            .iter()
+            .filter(|a| !rows.contains(&a.request_id))
+            .collect();
+        let oldest_lost = lost
+            .iter()
+            .map(|a| killed_at.saturating_duration_since(a.at))
+            .max()
+            .unwrap_or_default();
+        let replayed = spool_files(&spool, "history-").is_empty();
+        (lost, oldest_lost, replayed)
+    };
+    // Until the restarted instance has replayed its spool and nothing older than the
+    // window is missing (rows only ever arrive); asserted below either way.
+    let (lost, oldest_lost, _) = poll_until(
+        Duration::from_secs(20),
+        lost_since_kill,
+        |(_, oldest_lost, replayed)| *replayed && *oldest_lost < window,
     )
     .await;
-    let lost: Vec<&Acked> = inquired
-        .iter()
-        .filter(|a| !rows.contains(&a.request_id))
-        .collect();
-    let oldest_lost = lost
-        .iter()
-        .map(|a| killed_at.saturating_duration_since(a.at))
-        .max()
-        .unwrap_or_default();
     eprintln!(
         "SIGKILL under load: {} changes acknowledged, all stored ({settled} settled); \
          {} inquiries answered, {} history rows lost, answered at most {oldest_lost:?} before the kill",
@@ -498,10 +514,8 @@ async fn sigkill_under_load_loses_no_acknowledged_change_and_only_the_last_flush
         inquired.len(),
         lost.len()
     );
-    // The loss window: the writer's flush interval (100 ms) plus one write round (which on a
-    // busy CI machine may wait for a pooled connection).
     assert!(
-        oldest_lost < Duration::from_millis(2000),
+        oldest_lost < window,
         "a history record answered {oldest_lost:?} before the kill was lost"
     );
     let res = client

@@ -7,8 +7,8 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    assert_error, current_product, mvno_received, spawn_app, spawn_app_with, standalone_simulator,
-    TestApp,
+    assert_error, current_product, eventually, mvno_received, spawn_app, spawn_app_with,
+    standalone_simulator, TestApp,
 };
 use crate::owned::OwnedPostgres;
 
@@ -27,6 +27,9 @@ async fn change(app: &TestApp, token: &str, body: &Value, key: Option<&str>) -> 
     }
     req.send().await.unwrap()
 }
+
+/// Within this the first of two changes under one key reaches the (slowed) KOS.
+const IN_FLIGHT: Duration = Duration::from_secs(10);
 
 async fn change_calls(app: &TestApp) -> u64 {
     app.kos_stats().await["product-change"].as_u64().unwrap()
@@ -299,8 +302,13 @@ async fn idempotency_keys_replay_refuse_in_flight_and_reject_another_body() {
 
     app.kos_fault(json!({ "mode": "normal", "latencyMs": 700, "endpoint": "product-change" }))
         .await;
+    let calls = change_calls(&app).await;
     let (slow, second) = tokio::join!(change(&app, &t.access, &other, Some("key-2")), async {
-        actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+        // Sent while the first is at KOS (so past taking the key), 700 ms from its answer.
+        eventually(IN_FLIGHT, "the first change at KOS", || async {
+            change_calls(&app).await > calls
+        })
+        .await;
         change(&app, &t.access, &other, Some("key-2")).await
     });
     assert_eq!(slow.status(), StatusCode::OK);
@@ -334,8 +342,13 @@ async fn idempotency_keys_hold_across_two_instances() {
     // In flight on one instance: 409 on the other.
     a.kos_fault(json!({ "mode": "normal", "latencyMs": 700, "endpoint": "product-change" }))
         .await;
+    let calls = change_calls(&a).await;
     let (slow, second) = tokio::join!(change(&a, &t.access, &other, Some("key-2")), async {
-        actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+        // Sent while the first is at KOS (so past taking the key), 700 ms from its answer.
+        eventually(IN_FLIGHT, "the first change at KOS", || async {
+            change_calls(&a).await > calls
+        })
+        .await;
         change(&b, &t.access, &other, Some("key-2")).await
     });
     assert_eq!(slow.status(), StatusCode::OK);

@@ -55,6 +55,7 @@ async fn client(app: Rc<TestApp>, user: &'static str, stop: Rc<RefCell<bool>>, a
             StatusCode::UNAUTHORIZED => token = login(&app, user).await,
             other => assert_ne!(other, StatusCode::INTERNAL_SERVER_ERROR),
         }
+        // The stream's pace (a steady stream, not a flood).
         actix_web::rt::time::sleep(Duration::from_millis(5)).await;
     }
 }
@@ -141,6 +142,8 @@ async fn two_instances_with_the_default_spool_survive_redis_and_postgresql_resta
                 actix_web::rt::spawn(client((*app).clone(), u, stop.clone(), answered.clone()))
             })
             .collect();
+        // Load before, during and after the outage, each held a fixed time: the outage
+        // must last under the stream (the spool is what it exercises).
         actix_web::rt::time::sleep(Duration::from_millis(800)).await;
         let before_outage = answered.borrow().len();
         pg.stop().await;
