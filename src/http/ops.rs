@@ -214,7 +214,7 @@ async fn actors(state: web::Data<AppState>, _admin: Auth<Admin>) -> HttpResponse
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 struct PanicQuery {
-    /// session|account|kos|notifier|cache|history|products|reconciler
+    /// An actor kind, as `/admin/actors` lists them (`actors[].kind`: e.g. session, kos).
     actor: Option<String>,
 }
 
