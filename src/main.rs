@@ -98,8 +98,12 @@ fn seed_demo(settings: &Settings, load_users: u32) -> anyhow::Result<()> {
         .build()?;
     let report = runtime.block_on(seed::run(settings, load_users))?;
     println!(
-        "seed-demo: {} demo users created, {} load users created",
-        report.demo_created, report.load_created
+        "seed-demo: {} demo users created, {} load users created; store: {} products, {} coupon campaigns created, user01's points {}",
+        report.demo_created,
+        report.load_created,
+        report.store.products_created,
+        report.store.campaigns_created,
+        if report.store.points_given { "given" } else { "already there" }
     );
     Ok(())
 }

@@ -35,6 +35,9 @@ pub struct Metrics {
     outbox_vacuums: IntCounterVec,
     hashing: IntGaugeVec,
     changes: IntGaugeVec,
+    store_charges: IntCounterVec,
+    store_coupon_claims: IntCounterVec,
+    store_coupon_batches: IntCounterVec,
 }
 
 fn gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> prometheus::Result<IntGaugeVec> {
@@ -199,6 +202,24 @@ impl Metrics {
                 "Product changes still PROCESSING: count and age of the oldest, seconds.",
                 &["measure"],
             )?,
+            store_charges: counter(
+                &r,
+                "phonebill_store_charges_total",
+                "Store points charges by outcome (charged, over_limit, replayed).",
+                &["outcome"],
+            )?,
+            store_coupon_claims: counter(
+                &r,
+                "phonebill_store_coupon_claims_total",
+                "Coupon claims by outcome (issued, sold_out_from_memory, sold_out, duplicate, not_eligible).",
+                &["outcome"],
+            )?,
+            store_coupon_batches: counter(
+                &r,
+                "phonebill_store_coupon_batches_total",
+                "Transactions that issued coupons (claims per transaction = issued / batches).",
+                &[],
+            )?,
             registry: r,
             http_duration,
             kos_duration,
@@ -306,6 +327,21 @@ impl Metrics {
         self.changes
             .with_label_values(&["oldest_seconds"])
             .set(oldest_s);
+    }
+
+    /// Points charges by outcome (charged, over_limit, replayed).
+    pub fn set_store_charges(&self, outcome: &str, count: u64) {
+        set_counter(&self.store_charges, &[outcome], count);
+    }
+
+    /// Coupon claims by outcome.
+    pub fn set_store_coupon_claims(&self, outcome: &str, count: u64) {
+        set_counter(&self.store_coupon_claims, &[outcome], count);
+    }
+
+    /// Transactions that issued coupons.
+    pub fn set_store_coupon_batches(&self, count: u64) {
+        set_counter(&self.store_coupon_batches, &[], count);
     }
 
     /// The text exposition (the actors' snapshot exported into it first).

@@ -65,6 +65,64 @@ pub fn load_user(n: u32) -> (String, String) {
 pub struct SeedReport {
     pub demo_created: usize,
     pub load_created: usize,
+    pub store: StoreSeedReport,
+}
+
+/// What seed-demo added to the membership store.
+#[derive(Debug, Default)]
+pub struct StoreSeedReport {
+    pub products_created: usize,
+    pub campaigns_created: usize,
+    pub points_given: bool,
+}
+
+/// The demo shop (SPEC section 9): name, price, stock, description. Some have little stock
+/// (1–5) to show first-come orders.
+pub const DEMO_PRODUCTS: &[(&str, i64, i32, &str)] = &[
+    ("데이터 쿠폰 1GB", 3_000, 500, "당월 데이터 1GB 추가"),
+    ("데이터 쿠폰 5GB", 12_000, 300, "당월 데이터 5GB 추가"),
+    ("로밍 1일권", 9_900, 200, "해외 로밍 데이터 1일 무제한"),
+    ("무선 충전기", 25_000, 40, "15W 고속 무선 충전 패드"),
+    ("보조배터리 10000mAh", 29_000, 30, "PD 고속 충전 지원"),
+    ("블루투스 이어폰", 59_000, 20, "노이즈 캔슬링 무선 이어폰"),
+    (
+        "스마트워치 스트랩",
+        15_000,
+        5,
+        "실리콘 교체용 스트랩 (한정)",
+    ),
+    ("텀블러", 18_000, 3, "멤버십 한정 보온 텀블러"),
+    ("영화 예매권", 11_000, 2, "전국 극장 2D 일반관 1매"),
+    ("프리미엄 케이스", 35_000, 1, "한정판 가죽 케이스"),
+];
+
+/// The points `user01` starts with.
+pub const DEMO_POINTS: i64 = 50_000;
+
+/// The store's demo data, each part created only when missing.
+async fn seed_store(
+    conn: &mut diesel_async::AsyncPgConnection,
+    settings: &Settings,
+) -> anyhow::Result<StoreSeedReport> {
+    use crate::domain::identity::UserId;
+    use crate::domain::store::points::Points;
+    use crate::infra::store::{coupons, shop, wallets};
+    let mut report = StoreSeedReport::default();
+    for (name, price, stock, description) in DEMO_PRODUCTS {
+        if shop::find_by_name(conn, name).await?.is_none() {
+            shop::create(conn, name, Points::new(*price), *stock, description).await?;
+            report.products_created += 1;
+        }
+    }
+    report.campaigns_created = coupons::ensure_demo_campaigns(conn).await?;
+    let user = UserId::parse("user01").map_err(|e| anyhow::anyhow!(e))?;
+    // Given once: a wallet that ever moved is left as it is.
+    if wallets::balance(conn, &user).await?.updated_at.is_none() {
+        let max = Points::new(settings.store.balance_max);
+        wallets::charge(conn, &user, Points::new(DEMO_POINTS), max, None).await?;
+        report.points_given = true;
+    }
+    Ok(report)
 }
 
 pub async fn run(settings: &Settings, load_users: u32) -> anyhow::Result<SeedReport> {
@@ -112,9 +170,11 @@ pub async fn run(settings: &Settings, load_users: u32) -> anyhow::Result<SeedRep
         load_created += users::insert_missing(&mut conn, &batch).await?;
         next = last + 1;
     }
+    let store = seed_store(&mut conn, settings).await?;
     Ok(SeedReport {
         demo_created,
         load_created,
+        store,
     })
 }
 

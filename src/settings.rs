@@ -40,6 +40,7 @@ pub struct Settings {
     pub mvno: MvnoSettings,
     pub locale: LocaleSettings,
     pub products: ProductSettings,
+    pub store: StoreSettings,
     pub cache: CacheSettings,
     pub actors: ActorsSettings,
     pub admin: AdminSettings,
@@ -198,6 +199,37 @@ pub struct ProductSettings {
     pub reconcile_max_backoff_ms: u64,
 }
 
+/// `[store]`: the membership store's rules (SPEC section 9).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSettings {
+    pub charge_unit: i64,
+    pub charge_min: i64,
+    pub charge_max: i64,
+    pub balance_max: i64,
+    pub pending_recovery_s: u64,
+    pub popular_window_hours: u32,
+    pub popular_size: u32,
+    pub max_order_items: u32,
+    pub max_item_quantity: u32,
+    /// Most claims of one campaign written in one transaction.
+    pub coupon_batch_max: usize,
+}
+
+/// The largest balance the database holds (`store_wallet_balance_range`).
+pub const STORE_BALANCE_CEILING: i64 = 10_000_000;
+
+impl StoreSettings {
+    pub fn charge_rules(&self) -> crate::domain::store::points::ChargeRules {
+        crate::domain::store::points::ChargeRules {
+            unit: self.charge_unit,
+            min: self.charge_min,
+            max: self.charge_max,
+            balance_max: self.balance_max,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LocaleSettings {
@@ -252,6 +284,9 @@ pub struct ActorsSettings {
     pub reconciler: SingleActorSettings,
     pub kos: SingleActorSettings,
     pub notifier: SingleActorSettings,
+    pub wallet: ActorKindSettings,
+    pub shop: ActorKindSettings,
+    pub coupon: ActorKindSettings,
 }
 
 /// Mailbox and sharding of one actor kind (`[actors.KIND]`).
@@ -429,6 +464,47 @@ impl Settings {
             self.products.reconcile_max_backoff_ms as usize,
         )?;
         positive("actors.cache.shards", self.actors.cache.shards)?;
+        for (key, kind) in [
+            ("actors.wallet", self.actors.wallet),
+            ("actors.shop", self.actors.shop),
+            ("actors.coupon", self.actors.coupon),
+        ] {
+            if kind.mailbox == 0 || kind.shards == 0 {
+                return Err(invalid(key, "mailbox and shards must be greater than 0"));
+            }
+        }
+        let st = &self.store;
+        for (key, v) in [
+            ("store.charge_unit", st.charge_unit),
+            ("store.charge_min", st.charge_min),
+            ("store.charge_max", st.charge_max),
+            ("store.balance_max", st.balance_max),
+        ] {
+            if v < 1 {
+                return Err(invalid(key, "must be at least 1"));
+            }
+        }
+        if st.charge_min > st.charge_max {
+            return Err(invalid(
+                "store.charge_min",
+                "must not exceed store.charge_max",
+            ));
+        }
+        if st.balance_max > STORE_BALANCE_CEILING {
+            return Err(invalid(
+                "store.balance_max",
+                "must be at most 10000000 (the database's ceiling, store_wallet_balance_range)",
+            ));
+        }
+        positive("store.pending_recovery_s", st.pending_recovery_s as usize)?;
+        positive(
+            "store.popular_window_hours",
+            st.popular_window_hours as usize,
+        )?;
+        positive("store.popular_size", st.popular_size as usize)?;
+        positive("store.max_order_items", st.max_order_items as usize)?;
+        positive("store.max_item_quantity", st.max_item_quantity as usize)?;
+        positive("store.coupon_batch_max", st.coupon_batch_max)?;
         positive("actors.history.mailbox", self.actors.history.mailbox)?;
         positive("actors.history.batch_size", self.actors.history.batch_size)?;
         positive(

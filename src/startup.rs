@@ -69,6 +69,7 @@ impl Application {
                 self_registration: settings.auth.self_registration,
                 allow_unknown_lines: settings.auth.allow_unknown_lines,
             },
+            store_rules: settings.store.charge_rules(),
             tz: settings.locale.tz(),
             metrics,
         });

@@ -1,4 +1,5 @@
-//! Actors: where state and I/O meet. One folder per bounded context (`identity`, `telecom`),
+//! Actors: where state and I/O meet. One folder per bounded context (`identity`, `telecom`,
+//! `store`),
 //! each with one file per actor kind (its messages, state and handlers), its use cases, and
 //! one `start` that registers its kinds. At the root, what they all run on: `shard` (the
 //! sharded, supervised, bounded sets), `group` (registration), `bus` (Redis pub/sub relayed
@@ -8,6 +9,7 @@ pub mod bus;
 pub mod group;
 pub mod identity;
 pub mod shard;
+pub mod store;
 pub mod telecom;
 
 /// What an actor reports when a store failed (unavailable: try later; or an error).
@@ -25,12 +27,14 @@ use bus::SessionBus;
 use group::{Enrolled, Launcher};
 use identity::{Identity, IdentitySnapshot};
 use shard::KindSnapshot;
+use store::{Store, StoreSnapshot};
 use telecom::{Endpoints, Telecom, TelecomSnapshot};
 
 /// Every actor set of one instance, by context; what HTTP handlers talk to.
 pub struct Actors {
     pub identity: Identity,
     pub telecom: Telecom,
+    pub store: Store,
     /// Every kind started, in start order.
     enrolled: Vec<Arc<dyn Enrolled>>,
 }
@@ -44,6 +48,7 @@ pub struct ActorsSnapshot {
     pub identity: IdentitySnapshot,
     #[serde(flatten)]
     pub telecom: TelecomSnapshot,
+    pub store: StoreSnapshot,
 }
 
 impl ActorsSnapshot {
@@ -54,6 +59,7 @@ impl ActorsSnapshot {
         }
         self.identity.export(m);
         self.telecom.export(m);
+        self.store.export(m);
     }
 }
 
@@ -69,6 +75,7 @@ impl Actors {
         let bus_live = Arc::new(AtomicBool::new(false));
         let identity = Identity::start(&mut launcher, settings, tokens, bus_live.clone())?;
         let telecom = Telecom::start(&mut launcher, settings, endpoints, metrics)?;
+        let store = Store::start(&mut launcher, settings, telecom.cache.clone())?;
         let bus = SessionBus {
             url: settings.redis.url.clone(),
             redis: launcher.first_stores().redis,
@@ -80,6 +87,7 @@ impl Actors {
         Ok(Self {
             identity,
             telecom,
+            store,
             enrolled: launcher.finish(),
         })
     }
@@ -94,6 +102,7 @@ impl Actors {
             actors: self.enrolled.iter().map(|k| k.snapshot()).collect(),
             identity: self.identity.snapshot(),
             telecom: self.telecom.snapshot().await,
+            store: self.store.stats.snapshot(),
         }
     }
 

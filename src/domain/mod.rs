@@ -9,6 +9,7 @@ pub mod budget;
 pub mod idempotency;
 pub mod identity;
 pub mod paging;
+pub mod store;
 pub mod telecom;
 
 /// A request field that failed a rule of a parser over several fields (paging, date ranges),

@@ -48,6 +48,15 @@ pub mod described {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    /// A business rule's refusal with its own status, code, message and details (the
+    /// store's: `INVALID_CHARGE_AMOUNT` with its reason, `COUPON_SOLD_OUT`, ...).
+    #[error("refused: {code}")]
+    Refused {
+        status: StatusCode,
+        code: &'static str,
+        message: &'static str,
+        details: Value,
+    },
     #[error("invalid input")]
     Validation(BTreeMap<String, String>),
     #[error("bad request: {0}")]
@@ -94,6 +103,7 @@ impl ApiError {
 
     fn code(&self) -> &'static str {
         match self {
+            ApiError::Refused { code, .. } => code,
             ApiError::Validation(_) => "INVALID_INPUT",
             ApiError::BadRequest(_) => "BAD_REQUEST",
             ApiError::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
@@ -115,6 +125,7 @@ impl ApiError {
 
     fn human(&self) -> String {
         match self {
+            ApiError::Refused { message, .. } => (*message).to_string(),
             ApiError::Validation(_) | ApiError::BadRequest(_) => MSG_INVALID_INPUT.into(),
             ApiError::PayloadTooLarge => "요청 본문이 너무 큽니다".into(),
             ApiError::BodyTimeout => "요청 본문이 제시간에 도착하지 않았습니다".into(),
@@ -141,6 +152,7 @@ impl ApiError {
 
     fn details(&self) -> Value {
         match self {
+            ApiError::Refused { details, .. } => details.clone(),
             ApiError::Validation(fields) => json!(fields),
             ApiError::Locked { until, .. } => json!({ "lockedUntil": until.to_rfc3339() }),
             ApiError::RateLimited { retry_after_s }
@@ -163,6 +175,7 @@ impl ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
+            ApiError::Refused { status, .. } => *status,
             ApiError::Validation(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,

@@ -9,6 +9,7 @@ pub mod middleware;
 pub mod openapi;
 pub mod ops;
 pub mod params;
+pub mod store;
 pub mod telecom;
 
 use std::sync::Arc;
@@ -30,6 +31,8 @@ pub struct AppState {
     pub bench_endpoints: bool,
     /// `[auth] self_registration` and `allow_unknown_lines`.
     pub registration: RegistrationPolicy,
+    /// `[store]`'s charge rules (the amount is checked at the edge, the limit in PostgreSQL).
+    pub store_rules: crate::domain::store::points::ChargeRules,
     /// Time zone of billing months and history dates.
     pub tz: chrono_tz::Tz,
     pub metrics: Arc<crate::metrics::Metrics>,
@@ -48,7 +51,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(
             web::scope("/api/v1")
                 .configure(identity::routes)
-                .configure(telecom::routes),
+                .configure(telecom::routes)
+                .configure(store::routes),
         );
 }
 

@@ -21,12 +21,14 @@ use crate::infra::StoreError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
     ProductChange,
+    PointsCharge,
 }
 
 impl Scope {
     fn sql(self) -> &'static str {
         match self {
             Scope::ProductChange => "PRODUCT_CHANGE",
+            Scope::PointsCharge => "POINTS_CHARGE",
         }
     }
 }

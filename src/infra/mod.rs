@@ -7,6 +7,7 @@ pub mod identity;
 pub mod rate_limit;
 pub mod redis;
 pub mod schema;
+pub mod store;
 pub mod telecom;
 
 use std::time::Duration;

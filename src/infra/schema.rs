@@ -81,3 +81,71 @@ diesel::table! {
         expires_at -> Timestamptz,
     }
 }
+
+diesel::table! {
+    store_wallets (user_id) {
+        user_id -> Varchar,
+        balance -> Int8,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    store_ledger (id) {
+        id -> Int8,
+        transaction_id -> Uuid,
+        user_id -> Varchar,
+        kind -> Varchar,
+        amount -> Int8,
+        balance_after -> Int8,
+        order_id -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    store_products (product_id) {
+        product_id -> Int8,
+        name -> Varchar,
+        price -> Int8,
+        stock -> Int4,
+        stocked -> Int4,
+        description -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    store_coupon_campaigns (campaign_id) {
+        campaign_id -> Int8,
+        code -> Varchar,
+        name -> Varchar,
+        discount_type -> Varchar,
+        discount_value -> Int8,
+        max_discount -> Nullable<Int8>,
+        min_order_amount -> Int8,
+        total_quantity -> Int4,
+        issued -> Int4,
+        issue_starts_at -> Timestamptz,
+        issue_ends_at -> Timestamptz,
+        valid_days -> Int4,
+        eligible_operator -> Nullable<Varchar>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    store_coupons (coupon_id) {
+        coupon_id -> Int8,
+        campaign_id -> Int8,
+        user_id -> Varchar,
+        status -> Varchar,
+        issued_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        order_id -> Nullable<Uuid>,
+    }
+}
+
+diesel::joinable!(store_coupons -> store_coupon_campaigns (campaign_id));
+diesel::allow_tables_to_appear_in_same_query!(store_coupons, store_coupon_campaigns);

@@ -21,4 +21,6 @@ mod sessions;
 mod simulator;
 mod spool;
 mod startup;
+mod store;
+mod store_coupons;
 mod web_client;

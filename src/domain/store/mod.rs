@@ -1,0 +1,6 @@
+//! The membership store (SPEC section 9): points, the shop, coupon campaigns. It shares
+//! only identity with the other contexts.
+
+pub mod coupon;
+pub mod points;
+pub mod shop;

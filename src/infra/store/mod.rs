@@ -1,0 +1,6 @@
+//! The membership store's tables in PostgreSQL: wallets and their ledger, the shop's
+//! products, coupon campaigns and issued coupons.
+
+pub mod coupons;
+pub mod shop;
+pub mod wallets;
