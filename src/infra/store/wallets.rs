@@ -131,6 +131,9 @@ pub struct Entry {
     pub created_at: DateTime<Utc>,
 }
 
+/// A ledger row as selected: id, kind, amount, balance after, order, time.
+type EntryRow = (Uuid, String, i64, i64, Option<Uuid>, DateTime<Utc>);
+
 /// A page of `user`'s entries (of `kind` if given), newest first, and how many in all.
 pub async fn history(
     conn: &mut AsyncPgConnection,
@@ -147,7 +150,7 @@ pub async fn history(
         q
     };
     let total: i64 = filtered().count().get_result(conn).await?;
-    let rows: Vec<(Uuid, String, i64, i64, Option<Uuid>, DateTime<Utc>)> = filtered()
+    let rows: Vec<EntryRow> = filtered()
         .order(l::id.desc())
         .offset(offset)
         .limit(limit)
