@@ -21,6 +21,7 @@ OUT=bench/results/$(date +%Y-%m-%d-%H%M).txt
   step cargo run -q --release --example history_rate 20000
   step cargo run -q --release --example change_latency 8 25
   step bench/ratio.sh 15 32
+  step bench/charges.sh 15 32 200
   step bench/capacity.sh 60s 1000 2000 3000 4000
   step bench/overload.sh 60 320
 } | tee "$OUT"
