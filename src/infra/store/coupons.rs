@@ -198,12 +198,15 @@ pub struct HeldCoupon {
     pub expires_at: DateTime<Utc>,
 }
 
+/// A coupon row as selected: id, status, issued, expires.
+type CouponRow = (i64, String, DateTime<Utc>, DateTime<Utc>);
+
 /// `user`'s coupons with their campaigns, newest first.
 pub async fn held_by(
     conn: &mut AsyncPgConnection,
     user: &UserId,
 ) -> Result<Vec<HeldCoupon>, StoreError> {
-    let rows: Vec<((i64, String, DateTime<Utc>, DateTime<Utc>), CampaignRow)> = s::table
+    let rows: Vec<(CouponRow, CampaignRow)> = s::table
         .inner_join(c::table)
         .filter(s::user_id.eq(user.as_str()))
         .order(s::coupon_id.desc())
@@ -406,8 +409,18 @@ pub async fn holders(
     Ok((rows.len() as i64 <= max).then_some(rows))
 }
 
-/// seed-demo's campaigns: code, name, discount, minimum order, quantity, operator.
-const DEMO_CAMPAIGNS: [(&str, &str, Discount, i64, i32, Option<&str>); 3] = [
+/// A demo campaign: code, name, discount, minimum order, quantity, operator.
+type DemoCampaign = (
+    &'static str,
+    &'static str,
+    Discount,
+    i64,
+    i32,
+    Option<&'static str>,
+);
+
+/// seed-demo's campaigns.
+const DEMO_CAMPAIGNS: [DemoCampaign; 3] = [
     (
         "WELCOME",
         "신규 가입 환영 쿠폰",
