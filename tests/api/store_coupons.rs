@@ -605,3 +605,52 @@ async fn a_campaign_created_on_one_instance_is_claimed_on_another() {
     let res = claim(&app, &t.access, "LATECOMER").await;
     assert_error(res, StatusCode::CONFLICT, "COUPON_ALREADY_ISSUED").await;
 }
+
+#[actix_web::test]
+async fn the_coupon_operations_are_documented() {
+    let app = spawn_app().await;
+    let doc: Value = app.get("/openapi.json", None).await.json().await.unwrap();
+    for (method, path, statuses) in [
+        (
+            "post",
+            "/api/v1/store/coupons",
+            &[
+                "200", "400", "401", "403", "404", "409", "410", "413", "503",
+            ][..],
+        ),
+        (
+            "get",
+            "/api/v1/store/coupons",
+            &["200", "401", "413", "503"],
+        ),
+        (
+            "post",
+            "/api/v1/store/admin/coupons",
+            &["201", "400", "401", "403", "409", "413", "503"],
+        ),
+        (
+            "get",
+            "/api/v1/store/admin/coupons/{couponCode}",
+            &["200", "401", "403", "404", "413", "503"],
+        ),
+    ] {
+        let op = &doc["paths"][path][method];
+        assert_eq!(op["tags"], json!(["store"]), "{method} {path}");
+        assert!(op["security"].is_array(), "{method} {path}");
+        for s in statuses {
+            assert!(op["responses"][*s].is_object(), "{method} {path} {s}");
+        }
+        // Served, and wants a token.
+        let url = app.url(&path.replace("{couponCode}", "WELCOME"));
+        let req = match method {
+            "get" => app.client.get(url),
+            _ => app
+                .client
+                .post(url)
+                .header("content-type", "application/json")
+                .body("{}"),
+        };
+        let res = req.send().await.unwrap();
+        assert_error(res, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
+    }
+}
