@@ -654,3 +654,25 @@ async fn the_coupon_operations_are_documented() {
         assert_error(res, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
     }
 }
+
+#[actix_web::test]
+async fn an_operator_that_cannot_be_read_is_unavailable_not_ineligible() {
+    let app = spawn_app().await;
+    let t = app.login("user01").await;
+    app.kos_fault(json!({ "mode": "down" })).await;
+    let res = claim(&app, &t.access, "KTONLY").await;
+    assert!(res.headers().get("retry-after").is_some());
+    assert_error(res, StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE").await;
+    // A campaign for everyone needs no operator: KOS down does not matter to it.
+    assert_eq!(
+        claim(&app, &t.access, "WELCOME").await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(coupons_in_db(&app, "KTONLY").await, 0);
+    app.kos_fault(json!({ "mode": "normal", "latencyMs": 0 }))
+        .await;
+    assert_eq!(
+        claim(&app, &t.access, "KTONLY").await.status(),
+        StatusCode::OK
+    );
+}
