@@ -82,6 +82,11 @@ async fn openapi_describes_every_route() {
                 .put(url)
                 .header("content-type", "application/json")
                 .body("{}"),
+            "patch" => app
+                .client
+                .patch(url)
+                .header("content-type", "application/json")
+                .body("{}"),
             other => panic!("method {other}"),
         };
         let status = req.send().await.unwrap().status();
@@ -146,12 +151,23 @@ fn every_route_in_the_source_is_documented() {
     for path in files {
         let file = path.file_stem().unwrap().to_str().unwrap().to_string();
         let text = std::fs::read_to_string(&path).unwrap();
-        let scope = text
-            .split("web::scope(\"")
-            .nth(1)
-            .and_then(|rest| rest.split('"').next())
-            .unwrap_or("")
-            .to_string();
+        let scope_of = |text: &str| {
+            text.split("web::scope(\"")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .map(str::to_string)
+        };
+        // A file's own scope, else the one its folder's `mod.rs` mounts it under (the
+        // store's files are all under `/store`, declared once in `http/store/mod.rs`).
+        let scope = scope_of(&text)
+            .or_else(|| {
+                let module = path.parent()?.join("mod.rs");
+                (module != path && path.parent() != Some(root.as_path()))
+                    .then(|| std::fs::read_to_string(module).ok())
+                    .flatten()
+                    .and_then(|t| scope_of(&t))
+            })
+            .unwrap_or_default();
         // Files of a bounded context's folder are mounted under `/api/v1` (`http::routes`);
         // those directly in `src/http` at the root.
         let api = if path.parent() == Some(root.as_path()) {
