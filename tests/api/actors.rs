@@ -49,7 +49,7 @@ const STREAM_AFTER_EACH: usize = 7;
 
 const WITHIN: Duration = Duration::from_secs(10);
 
-const KINDS: [&str; 8] = [
+const KINDS: [&str; 11] = [
     "session",
     "account",
     "cache",
@@ -58,6 +58,9 @@ const KINDS: [&str; 8] = [
     "reconciler",
     "kos",
     "notifier",
+    "wallet",
+    "shop",
+    "coupon",
 ];
 
 #[actix_web::test]
@@ -68,6 +71,9 @@ async fn a_panicking_actor_is_replaced_and_the_service_keeps_answering() {
             s.actors.account.shards = 1;
             s.actors.cache.shards = 1;
             s.actors.products.shards = 1;
+            s.actors.wallet.shards = 1;
+            s.actors.shop.shards = 1;
+            s.actors.coupon.shards = 1;
         })
         .await,
     );
@@ -154,6 +160,19 @@ async fn a_panicking_actor_is_replaced_and_the_service_keeps_answering() {
     app.login("user02").await;
     let res = app
         .post_json("/api/v1/bills/inquiry", &json!({}), Some(&user.access))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    // The store's replacements answer too.
+    let res = app.get("/api/v1/store/points", Some(&user.access)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = app.get("/api/v1/store/products", Some(&user.access)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = app
+        .post_json(
+            "/api/v1/store/coupons",
+            &json!({ "couponCode": "WELCOME" }),
+            Some(&user.access),
+        )
         .await;
     assert_eq!(res.status(), StatusCode::OK);
     let res = app.get("/admin/actors", Some(&admin.access)).await;
