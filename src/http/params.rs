@@ -6,6 +6,7 @@ use utoipa::IntoParams;
 
 use super::error::ApiError;
 use super::AppState;
+use crate::domain::idempotency::IdempotencyKey;
 use crate::domain::identity::LineNumber;
 use crate::domain::paging::{date_range, PageRequest};
 
@@ -22,6 +23,34 @@ pub fn number(name: &'static str, v: Option<&str>) -> Result<Option<u32>, ApiErr
                 .map_err(|_| field(name, format!("{name}는 숫자여야 합니다")))
         })
         .transpose()
+}
+
+/// The optional `Idempotency-Key` header of every endpoint that takes one, or `400`.
+pub fn idempotency_key(req: &actix_web::HttpRequest) -> Result<Option<IdempotencyKey>, ApiError> {
+    let Some(value) = req.headers().get("idempotency-key") else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .map_err(|_| "")
+        .and_then(IdempotencyKey::parse)
+        .map(Some)
+        .map_err(|_| {
+            field(
+                "Idempotency-Key",
+                "1~255자의 출력 가능한 ASCII 문자여야 합니다",
+            )
+        })
+}
+
+/// Marks an answer given again under its Idempotency-Key (`Idempotent-Replayed: true`).
+pub fn mark_replayed(response: &mut actix_web::HttpResponse, replayed: bool) {
+    if replayed {
+        response.headers_mut().insert(
+            actix_web::http::header::HeaderName::from_static("idempotent-replayed"),
+            actix_web::http::header::HeaderValue::from_static("true"),
+        );
+    }
 }
 
 /// A request id from the path: short and plain (ids are UUIDs), or `400`.

@@ -1,6 +1,5 @@
 //! `/store/points/*`: charge points, the balance, the ledger (seed 1-1, 1-2).
 
-use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError as _};
 use serde::{Deserialize, Serialize};
@@ -9,13 +8,12 @@ use utoipa::ToSchema;
 
 use super::PageParams;
 use crate::actors::store::wallet::{Charge, GetBalance, LedgerPage, WalletError};
-use crate::domain::idempotency::IdempotencyKey;
 use crate::domain::paging::Pagination;
 use crate::domain::store::points::{ChargeOutcome, ChargeRefusal, LedgerKind};
 use crate::http::envelope::{ok, Envelope, ErrorEnvelope};
 use crate::http::error::{described, ApiError};
 use crate::http::extract::Auth;
-use crate::http::params::field;
+use crate::http::params::{field, idempotency_key, mark_replayed};
 use crate::http::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -79,23 +77,6 @@ impl From<WalletError> for ApiError {
     }
 }
 
-fn idempotency_key(req: &HttpRequest) -> Result<Option<IdempotencyKey>, ApiError> {
-    let Some(value) = req.headers().get("idempotency-key") else {
-        return Ok(None);
-    };
-    value
-        .to_str()
-        .map_err(|_| "")
-        .and_then(IdempotencyKey::parse)
-        .map(Some)
-        .map_err(|_| {
-            field(
-                "Idempotency-Key",
-                "1~255자의 출력 가능한 ASCII 문자여야 합니다",
-            )
-        })
-}
-
 /// `POST /store/points/charge`: the amount rules (in order: unit, minimum, maximum per
 /// charge), then the balance limit, in PostgreSQL with the charge itself.
 #[utoipa::path(
@@ -149,12 +130,7 @@ async fn charge(
         }),
         ChargeOutcome::OverLimit => refused(ChargeRefusal::BalanceLimit).error_response(),
     };
-    if replayed {
-        response.headers_mut().insert(
-            HeaderName::from_static("idempotent-replayed"),
-            HeaderValue::from_static("true"),
-        );
-    }
+    mark_replayed(&mut response, replayed);
     Ok(response)
 }
 

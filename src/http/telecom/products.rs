@@ -14,7 +14,6 @@ use crate::actors::telecom::cache::{CacheKey, Cached, Get};
 use crate::actors::telecom::product_change::{
     ChangeError, ChangeHistory, FindChange, Precheck, Replayed, RequestChange,
 };
-use crate::domain::idempotency::IdempotencyKey;
 use crate::domain::identity::LineNumber;
 use crate::domain::paging::Pagination;
 use crate::domain::telecom::change::{ChangeFilter, ChangeOutcome, SettledChange, PRECHECK_FAILED};
@@ -23,7 +22,9 @@ use crate::domain::telecom::product::{ProductCode, Validation};
 use crate::http::envelope::{failure_with_data, ok, with_status, Envelope, ErrorEnvelope};
 use crate::http::error::{described, ApiError};
 use crate::http::extract::{Auth, ProductChange};
-use crate::http::params::{field, line_or_own, request_id, HistoryParams, HistoryWindow};
+use crate::http::params::{
+    field, idempotency_key, line_or_own, mark_replayed, request_id, HistoryParams, HistoryWindow,
+};
 use crate::http::AppState;
 
 use super::views::{
@@ -341,23 +342,6 @@ async fn validation(
     Ok(ok(result))
 }
 
-fn idempotency_key(req: &HttpRequest) -> Result<Option<IdempotencyKey>, ApiError> {
-    let Some(value) = req.headers().get("idempotency-key") else {
-        return Ok(None);
-    };
-    let key = value
-        .to_str()
-        .map_err(|_| "")
-        .and_then(IdempotencyKey::parse)
-        .map_err(|_| {
-            field(
-                "Idempotency-Key",
-                "1~255자의 출력 가능한 ASCII 문자여야 합니다",
-            )
-        })?;
-    Ok(Some(key))
-}
-
 /// A change's outcome as HTTP: settled `200`, still processing `202`, pre-check failed
 /// `409` (the validation as data). A replay is marked `Idempotent-Replayed: true`.
 fn outcome_response(outcome: ChangeOutcome, replayed: Replayed) -> Result<HttpResponse, ApiError> {
@@ -376,12 +360,7 @@ fn outcome_response(outcome: ChangeOutcome, replayed: Replayed) -> Result<HttpRe
             failure_with_data(StatusCode::CONFLICT, "VALIDATION_FAILED", &message, data)
         }
     };
-    if replayed.0 {
-        response.headers_mut().insert(
-            actix_web::http::header::HeaderName::from_static("idempotent-replayed"),
-            actix_web::http::header::HeaderValue::from_static("true"),
-        );
-    }
+    mark_replayed(&mut response, replayed.0);
     Ok(response)
 }
 
