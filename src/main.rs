@@ -41,6 +41,13 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         load_users: u32,
     },
+    /// Check the membership store's invariants in PostgreSQL (balances against the ledger,
+    /// stock against orders, coupons, nothing left pending); exits 1 listing every violation.
+    StoreAudit {
+        /// Seconds past its deadline an order may still be PENDING (the recovery's round).
+        #[arg(long, default_value_t = 5.0)]
+        margin_s: f64,
+    },
     /// Unlock an account locked after failed logins (the way out when no ADMIN can log in,
     /// e.g. `admin` itself locked by someone guessing).
     Unlock {
@@ -80,6 +87,7 @@ fn main() -> ExitCode {
         }
         Command::Migrate => db::migrate(settings.database.url.expose_secret()),
         Command::SeedDemo { load_users } => seed_demo(&settings, load_users),
+        Command::StoreAudit { margin_s } => store_audit(&settings, margin_s),
         Command::Unlock { user_id } => unlock(&settings, &user_id),
     };
     match outcome {
@@ -106,6 +114,32 @@ fn seed_demo(settings: &Settings, load_users: u32) -> anyhow::Result<()> {
         if report.store.points_given { "given" } else { "already there" }
     );
     Ok(())
+}
+
+fn store_audit(settings: &Settings, margin_s: f64) -> anyhow::Result<()> {
+    use diesel_async::AsyncConnection as _;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let url = settings.database.url.expose_secret().to_string();
+    let (checked, violations) = runtime.block_on(async move {
+        let mut conn = diesel_async::AsyncPgConnection::establish(&url).await?;
+        phonebill::infra::store::audit::run(&mut conn, margin_s)
+            .await
+            .map_err(anyhow::Error::from)
+    })?;
+    for v in &violations {
+        println!("VIOLATION {}: {}", v.invariant, v.detail);
+    }
+    if violations.is_empty() {
+        println!("store-audit: {checked} invariants checked, none violated");
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "store-audit: {} violations of {checked} invariants checked",
+            violations.len()
+        )
+    }
 }
 
 fn unlock(settings: &Settings, user_id: &str) -> anyhow::Result<()> {

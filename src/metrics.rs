@@ -38,6 +38,10 @@ pub struct Metrics {
     store_charges: IntCounterVec,
     store_coupon_claims: IntCounterVec,
     store_coupon_batches: IntCounterVec,
+    store_orders: IntCounterVec,
+    store_pending: IntGaugeVec,
+    /// From an order's creation to its settlement by the recovery, seconds.
+    pub store_recovery_seconds: prometheus::Histogram,
 }
 
 fn gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> prometheus::Result<IntGaugeVec> {
@@ -220,6 +224,31 @@ impl Metrics {
                 "Transactions that issued coupons (claims per transaction = issued / batches).",
                 &[],
             )?,
+            store_orders: counter(
+                &r,
+                "phonebill_store_orders_total",
+                "Orders placed by outcome (paid, refused, pending, replayed, in_flight, error), and pending orders canceled by this instance's recovery (recovered).",
+                &["outcome"],
+            )?,
+            store_pending: gauge(
+                &r,
+                "phonebill_store_orders_pending",
+                "Orders PENDING in the database: count and age of the oldest, milliseconds.",
+                &["measure"],
+            )?,
+            store_recovery_seconds: {
+                let h = prometheus::Histogram::with_opts(
+                    HistogramOpts::new(
+                        "phonebill_store_recovery_seconds",
+                        "From a pending order's creation to its settlement by the recovery.",
+                    )
+                    .buckets(vec![
+                        1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 61.0, 62.0, 65.0, 90.0, 120.0, 300.0,
+                    ]),
+                )?;
+                r.register(Box::new(h.clone()))?;
+                h
+            },
             registry: r,
             http_duration,
             kos_duration,
@@ -342,6 +371,21 @@ impl Metrics {
     /// Transactions that issued coupons.
     pub fn set_store_coupon_batches(&self, count: u64) {
         set_counter(&self.store_coupon_batches, &[], count);
+    }
+
+    /// Orders by outcome.
+    pub fn set_store_orders(&self, outcome: &str, count: u64) {
+        set_counter(&self.store_orders, &[outcome], count);
+    }
+
+    /// Pending orders and the oldest one's age.
+    pub fn set_store_pending(&self, count: u64, oldest_ms: u64) {
+        self.store_pending
+            .with_label_values(&["count"])
+            .set(to_i64(count));
+        self.store_pending
+            .with_label_values(&["oldest_ms"])
+            .set(to_i64(oldest_ms));
     }
 
     /// The text exposition (the actors' snapshot exported into it first).

@@ -214,12 +214,25 @@ pub struct StoreSettings {
     pub max_item_quantity: u32,
     /// Most claims of one campaign written in one transaction.
     pub coupon_batch_max: usize,
+    /// How often the order recovery looks for overdue pending orders, milliseconds.
+    pub recovery_interval_ms: u64,
+    /// Most orders the recovery settles per round.
+    pub recovery_batch: u32,
+    /// How often the popular products are read again, milliseconds.
+    pub popular_refresh_ms: u64,
 }
 
-/// The largest balance the database holds (`store_wallet_balance_range`).
+/// The largest `[store] balance_max` accepted (SPEC section 9).
 pub const STORE_BALANCE_CEILING: i64 = 10_000_000;
 
 impl StoreSettings {
+    pub fn order_limits(&self) -> crate::domain::store::order::OrderLimits {
+        crate::domain::store::order::OrderLimits {
+            max_items: self.max_order_items as usize,
+            max_quantity: i32::try_from(self.max_item_quantity).unwrap_or(i32::MAX),
+        }
+    }
+
     pub fn charge_rules(&self) -> crate::domain::store::points::ChargeRules {
         crate::domain::store::points::ChargeRules {
             unit: self.charge_unit,
@@ -287,6 +300,9 @@ pub struct ActorsSettings {
     pub wallet: ActorKindSettings,
     pub shop: ActorKindSettings,
     pub coupon: ActorKindSettings,
+    pub order: ActorKindSettings,
+    pub recovery: SingleActorSettings,
+    pub popular: SingleActorSettings,
 }
 
 /// Mailbox and sharding of one actor kind (`[actors.KIND]`).
@@ -468,6 +484,7 @@ impl Settings {
             ("actors.wallet", self.actors.wallet),
             ("actors.shop", self.actors.shop),
             ("actors.coupon", self.actors.coupon),
+            ("actors.order", self.actors.order),
         ] {
             if kind.mailbox == 0 || kind.shards == 0 {
                 return Err(invalid(key, "mailbox and shards must be greater than 0"));
@@ -493,7 +510,7 @@ impl Settings {
         if st.balance_max > STORE_BALANCE_CEILING {
             return Err(invalid(
                 "store.balance_max",
-                "must be at most 10000000 (the database's ceiling, store_wallet_balance_range)",
+                "must be at most 10000000 (SPEC section 9)",
             ));
         }
         positive("store.pending_recovery_s", st.pending_recovery_s as usize)?;
@@ -505,6 +522,14 @@ impl Settings {
         positive("store.max_order_items", st.max_order_items as usize)?;
         positive("store.max_item_quantity", st.max_item_quantity as usize)?;
         positive("store.coupon_batch_max", st.coupon_batch_max)?;
+        positive(
+            "store.recovery_interval_ms",
+            st.recovery_interval_ms as usize,
+        )?;
+        positive("store.recovery_batch", st.recovery_batch as usize)?;
+        positive("store.popular_refresh_ms", st.popular_refresh_ms as usize)?;
+        positive("actors.recovery.mailbox", self.actors.recovery.mailbox)?;
+        positive("actors.popular.mailbox", self.actors.popular.mailbox)?;
         positive("actors.history.mailbox", self.actors.history.mailbox)?;
         positive("actors.history.batch_size", self.actors.history.batch_size)?;
         positive(

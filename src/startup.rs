@@ -70,6 +70,8 @@ impl Application {
                 allow_unknown_lines: settings.auth.allow_unknown_lines,
             },
             store_rules: settings.store.charge_rules(),
+            order_limits: settings.store.order_limits(),
+            popular_window_hours: settings.store.popular_window_hours,
             tz: settings.locale.tz(),
             metrics,
         });

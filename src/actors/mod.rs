@@ -74,8 +74,13 @@ impl Actors {
     ) -> anyhow::Result<Self> {
         let bus_live = Arc::new(AtomicBool::new(false));
         let identity = Identity::start(&mut launcher, settings, tokens, bus_live.clone())?;
-        let telecom = Telecom::start(&mut launcher, settings, endpoints, metrics)?;
-        let store = Store::start(&mut launcher, settings, telecom.cache.clone())?;
+        let telecom = Telecom::start(&mut launcher, settings, endpoints, metrics.clone())?;
+        let store = Store::start(
+            &mut launcher,
+            settings,
+            telecom.cache.clone(),
+            metrics.clone(),
+        )?;
         let bus = SessionBus {
             url: settings.redis.url.clone(),
             redis: launcher.first_stores().redis,

@@ -84,11 +84,22 @@ pub fn ok<T: Serialize>(data: T) -> HttpResponse {
 }
 
 pub fn with_status<T: Serialize>(status: StatusCode, data: T) -> HttpResponse {
+    with_message(status, "0000", OK_MESSAGE, data)
+}
+
+/// A success envelope with its own `resultCode` and message (e.g. an order's `200`
+/// "결제가 완료되었습니다." or `202` `ORDER_PENDING`).
+pub fn with_message<T: Serialize>(
+    status: StatusCode,
+    result_code: &str,
+    message: &str,
+    data: T,
+) -> HttpResponse {
     HttpResponse::build(status).json(Envelope {
         success: true,
-        result_code: "0000".into(),
-        result_message: OK_MESSAGE.into(),
-        message: OK_MESSAGE.into(),
+        result_code: result_code.into(),
+        result_message: message.into(),
+        message: message.into(),
         data: Some(data),
         error: None,
         timestamp: now_iso(),

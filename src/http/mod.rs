@@ -33,6 +33,10 @@ pub struct AppState {
     pub registration: RegistrationPolicy,
     /// `[store]`'s charge rules (the amount is checked at the edge, the limit in PostgreSQL).
     pub store_rules: crate::domain::store::points::ChargeRules,
+    /// `[store] max_order_items` and `max_item_quantity`.
+    pub order_limits: crate::domain::store::order::OrderLimits,
+    /// `[store] popular_window_hours` (shown as `windowDays`).
+    pub popular_window_hours: u32,
     /// Time zone of billing months and history dates.
     pub tz: chrono_tz::Tz,
     pub metrics: Arc<crate::metrics::Metrics>,
@@ -58,13 +62,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 pub fn cors(settings: &CorsSettings) -> Cors {
     let mut cors = Cors::default()
-        .allowed_methods(["GET", "POST", "PUT", "DELETE", "OPTIONS"])
+        .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
         .allowed_headers([
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
             HeaderName::from_static("idempotency-key"),
         ])
-        .expose_headers([middleware::X_REQUEST_ID, header::RETRY_AFTER])
+        .expose_headers([
+            middleware::X_REQUEST_ID,
+            header::RETRY_AFTER,
+            HeaderName::from_static("idempotent-replayed"),
+        ])
         .max_age(settings.max_age_s);
     for origin in &settings.allowed_origins {
         cors = cors.allowed_origin(origin);

@@ -59,6 +59,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         super::store::points::history,
         super::store::shop::list,
         super::store::shop::one,
+        super::store::shop::popular,
+        super::store::orders::place,
+        super::store::orders::list,
+        super::store::orders::one,
         super::store::admin::create,
         super::store::admin::update,
         super::store::coupons::claim,
@@ -73,6 +77,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         super::ops::actors,
         super::ops::bare,
         super::ops::panic_actor,
+        super::ops::store_fault,
     ),
     modifiers(&BearerScheme),
     tags(
@@ -80,7 +85,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         (name = "bills"),
         (name = "products"),
         (name = "kos", description = "The built-in KOS simulator, on phonebill's port"),
-        (name = "store", description = "The membership store: points, shop, coupons (SPEC section 9)"),
+        (name = "store", description = "The membership store: points, shop, coupons, orders (SPEC section 9)"),
         (name = "service"),
         (name = "admin"),
     )

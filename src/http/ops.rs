@@ -11,6 +11,7 @@ use super::AppState;
 use crate::actors::identity::account::CheckStores;
 use crate::actors::telecom::kos_gateway;
 use crate::domain::breaker::BreakerState;
+use crate::domain::store::order::FaultStep;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/health/live", web::get().to(live))
@@ -18,6 +19,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/metrics", web::get().to(metrics))
         .route("/admin/actors", web::get().to(actors))
         .route("/admin/faults/panic", web::post().to(panic_actor))
+        .route("/admin/faults/store", web::post().to(store_fault))
         .route("/bench/bare", web::get().to(bare));
 }
 
@@ -265,5 +267,62 @@ async fn panic_actor(
         actor: kind,
         panicked,
         shard: 0,
+    }))
+}
+
+/// `POST /admin/faults/store`'s body.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct StoreFaultBody {
+    /// `after_reserve`: the order is left pending right after its reserve committed;
+    /// `before_paid`: its confirm transaction is rolled back instead of committed.
+    step: FaultStep,
+    /// How many of the next orders of this instance fail so (0 disarms).
+    #[schema(example = 1)]
+    count: u32,
+}
+
+/// `/admin/faults/store`'s answer: what is armed now.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct StoreFaultsArmed {
+    after_reserve: u32,
+    before_paid: u32,
+}
+
+/// Makes the next `count` orders of this instance fail at `step` as a database failure would
+/// (only with `[admin] fault_injection = true`): they are answered `202 ORDER_PENDING` and
+/// settled by the recovery.
+#[utoipa::path(
+    post,
+    path = "/admin/faults/store",
+    tag = "admin",
+    summary = "Make the next orders fail at a step (only with [admin] fault_injection)",
+    description = "Requires permission ADMIN.",
+    request_body = StoreFaultBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = described::SUCCESS, body = StoreFaultsArmed),
+        (status = 400, description = described::BAD_REQUEST, body = ErrorEnvelope),
+        (status = 401, description = described::UNAUTHORIZED, body = ErrorEnvelope),
+        (status = 403, description = described::FORBIDDEN, body = ErrorEnvelope),
+        (status = 404, description = described::NOT_FOUND, body = ErrorEnvelope),
+        (status = 413, description = described::PAYLOAD_TOO_LARGE, body = ErrorEnvelope),
+    )
+)]
+async fn store_fault(
+    state: web::Data<AppState>,
+    _admin: Auth<Admin>,
+    body: web::Json<StoreFaultBody>,
+) -> Result<HttpResponse, ApiError> {
+    if !state.fault_injection {
+        return Err(ApiError::NotFound("요청한 경로"));
+    }
+    let faults = &state.actors.store.faults;
+    faults.arm(body.step, body.count);
+    tracing::warn!(step = ?body.step, count = body.count, "fault injection: store orders armed to fail");
+    Ok(HttpResponse::Ok().json(StoreFaultsArmed {
+        after_reserve: faults.armed(FaultStep::AfterReserve),
+        before_paid: faults.armed(FaultStep::BeforePaid),
     }))
 }

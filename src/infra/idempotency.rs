@@ -22,6 +22,7 @@ use crate::infra::StoreError;
 pub enum Scope {
     ProductChange,
     PointsCharge,
+    StoreOrder,
 }
 
 impl Scope {
@@ -29,6 +30,7 @@ impl Scope {
         match self {
             Scope::ProductChange => "PRODUCT_CHANGE",
             Scope::PointsCharge => "POINTS_CHARGE",
+            Scope::StoreOrder => "STORE_ORDER",
         }
     }
 }
@@ -176,7 +178,9 @@ pub async fn keep_outcome<T: Serialize>(
 }
 
 /// Frees the key request `request_id` reserved, when it reached no outcome worth keeping
-/// (so a retry may use it). Only its own reservation: another may have taken it over.
+/// (so a retry may use it). Only its own reservation (another may have taken it over), and
+/// only while it keeps no outcome: a failure reported after a commit that did happen (a
+/// lost acknowledgement) must not free a key whose outcome was kept.
 pub async fn release(
     conn: &mut AsyncPgConnection,
     k: KeyRef<'_>,
@@ -187,7 +191,8 @@ pub async fn release(
             .filter(ik::user_id.eq(k.user.as_str()))
             .filter(ik::scope.eq(k.scope.sql()))
             .filter(ik::idem_key.eq(k.key.as_str()))
-            .filter(ik::request_id.eq(request_id)),
+            .filter(ik::request_id.eq(request_id))
+            .filter(ik::answer.is_null()),
     )
     .execute(conn)
     .await?;

@@ -2,5 +2,6 @@
 //! only identity with the other contexts.
 
 pub mod coupon;
+pub mod order;
 pub mod points;
 pub mod shop;

@@ -1,11 +1,12 @@
 //! The shop's products: their ids and what an admin may set.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::points::Points;
 
-/// A shop product's id: a positive integer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+/// A shop product's id: a positive integer (deserialized only from the store's own
+/// records, e.g. an answer kept under an Idempotency-Key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct ProductId(i64);
 

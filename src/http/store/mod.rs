@@ -1,9 +1,10 @@
 //! The membership store's endpoints (`/api/v1/store/*`, SPEC section 9): points, the shop,
-//! coupons, and the admin endpoints. Any logged-in user may use the store; admin needs
+//! coupons, orders, and the admin endpoints. Any logged-in user may use the store; admin needs
 //! `ADMIN`.
 
 pub mod admin;
 pub mod coupons;
+pub mod orders;
 pub mod points;
 pub mod shop;
 
@@ -21,6 +22,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .configure(points::routes)
             .configure(shop::routes)
             .configure(coupons::routes)
+            .configure(orders::routes)
             .configure(admin::routes),
     );
 }

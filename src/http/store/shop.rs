@@ -7,6 +7,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::PageParams;
+use crate::actors::store::popular::Popular;
 use crate::actors::store::shop::{GetProduct, ListProducts};
 use crate::domain::paging::Pagination;
 use crate::domain::store::shop::{Product, ProductId};
@@ -17,6 +18,7 @@ use crate::http::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/products", web::get().to(list))
+        .route("/products/popular", web::get().to(popular))
         .route("/products/{productId}", web::get().to(one));
 }
 
@@ -115,4 +117,62 @@ async fn one(
     let id = ProductId::parse(&path).ok_or_else(not_found)?;
     let found = state.actors.store.shop.ask(&id, GetProduct(id)).await??;
     Ok(ok(StoreProduct::from(found.ok_or_else(not_found)?)))
+}
+
+/// One of the popular products.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct PopularItem {
+    rank: u32,
+    product_id: i64,
+    name: String,
+    price: i64,
+    stock: i32,
+    /// Units in paid orders over the window.
+    sold_quantity: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct PopularView {
+    items: Vec<PopularItem>,
+    window_days: i64,
+    /// When these figures were read (answered from memory, refreshed every
+    /// `[store] popular_refresh_ms`).
+    as_of: String,
+}
+
+/// `GET /store/products/popular`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/store/products/popular",
+    tag = "store",
+    summary = "The top products by units in paid orders of the last 72 hours, ties by productId; answered from memory, at most [store] popular_refresh_ms old",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = described::SUCCESS, body = Envelope<PopularView>),
+        (status = 401, description = described::UNAUTHORIZED, body = ErrorEnvelope),
+        (status = 413, description = described::PAYLOAD_TOO_LARGE, body = ErrorEnvelope),
+        (status = 503, description = described::UNAVAILABLE, body = ErrorEnvelope),
+    )
+)]
+async fn popular(state: web::Data<AppState>, _auth: Auth) -> Result<HttpResponse, ApiError> {
+    let board = state.actors.store.popular.ask_shard(0, Popular).await??;
+    Ok(ok(PopularView {
+        items: board
+            .items
+            .iter()
+            .zip(1..)
+            .map(|(s, rank)| PopularItem {
+                rank,
+                product_id: s.product_id.get(),
+                name: s.name.clone(),
+                price: s.price.won(),
+                stock: s.stock,
+                sold_quantity: s.sold,
+            })
+            .collect(),
+        window_days: i64::from(state.popular_window_hours) / 24,
+        as_of: board.as_of.to_rfc3339(),
+    }))
 }

@@ -44,6 +44,18 @@ fn discount_sql(d: Discount) -> &'static str {
     }
 }
 
+/// A campaign's discount from its `discount_type`, `discount_value` and `max_discount`.
+pub fn discount_from_sql(kind: &str, value: i64, max: Option<i64>) -> Option<Discount> {
+    match (kind, max) {
+        ("AMOUNT", _) => Some(Discount::Amount(Points::new(value))),
+        ("RATE", Some(max)) => Some(Discount::Rate {
+            percent: value,
+            max: Points::new(max),
+        }),
+        _ => None,
+    }
+}
+
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = c)]
 struct CampaignRow {
@@ -68,14 +80,8 @@ impl TryFrom<CampaignRow> for Campaign {
         let corrupt =
             |what: &str| StoreError::Corrupt(format!("campaign {}: {what}", r.campaign_id));
         let code = CouponCode::parse(&r.code).map_err(|_| corrupt("code"))?;
-        let discount = match (r.discount_type.as_str(), r.max_discount) {
-            ("AMOUNT", _) => Discount::Amount(Points::new(r.discount_value)),
-            ("RATE", Some(max)) => Discount::Rate {
-                percent: r.discount_value,
-                max: Points::new(max),
-            },
-            _ => return Err(corrupt("discount")),
-        };
+        let discount = discount_from_sql(&r.discount_type, r.discount_value, r.max_discount)
+            .ok_or_else(|| corrupt("discount"))?;
         Ok(Campaign {
             id: r.campaign_id,
             code,
