@@ -36,6 +36,14 @@ impl From<diesel::result::Error> for StoreError {
                 DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
                 info,
             ) => StoreError::DbUnavailable(info.message().to_string()),
+            // A transaction PostgreSQL chose to abort for another's sake: nothing was done,
+            // the client may try again (503 with Retry-After, never a 500).
+            Error::DatabaseError(DatabaseErrorKind::SerializationFailure, info) => {
+                StoreError::DbUnavailable(info.message().to_string())
+            }
+            Error::DatabaseError(_, info) if info.message().starts_with("deadlock detected") => {
+                StoreError::DbUnavailable(info.message().to_string())
+            }
             other => StoreError::Db(other),
         }
     }

@@ -23,4 +23,6 @@ mod spool;
 mod startup;
 mod store;
 mod store_coupons;
+mod store_orders;
+mod store_outages;
 mod web_client;

@@ -12,7 +12,10 @@
 //! it and each order is settled once: coupon back to `AVAILABLE`, a `RESTORE` entry, stock
 //! given back, `CANCELED`, and the answer under the key.
 //! Rows are locked in one order everywhere (coupon, wallet, products by id), so these
-//! transactions never deadlock one another.
+//! transactions never deadlock one another; products are locked `FOR NO KEY UPDATE`, the
+//! lock their stock update takes anyway, which does not wait for the `KEY SHARE` lock each
+//! order item's foreign key holds on its product (two multi-product orders that had both
+//! inserted their items would otherwise wait for each other's).
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -410,7 +413,7 @@ pub async fn reserve(
                 // Several rows: locked in product-id order, as every other writer does.
                 diesel::sql_query(
                     "SELECT product_id FROM store_products WHERE product_id = ANY($1) \
-                      ORDER BY product_id FOR UPDATE",
+                      ORDER BY product_id FOR NO KEY UPDATE",
                 )
                 .bind::<Array<BigInt>, _>(&ids)
                 .execute(conn)
@@ -763,7 +766,7 @@ pub async fn settle_one_overdue(
             "WITH x AS ( \
                SELECT p.product_id, i.quantity FROM store_order_items i \
                  JOIN store_products p USING (product_id) \
-                WHERE i.order_id = $1 ORDER BY p.product_id FOR UPDATE OF p) \
+                WHERE i.order_id = $1 ORDER BY p.product_id FOR NO KEY UPDATE OF p) \
              UPDATE store_products p SET stock = p.stock + x.quantity, updated_at = now() \
                FROM x WHERE p.product_id = x.product_id",
         )
