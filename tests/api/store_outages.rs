@@ -1,0 +1,1 @@
+//! The membership store under real faults: PostgreSQL stopped and the binary killed mid-order.
