@@ -1,6 +1,6 @@
 //! Shop actors: the store's products (SPEC section 9, seed 2-1/2-2), read and changed by
-//! admin. Sharded by product id; they will own the hot stock of part 2 (batched
-//! reservations). The truth is `store_products`.
+//! admin. Sharded by product id. The truth is `store_products`; stock is taken and given
+//! back by the order transactions (`infra::store::orders`), relatively, never here.
 //! Senders: the shop and admin handlers, seed-demo.
 
 use actix::prelude::*;
