@@ -24,9 +24,9 @@ use crate::http::AppState;
 use crate::infra::store::orders::OrderRecord;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/orders", web::post().to(place))
-        .route("/orders", web::get().to(list))
-        .route("/orders/{orderId}", web::get().to(one));
+    cfg.route("/orders", web::post().to(place_order))
+        .route("/orders", web::get().to(list_orders))
+        .route("/orders/{orderId}", web::get().to(get_order));
 }
 
 /// One line of `POST /store/orders`.
@@ -291,7 +291,7 @@ fn parse_body(body: &Value, state: &AppState) -> Result<Result<OrderRequest, usi
         (status = 503, description = described::UNAVAILABLE, body = ErrorEnvelope),
     )
 )]
-async fn place(
+async fn place_order(
     state: web::Data<AppState>,
     auth: Auth,
     req: HttpRequest,
@@ -339,7 +339,7 @@ struct ListQuery {
         (status = 503, description = described::UNAVAILABLE, body = ErrorEnvelope),
     )
 )]
-async fn list(
+async fn list_orders(
     state: web::Data<AppState>,
     auth: Auth,
     query: web::Query<ListQuery>,
@@ -396,7 +396,7 @@ fn order_not_found() -> ApiError {
         (status = 503, description = described::UNAVAILABLE, body = ErrorEnvelope),
     )
 )]
-async fn one(
+async fn get_order(
     state: web::Data<AppState>,
     auth: Auth,
     path: web::Path<String>,
