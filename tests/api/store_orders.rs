@@ -745,6 +745,7 @@ async fn an_injected_failure_at_each_step_is_pending_then_canceled_with_everythi
             (2_000..4_000).contains(&took),
             "{step}: settled after {took} ms"
         );
+        eprintln!("fault {step}: 202, then CANCELED and restored {took} ms after creation (deadline 2,000 ms)");
         assert_eq!(stock(&app, &user, p).await, 5);
         assert_eq!(coupon_status(&app, &user, c).await, "AVAILABLE");
         assert_eq!(balance(&app, &user).await, 40_000);
