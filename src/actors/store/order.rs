@@ -7,7 +7,9 @@
 //! statement (`infra::store::orders`). What the key holds decides a repeated request: the
 //! first's answer (replayed), `Reserved` (the first is in flight or left pending: 409), or
 //! nothing yet (in flight: 409, unless its holder is presumed dead after `CLAIM_LEASE`).
-//! A failure after the reserve committed answers `Pending`: the recovery settles it.
+//! A failure after the reserve committed answers `Pending` once the reserve is known durable
+//! (else `503`, and a retry with the same key finds out which it was): the recovery settles
+//! it.
 //! Sharded by user id. Senders: the orders handlers (`PlaceOrder`, `GetOrder`,
 //! `ListOrders`).
 
@@ -212,6 +214,7 @@ async fn place(deps: OrderDeps, msg: PlaceOrder) -> Result<(OrderOutcome, bool),
     };
     if deps.faults.strike(FaultStep::AfterReserve) {
         tracing::warn!(order_id = %new.order_id, "fault injection: order left pending after its reserve");
+        durable(&deps.db, &request_id).await?;
         return Ok((pending, false));
     }
     let paid_at = Utc::now();
@@ -229,13 +232,23 @@ async fn place(deps: OrderDeps, msg: PlaceOrder) -> Result<(OrderOutcome, bool),
     let roll_back = deps.faults.strike(FaultStep::BeforePaid);
     match orders::confirm(&mut conn, new.order_id, paid_at, &outcome, roll_back).await {
         Ok(true) => Ok((outcome, false)),
-        // Settled by the recovery first (the confirm came after the deadline).
+        // Settled by the recovery first (the confirm came after the deadline): its commit
+        // was flushed.
         Ok(false) => Ok((pending, false)),
         Err(e) => {
             tracing::warn!(order_id = %new.order_id, error = %e, "order left pending: its confirm failed");
+            // A 202 promises the recovery will settle the order: only for a durable reserve.
+            durable(&deps.db, &request_id).await?;
             Ok((pending, false))
         }
     }
+}
+
+/// The reserve of `request_id` made durable before a `202` is given (on a connection of its
+/// own: the confirm's may be the one that broke), else `503`.
+async fn durable(db: &DbPool, request_id: &str) -> Result<(), StoreError> {
+    let mut conn = db.get().await.map_err(StoreError::from)?;
+    orders::make_durable(&mut conn, request_id).await
 }
 
 impl Handler<PlaceOrder> for OrderActor {

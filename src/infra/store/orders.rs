@@ -324,10 +324,11 @@ pub async fn reserve(
     let result = conn
         .transaction::<Reserved, Abort, _>(async |conn| {
             // The reserve's commit does not wait for its WAL flush, so a hot product's row
-            // is locked for microseconds, not a disk flush. Nothing is lost by it: the
-            // client is answered only after the confirm (or a refusal's record), whose
-            // flushed commit is later in the WAL and so makes the reserve durable too; a
-            // reserve lost in a crash before that took nothing that was acknowledged.
+            // is locked for microseconds, not a disk flush. Nothing acknowledged is lost by
+            // it: the client is answered only after a flushed commit later in the WAL (the
+            // confirm, a refusal's record, or `make_durable` before a 202), which makes the
+            // reserve durable too; a reserve lost in a crash before that took nothing that
+            // was acknowledged.
             diesel::sql_query("SET LOCAL synchronous_commit = off")
                 .execute(conn)
                 .await?;
@@ -453,6 +454,32 @@ pub async fn reserve(
         Err(Abort::Refused(refusal)) => Ok(Reserve::Refused(refusal)),
         Err(Abort::KeyLost) => Ok(Reserve::KeyLost),
         Err(Abort::Store(e)) => Err(e),
+    }
+}
+
+/// Makes sure the reserve of request `request_id` is durable, before its client is told
+/// `202`: the reserve commits without waiting for its WAL flush, so this writes (its key's
+/// row, unchanged) with a flushed commit, which is later in the WAL. Fails if the reserve is
+/// not visible (lost in a crash) or PostgreSQL cannot be reached: then nobody may promise
+/// the order will be settled, and the client is told to try again (the same key finds out
+/// which it was).
+pub async fn make_durable(
+    conn: &mut AsyncPgConnection,
+    request_id: &str,
+) -> Result<(), StoreError> {
+    let marked = diesel::sql_query(
+        "UPDATE idempotency_keys SET created_at = created_at \
+          WHERE request_id = $1 AND answer IS NOT NULL",
+    )
+    .bind::<Text, _>(request_id)
+    .execute(conn)
+    .await?;
+    if marked == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::DbUnavailable(
+            "the order's reserve is not in the database (lost before it was flushed)".into(),
+        ))
     }
 }
 
