@@ -165,3 +165,38 @@ mod tests {
         assert!(split_database_name("postgres://h/bad;name").is_err());
     }
 }
+
+/// A raw SQL statement the connection keeps prepared: `diesel::sql_query` is parsed and
+/// planned by PostgreSQL at every use (diesel cannot know its text is constant, so it never
+/// caches it), which costs an extra round trip and the planning of every statement. Wrap
+/// only statements whose text is a constant (binds as `$n`): the cache is keyed by the text.
+pub struct Prepared<Q>(pub Q);
+
+impl<Q: diesel::query_builder::QueryFragment<diesel::pg::Pg>>
+    diesel::query_builder::QueryFragment<diesel::pg::Pg> for Prepared<Q>
+{
+    fn walk_ast<'b>(
+        &'b self,
+        out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
+    ) -> diesel::QueryResult<()> {
+        self.0.walk_ast(out)
+    }
+
+    fn is_safe_to_cache_prepared(&self, _: &diesel::pg::Pg) -> diesel::QueryResult<bool> {
+        Ok(true)
+    }
+}
+
+impl<Q> diesel::query_builder::QueryId for Prepared<Q> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Q: diesel::query_builder::Query> diesel::query_builder::Query for Prepared<Q> {
+    type SqlType = Q::SqlType;
+}
+
+/// `Prepared(diesel::sql_query(SQL))`, then bind as usual.
+pub fn prepared(sql: &'static str) -> Prepared<diesel::query_builder::SqlQuery> {
+    Prepared(diesel::sql_query(sql))
+}

@@ -7,6 +7,7 @@
 
 use chrono::{Duration, Utc};
 use diesel::prelude::*;
+use diesel::sql_types::{Double, Nullable, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -14,6 +15,7 @@ use serde_json::Value;
 
 use crate::domain::idempotency::IdempotencyKey;
 use crate::domain::identity::UserId;
+use crate::infra::db::Prepared;
 use crate::infra::schema::idempotency_keys as ik;
 use crate::infra::StoreError;
 
@@ -56,20 +58,14 @@ pub enum Claim<T> {
     Mismatch,
 }
 
-#[derive(Queryable, Selectable)]
-#[diesel(table_name = ik)]
+#[derive(QueryableByName)]
 struct KeyRow {
+    #[diesel(sql_type = Text)]
     fingerprint: String,
+    #[diesel(sql_type = Text)]
     request_id: String,
+    #[diesel(sql_type = Nullable<diesel::sql_types::Jsonb>)]
     answer: Option<Value>,
-}
-
-fn filter<'a>(k: KeyRef<'a>) -> ik::BoxedQuery<'a, diesel::pg::Pg> {
-    ik::table
-        .filter(ik::user_id.eq(k.user.as_str()))
-        .filter(ik::scope.eq(k.scope.sql()))
-        .filter(ik::idem_key.eq(k.key.as_str()))
-        .into_boxed()
 }
 
 /// Reserves `k` for request `request_id` with `fingerprint`, or says why not.
@@ -80,37 +76,42 @@ pub async fn claim<T: DeserializeOwned>(
     request_id: &str,
     keep: Duration,
 ) -> Result<Claim<T>, StoreError> {
-    let now = Utc::now();
-    // An expired key is as good as absent.
-    diesel::delete(
-        ik::table
-            .filter(ik::user_id.eq(k.user.as_str()))
-            .filter(ik::scope.eq(k.scope.sql()))
-            .filter(ik::idem_key.eq(k.key.as_str()))
-            .filter(ik::expires_at.le(now)),
+    // One statement, kept prepared: insert, or take over a key that has expired (an
+    // expired key is as good as absent); a live key of anyone is left as it is.
+    let inserted = Prepared(
+        diesel::sql_query(
+            "INSERT INTO idempotency_keys AS k \
+                    (user_id, scope, idem_key, fingerprint, request_id, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6)) \
+             ON CONFLICT (user_id, scope, idem_key) DO UPDATE \
+                SET fingerprint = EXCLUDED.fingerprint, request_id = EXCLUDED.request_id, \
+                    answer = NULL, created_at = now(), expires_at = EXCLUDED.expires_at \
+              WHERE k.expires_at <= now()",
+        )
+        .bind::<Text, _>(k.user.as_str())
+        .bind::<Text, _>(k.scope.sql())
+        .bind::<Text, _>(k.key.as_str())
+        .bind::<Text, _>(fingerprint)
+        .bind::<Text, _>(request_id)
+        .bind::<Double, _>(keep.num_milliseconds() as f64 / 1000.0),
     )
     .execute(conn)
     .await?;
-    let inserted = diesel::insert_into(ik::table)
-        .values((
-            ik::user_id.eq(k.user.as_str()),
-            ik::scope.eq(k.scope.sql()),
-            ik::idem_key.eq(k.key.as_str()),
-            ik::fingerprint.eq(fingerprint),
-            ik::request_id.eq(request_id),
-            ik::expires_at.eq(now + keep),
-        ))
-        .on_conflict_do_nothing()
-        .execute(conn)
-        .await?;
     if inserted == 1 {
         return Ok(Claim::Fresh);
     }
-    let found: Option<KeyRow> = filter(k)
-        .select(KeyRow::as_select())
-        .first(conn)
-        .await
-        .optional()?;
+    let found: Option<KeyRow> = Prepared(
+        diesel::sql_query(
+            "SELECT fingerprint, request_id, answer FROM idempotency_keys \
+              WHERE user_id = $1 AND scope = $2 AND idem_key = $3",
+        )
+        .bind::<Text, _>(k.user.as_str())
+        .bind::<Text, _>(k.scope.sql())
+        .bind::<Text, _>(k.key.as_str()),
+    )
+    .get_result(conn)
+    .await
+    .optional()?;
     // Released between our insert and this read: it is free again, for a retry.
     let Some(row) = found else {
         return Ok(Claim::Held {

@@ -33,6 +33,7 @@ use crate::domain::store::order::{
 };
 use crate::domain::store::points::Points;
 use crate::domain::store::shop::ProductId;
+use crate::infra::db::Prepared;
 use crate::infra::store::coupons::discount_from_sql;
 use crate::infra::StoreError;
 
@@ -78,10 +79,12 @@ pub async fn price(
     lines: &[Line],
 ) -> Result<Option<Vec<PricedLine>>, StoreError> {
     let ids: Vec<i64> = lines.iter().map(|l| l.product.get()).collect();
-    let rows: Vec<PriceRow> = diesel::sql_query(
-        "SELECT product_id, name, price FROM store_products WHERE product_id = ANY($1)",
+    let rows: Vec<PriceRow> = Prepared(
+        diesel::sql_query(
+            "SELECT product_id, name, price FROM store_products WHERE product_id = ANY($1)",
+        )
+        .bind::<Array<BigInt>, _>(&ids),
     )
-    .bind::<Array<BigInt>, _>(&ids)
     .load(conn)
     .await?;
     let mut priced = Vec::with_capacity(lines.len());
@@ -202,12 +205,14 @@ async fn coupon_refusal(
     coupon: CouponId,
     total: Points,
 ) -> Result<CouponRefusal, StoreError> {
-    let found: Option<CouponStateRow> = diesel::sql_query(
-        "SELECT c.user_id, c.status, c.expires_at, k.min_order_amount \
+    let found: Option<CouponStateRow> = Prepared(
+        diesel::sql_query(
+            "SELECT c.user_id, c.status, c.expires_at, k.min_order_amount \
            FROM store_coupons c JOIN store_coupon_campaigns k USING (campaign_id) \
           WHERE c.coupon_id = $1",
+        )
+        .bind::<BigInt, _>(coupon.get()),
     )
-    .bind::<BigInt, _>(coupon.get())
     .get_result(conn)
     .await
     .optional()?;
@@ -236,10 +241,12 @@ async fn shortages(
     lines: &[PricedLine],
 ) -> Result<Vec<Shortage>, StoreError> {
     let ids: Vec<i64> = lines.iter().map(|l| l.product_id.get()).collect();
-    let rows: Vec<StockRow> = diesel::sql_query(
-        "SELECT product_id, stock FROM store_products WHERE product_id = ANY($1)",
+    let rows: Vec<StockRow> = Prepared(
+        diesel::sql_query(
+            "SELECT product_id, stock FROM store_products WHERE product_id = ANY($1)",
+        )
+        .bind::<Array<BigInt>, _>(&ids),
     )
-    .bind::<Array<BigInt>, _>(&ids)
     .load(conn)
     .await?;
     Ok(lines
@@ -276,8 +283,9 @@ async fn insert_order(
     let prices: Vec<i64> = o.lines.iter().map(|l| l.unit_price.won()).collect();
     let quantities: Vec<i32> = o.lines.iter().map(|l| l.quantity).collect();
     let settled = status != OrderStatus::Pending;
-    Ok(diesel::sql_query(
-        "WITH o AS ( \
+    Ok(Prepared(
+        diesel::sql_query(
+            "WITH o AS ( \
            INSERT INTO store_orders (order_id, user_id, status, reason, total_amount, \
                   discount_amount, paid_amount, coupon_id, request_id, balance_after, \
                   created_at, deadline, settled_at) \
@@ -293,24 +301,25 @@ async fn insert_order(
            UPDATE idempotency_keys SET answer = $17 \
             WHERE request_id = $9 AND answer IS NULL RETURNING 1) \
          SELECT o.created_at, (SELECT count(*) FROM k) AS keyed FROM o",
+        )
+        .bind::<SqlUuid, _>(o.order_id)
+        .bind::<Text, _>(o.user.as_str())
+        .bind::<Text, _>(status_sql(status))
+        .bind::<Nullable<Text>, _>(reason)
+        .bind::<BigInt, _>(o.total.won())
+        .bind::<BigInt, _>(discount.won())
+        .bind::<BigInt, _>(paid.won())
+        .bind::<Nullable<BigInt>, _>(o.coupon.map(CouponId::get))
+        .bind::<Text, _>(o.request_id)
+        .bind::<Nullable<BigInt>, _>(balance_after.map(Points::won))
+        .bind::<Double, _>(if settled { 0.0 } else { o.recovery_after_s })
+        .bind::<diesel::sql_types::Bool, _>(settled)
+        .bind::<Array<BigInt>, _>(&ids)
+        .bind::<Array<Text>, _>(&names)
+        .bind::<Array<BigInt>, _>(&prices)
+        .bind::<Array<Integer>, _>(&quantities)
+        .bind::<Jsonb, _>(answer),
     )
-    .bind::<SqlUuid, _>(o.order_id)
-    .bind::<Text, _>(o.user.as_str())
-    .bind::<Text, _>(status_sql(status))
-    .bind::<Nullable<Text>, _>(reason)
-    .bind::<BigInt, _>(o.total.won())
-    .bind::<BigInt, _>(discount.won())
-    .bind::<BigInt, _>(paid.won())
-    .bind::<Nullable<BigInt>, _>(o.coupon.map(CouponId::get))
-    .bind::<Text, _>(o.request_id)
-    .bind::<Nullable<BigInt>, _>(balance_after.map(Points::won))
-    .bind::<Double, _>(if settled { 0.0 } else { o.recovery_after_s })
-    .bind::<diesel::sql_types::Bool, _>(settled)
-    .bind::<Array<BigInt>, _>(&ids)
-    .bind::<Array<Text>, _>(&names)
-    .bind::<Array<BigInt>, _>(&prices)
-    .bind::<Array<Integer>, _>(&quantities)
-    .bind::<Jsonb, _>(answer)
     .get_result(conn)
     .await?)
 }
@@ -329,23 +338,25 @@ pub async fn reserve(
             // confirm, a refusal's record, or `make_durable` before a 202), which makes the
             // reserve durable too; a reserve lost in a crash before that took nothing that
             // was acknowledged.
-            diesel::sql_query("SET LOCAL synchronous_commit = off")
+            Prepared(diesel::sql_query("SET LOCAL synchronous_commit = off"))
                 .execute(conn)
                 .await?;
             let mut discount = Points::ZERO;
             if let Some(coupon) = o.coupon {
-                let taken: Option<DiscountRow> = diesel::sql_query(
-                    "UPDATE store_coupons c SET status = 'RESERVED', order_id = $3 \
+                let taken: Option<DiscountRow> = Prepared(
+                    diesel::sql_query(
+                        "UPDATE store_coupons c SET status = 'RESERVED', order_id = $3 \
                        FROM store_coupon_campaigns k \
                       WHERE c.coupon_id = $1 AND c.user_id = $2 AND c.status = 'AVAILABLE' \
                         AND c.expires_at > now() AND k.campaign_id = c.campaign_id \
                         AND k.min_order_amount <= $4 \
                   RETURNING k.discount_type, k.discount_value, k.max_discount",
+                    )
+                    .bind::<BigInt, _>(coupon.get())
+                    .bind::<Text, _>(o.user.as_str())
+                    .bind::<SqlUuid, _>(o.order_id)
+                    .bind::<BigInt, _>(o.total.won()),
                 )
-                .bind::<BigInt, _>(coupon.get())
-                .bind::<Text, _>(o.user.as_str())
-                .bind::<SqlUuid, _>(o.order_id)
-                .bind::<BigInt, _>(o.total.won())
                 .get_result(conn)
                 .await
                 .optional()?;
@@ -359,8 +370,9 @@ pub async fn reserve(
             }
             let paid = Points::new(o.total.won() - discount.won());
             // The balance and its USE entry (none for nothing to pay).
-            let after: Option<BalanceRow> = diesel::sql_query(
-                "WITH w AS ( \
+            let after: Option<BalanceRow> = Prepared(
+                diesel::sql_query(
+                    "WITH w AS ( \
                    UPDATE store_wallets SET balance = balance - $2, updated_at = now() \
                     WHERE user_id = $1 AND balance >= $2 RETURNING balance), \
                  l AS ( \
@@ -368,11 +380,12 @@ pub async fn reserve(
                           balance_after, order_id) \
                    SELECT $3, $1, 'USE', $2, w.balance, $4 FROM w WHERE $2 > 0) \
                  SELECT balance FROM w",
+                )
+                .bind::<Text, _>(o.user.as_str())
+                .bind::<BigInt, _>(paid.won())
+                .bind::<SqlUuid, _>(Uuid::new_v4())
+                .bind::<SqlUuid, _>(o.order_id),
             )
-            .bind::<Text, _>(o.user.as_str())
-            .bind::<BigInt, _>(paid.won())
-            .bind::<SqlUuid, _>(Uuid::new_v4())
-            .bind::<SqlUuid, _>(o.order_id)
             .get_result(conn)
             .await
             .optional()?;
@@ -386,12 +399,13 @@ pub async fn reserve(
                     if !short.is_empty() {
                         return Err(Abort::Refused(Refusal::InsufficientStock { items: short }));
                     }
-                    let balance: Option<BalanceRow> =
+                    let balance: Option<BalanceRow> = Prepared(
                         diesel::sql_query("SELECT balance FROM store_wallets WHERE user_id = $1")
-                            .bind::<Text, _>(o.user.as_str())
-                            .get_result(conn)
-                            .await
-                            .optional()?;
+                            .bind::<Text, _>(o.user.as_str()),
+                    )
+                    .get_result(conn)
+                    .await
+                    .optional()?;
                     return Err(Abort::Refused(Refusal::InsufficientBalance {
                         required: paid,
                         balance: Points::new(balance.map_or(0, |b| b.balance)),
@@ -420,21 +434,25 @@ pub async fn reserve(
             let quantities: Vec<i32> = o.lines.iter().map(|l| l.quantity).collect();
             if ids.len() > 1 {
                 // Several rows: locked in product-id order, as every other writer does.
-                diesel::sql_query(
-                    "SELECT product_id FROM store_products WHERE product_id = ANY($1) \
+                Prepared(
+                    diesel::sql_query(
+                        "SELECT product_id FROM store_products WHERE product_id = ANY($1) \
                       ORDER BY product_id FOR NO KEY UPDATE",
+                    )
+                    .bind::<Array<BigInt>, _>(&ids),
                 )
-                .bind::<Array<BigInt>, _>(&ids)
                 .execute(conn)
                 .await?;
             }
-            let taken = diesel::sql_query(
-                "UPDATE store_products p SET stock = p.stock - x.q, updated_at = now() \
+            let taken = Prepared(
+                diesel::sql_query(
+                    "UPDATE store_products p SET stock = p.stock - x.q, updated_at = now() \
                    FROM unnest($1::bigint[], $2::int[]) AS x(id, q) \
                   WHERE p.product_id = x.id AND p.stock >= x.q",
+                )
+                .bind::<Array<BigInt>, _>(&ids)
+                .bind::<Array<Integer>, _>(&quantities),
             )
-            .bind::<Array<BigInt>, _>(&ids)
-            .bind::<Array<Integer>, _>(&quantities)
             .execute(conn)
             .await?;
             if taken != ids.len() {
@@ -467,11 +485,13 @@ pub async fn make_durable(
     conn: &mut AsyncPgConnection,
     request_id: &str,
 ) -> Result<(), StoreError> {
-    let marked = diesel::sql_query(
-        "UPDATE idempotency_keys SET created_at = created_at \
+    let marked = Prepared(
+        diesel::sql_query(
+            "UPDATE idempotency_keys SET created_at = created_at \
           WHERE request_id = $1 AND answer IS NOT NULL",
+        )
+        .bind::<Text, _>(request_id),
     )
-    .bind::<Text, _>(request_id)
     .execute(conn)
     .await?;
     if marked == 1 {
@@ -530,8 +550,9 @@ pub async fn confirm(
     // A hot product's confirms spread over this many rows of its hour (each row is locked
     // until its confirm's commit is flushed).
     let slot = (order_id.as_u128() % 16) as i16;
-    let query = diesel::sql_query(
-        "WITH o AS ( \
+    let query = Prepared(
+        diesel::sql_query(
+            "WITH o AS ( \
            UPDATE store_orders SET status = 'PAID', paid_at = $2, settled_at = $2 \
             WHERE order_id = $1 AND status = 'PENDING' \
             RETURNING order_id, coupon_id, request_id), \
@@ -549,11 +570,12 @@ pub async fn confirm(
            UPDATE idempotency_keys SET answer = $4 \
             WHERE request_id = (SELECT request_id FROM o)) \
          SELECT count(*) AS confirmed FROM o",
-    )
-    .bind::<SqlUuid, _>(order_id)
-    .bind::<Timestamptz, _>(paid_at)
-    .bind::<SmallInt, _>(slot)
-    .bind::<Jsonb, _>(answer);
+        )
+        .bind::<SqlUuid, _>(order_id)
+        .bind::<Timestamptz, _>(paid_at)
+        .bind::<SmallInt, _>(slot)
+        .bind::<Jsonb, _>(answer),
+    );
     if roll_back {
         let failed = conn
             .transaction::<(), StoreError, _>(async |conn| {
@@ -636,11 +658,13 @@ async fn with_items(
     rows: Vec<OrderRow>,
 ) -> Result<Vec<OrderRecord>, StoreError> {
     let ids: Vec<Uuid> = rows.iter().map(|r| r.order_id).collect();
-    let items: Vec<ItemRow> = diesel::sql_query(
-        "SELECT order_id, product_id, name, unit_price, quantity FROM store_order_items \
+    let items: Vec<ItemRow> = Prepared(
+        diesel::sql_query(
+            "SELECT order_id, product_id, name, unit_price, quantity FROM store_order_items \
           WHERE order_id = ANY($1) ORDER BY product_id",
+        )
+        .bind::<Array<SqlUuid>, _>(&ids),
     )
-    .bind::<Array<SqlUuid>, _>(&ids)
     .load(conn)
     .await?;
     rows.into_iter()
@@ -676,10 +700,12 @@ pub async fn find(
     conn: &mut AsyncPgConnection,
     order_id: Uuid,
 ) -> Result<Option<OrderRecord>, StoreError> {
-    let rows: Vec<OrderRow> = diesel::sql_query(format!(
+    let rows: Vec<OrderRow> = Prepared(
+        diesel::sql_query(format!(
         "SELECT {ORDER_COLUMNS}, 1::bigint AS total_count FROM store_orders WHERE order_id = $1"
     ))
-    .bind::<SqlUuid, _>(order_id)
+        .bind::<SqlUuid, _>(order_id),
+    )
     .load(conn)
     .await?;
     Ok(with_items(conn, rows).await?.pop())
@@ -693,27 +719,31 @@ pub async fn page(
     offset: i64,
     limit: i64,
 ) -> Result<(Vec<OrderRecord>, i64), StoreError> {
-    let rows: Vec<OrderRow> = diesel::sql_query(format!(
-        "SELECT {ORDER_COLUMNS}, count(*) OVER () AS total_count FROM store_orders \
+    let rows: Vec<OrderRow> = Prepared(
+        diesel::sql_query(format!(
+            "SELECT {ORDER_COLUMNS}, count(*) OVER () AS total_count FROM store_orders \
           WHERE user_id = $1 AND ($2::text IS NULL OR status = $2) \
           ORDER BY created_at DESC, order_id OFFSET $3 LIMIT $4"
-    ))
-    .bind::<Text, _>(user.as_str())
-    .bind::<Nullable<Text>, _>(status.map(status_sql))
-    .bind::<BigInt, _>(offset)
-    .bind::<BigInt, _>(limit)
+        ))
+        .bind::<Text, _>(user.as_str())
+        .bind::<Nullable<Text>, _>(status.map(status_sql))
+        .bind::<BigInt, _>(offset)
+        .bind::<BigInt, _>(limit),
+    )
     .load(conn)
     .await?;
     let total = match <[OrderRow]>::first(&rows) {
         Some(r) => r.total_count,
         // Past the last page the window count is not there: count apart.
         None if offset > 0 => {
-            diesel::sql_query(
-                "SELECT count(*) AS confirmed FROM store_orders \
+            Prepared(
+                diesel::sql_query(
+                    "SELECT count(*) AS confirmed FROM store_orders \
                   WHERE user_id = $1 AND ($2::text IS NULL OR status = $2)",
+                )
+                .bind::<Text, _>(user.as_str())
+                .bind::<Nullable<Text>, _>(status.map(status_sql)),
             )
-            .bind::<Text, _>(user.as_str())
-            .bind::<Nullable<Text>, _>(status.map(status_sql))
             .get_result::<ConfirmedRow>(conn)
             .await?
             .confirmed
@@ -753,12 +783,12 @@ pub async fn settle_one_overdue(
     conn: &mut AsyncPgConnection,
 ) -> Result<Option<Settled>, StoreError> {
     conn.transaction::<Option<Settled>, StoreError, _>(async |conn| {
-        let found: Option<OverdueRow> = diesel::sql_query(
+        let found: Option<OverdueRow> = Prepared(diesel::sql_query(
             "SELECT order_id, user_id, paid_amount, coupon_id, \
                     EXTRACT(EPOCH FROM clock_timestamp() - created_at)::float8 AS age_s \
                FROM store_orders WHERE status = 'PENDING' AND deadline <= now() \
               ORDER BY deadline LIMIT 1 FOR UPDATE SKIP LOCKED",
-        )
+        ))
         .get_result(conn)
         .await
         .optional()?;
@@ -766,29 +796,33 @@ pub async fn settle_one_overdue(
             return Ok(None);
         };
         if let Some(coupon) = o.coupon_id {
-            diesel::sql_query(
-                "UPDATE store_coupons SET status = 'AVAILABLE', order_id = NULL \
+            Prepared(
+                diesel::sql_query(
+                    "UPDATE store_coupons SET status = 'AVAILABLE', order_id = NULL \
                   WHERE coupon_id = $1 AND order_id = $2 AND status = 'RESERVED'",
+                )
+                .bind::<BigInt, _>(coupon)
+                .bind::<SqlUuid, _>(o.order_id),
             )
-            .bind::<BigInt, _>(coupon)
-            .bind::<SqlUuid, _>(o.order_id)
             .execute(conn)
             .await?;
         }
         if o.paid_amount > 0 {
             // A restore never applies the charge rules: it gives back what was taken.
-            let restored = diesel::sql_query(
-                "WITH w AS ( \
+            let restored = Prepared(
+                diesel::sql_query(
+                    "WITH w AS ( \
                    UPDATE store_wallets SET balance = balance + $2, updated_at = now() \
                     WHERE user_id = $1 RETURNING balance) \
                  INSERT INTO store_ledger (transaction_id, user_id, kind, amount, \
                         balance_after, order_id) \
                  SELECT $3, $1, 'RESTORE', $2, w.balance, $4 FROM w",
+                )
+                .bind::<Text, _>(&o.user_id)
+                .bind::<BigInt, _>(o.paid_amount)
+                .bind::<SqlUuid, _>(Uuid::new_v4())
+                .bind::<SqlUuid, _>(o.order_id),
             )
-            .bind::<Text, _>(&o.user_id)
-            .bind::<BigInt, _>(o.paid_amount)
-            .bind::<SqlUuid, _>(Uuid::new_v4())
-            .bind::<SqlUuid, _>(o.order_id)
             .execute(conn)
             .await?;
             if restored != 1 {
@@ -798,30 +832,34 @@ pub async fn settle_one_overdue(
                 )));
             }
         }
-        diesel::sql_query(
-            "WITH x AS ( \
+        Prepared(
+            diesel::sql_query(
+                "WITH x AS ( \
                SELECT p.product_id, i.quantity FROM store_order_items i \
                  JOIN store_products p USING (product_id) \
                 WHERE i.order_id = $1 ORDER BY p.product_id FOR NO KEY UPDATE OF p) \
              UPDATE store_products p SET stock = p.stock + x.quantity, updated_at = now() \
                FROM x WHERE p.product_id = x.product_id",
+            )
+            .bind::<SqlUuid, _>(o.order_id),
         )
-        .bind::<SqlUuid, _>(o.order_id)
         .execute(conn)
         .await?;
         let answer = answer_json(&KeyedOrder::Answered(OrderOutcome::Pending {
             order_id: o.order_id,
         }))?;
-        diesel::sql_query(
-            "WITH o AS ( \
+        Prepared(
+            diesel::sql_query(
+                "WITH o AS ( \
                UPDATE store_orders SET status = 'CANCELED', reason = $2, settled_at = now() \
                 WHERE order_id = $1 AND status = 'PENDING' RETURNING request_id) \
              UPDATE idempotency_keys SET answer = $3 \
               WHERE request_id = (SELECT request_id FROM o)",
+            )
+            .bind::<SqlUuid, _>(o.order_id)
+            .bind::<Text, _>(SYSTEM_FAILURE)
+            .bind::<Jsonb, _>(&answer),
         )
-        .bind::<SqlUuid, _>(o.order_id)
-        .bind::<Text, _>(SYSTEM_FAILURE)
-        .bind::<Jsonb, _>(&answer)
         .execute(conn)
         .await?;
         Ok(Some(Settled {
@@ -842,11 +880,11 @@ struct PendingRow {
 
 /// How many orders are `PENDING`, and the age in seconds of the oldest.
 pub async fn pending(conn: &mut AsyncPgConnection) -> Result<(i64, Option<f64>), StoreError> {
-    let r: PendingRow = diesel::sql_query(
+    let r: PendingRow = Prepared(diesel::sql_query(
         "SELECT count(*) AS pending, \
                 EXTRACT(EPOCH FROM now() - min(created_at))::float8 AS oldest_s \
            FROM store_orders WHERE status = 'PENDING'",
-    )
+    ))
     .get_result(conn)
     .await?;
     Ok((r.pending, r.oldest_s))
@@ -885,16 +923,18 @@ pub async fn best_sellers(
     window_hours: i64,
     top: i64,
 ) -> Result<Vec<Sold>, StoreError> {
-    let rows: Vec<SoldRow> = diesel::sql_query(
-        "SELECT s.product_id, p.name, p.price, p.stock, s.sold \
+    let rows: Vec<SoldRow> = Prepared(
+        diesel::sql_query(
+            "SELECT s.product_id, p.name, p.price, p.stock, s.sold \
            FROM (SELECT product_id, sum(quantity)::bigint AS sold FROM store_sales_hourly \
                   WHERE hour > now() - make_interval(hours => $1::int + 1) \
                   GROUP BY product_id) s \
            JOIN store_products p USING (product_id) \
           ORDER BY s.sold DESC, s.product_id LIMIT $2",
+        )
+        .bind::<Integer, _>(window_hours as i32)
+        .bind::<BigInt, _>(top),
     )
-    .bind::<Integer, _>(window_hours as i32)
-    .bind::<BigInt, _>(top)
     .load(conn)
     .await?;
     Ok(rows
