@@ -152,24 +152,11 @@ pub async fn ping(pool: &DbPool) -> Result<(), crate::infra::StoreError> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn database_name_is_split_from_the_url() {
-        let (admin, name) =
-            split_database_name("postgres://u:p@h:5432/phonebill?sslmode=disable").unwrap();
-        assert_eq!(admin, "postgres://u:p@h:5432/postgres?sslmode=disable");
-        assert_eq!(name, "phonebill");
-        assert!(split_database_name("postgres://h/bad;name").is_err());
-    }
-}
-
 /// A raw SQL statement the connection keeps prepared: `diesel::sql_query` is parsed and
 /// planned by PostgreSQL at every use (diesel cannot know its text is constant, so it never
 /// caches it), which costs an extra round trip and the planning of every statement. Wrap
 /// only statements whose text is a constant (binds as `$n`): the cache is keyed by the text.
+/// `Prepared(diesel::sql_query(SQL).bind::<T, _>(v)...)`, then run it as usual.
 pub struct Prepared<Q>(pub Q);
 
 impl<Q: diesel::query_builder::QueryFragment<diesel::pg::Pg>>
@@ -196,7 +183,16 @@ impl<Q: diesel::query_builder::Query> diesel::query_builder::Query for Prepared<
     type SqlType = Q::SqlType;
 }
 
-/// `Prepared(diesel::sql_query(SQL))`, then bind as usual.
-pub fn prepared(sql: &'static str) -> Prepared<diesel::query_builder::SqlQuery> {
-    Prepared(diesel::sql_query(sql))
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_name_is_split_from_the_url() {
+        let (admin, name) =
+            split_database_name("postgres://u:p@h:5432/phonebill?sslmode=disable").unwrap();
+        assert_eq!(admin, "postgres://u:p@h:5432/postgres?sslmode=disable");
+        assert_eq!(name, "phonebill");
+        assert!(split_database_name("postgres://h/bad;name").is_err());
+    }
 }
