@@ -22,6 +22,9 @@ OUT=bench/results/$(date +%Y-%m-%d-%H%M).txt
   step cargo run -q --release --example change_latency 8 25
   step bench/ratio.sh 15 32
   step bench/charges.sh 15 32 200
+  step bench/orders.sh 15 32 200
+  step bench/recovery.sh 500 50 5
+  step bench/popular.sh 10 32 10000 1000000
   step bench/capacity.sh 60s 1000 2000 3000 4000
   step bench/overload.sh 60 320
 } | tee "$OUT"

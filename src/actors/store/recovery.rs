@@ -5,7 +5,8 @@
 //! creation) has passed, one transaction each (`orders::settle_one_overdue`): each is
 //! leased with `FOR UPDATE SKIP LOCKED`, so the instances share the work and none settles an
 //! order another holds, and settled by a conditional state change in the same transaction
-//! as its restores, so exactly once. It also counts what is pending, for `/metrics`.
+//! as its restores, so exactly once. A round settles at most `[store] recovery_batch`; after
+//! a full one the next starts at once. It also counts what is pending, for `/metrics`.
 //! Senders: none (its own timer); `/admin/actors` reads `StoreStats`.
 
 use std::sync::atomic::Ordering;
@@ -61,14 +62,18 @@ impl RecoveryActor {
             self.stats.clone(),
             self.metrics.clone(),
         );
+        // Whether the round settled a full batch: then the next starts at once, not at the
+        // next tick, so a burst of overdue orders is not settled at batch / interval.
         let work = async move {
             let mut conn = match db.get().await {
                 Ok(c) => c,
-                Err(_) => return,
+                Err(_) => return false,
             };
+            let mut settled_here = 0;
             for _ in 0..batch {
                 match orders::settle_one_overdue(&mut conn).await {
                     Ok(Some(settled)) => {
+                        settled_here += 1;
                         StoreStats::count(&stats.orders_recovered);
                         metrics.store_recovery_seconds.observe(settled.age_s);
                         tracing::info!(order_id = %settled.order_id, age_s = settled.age_s,
@@ -86,8 +91,14 @@ impl RecoveryActor {
                 let oldest_ms = oldest.map_or(0, |s| (s * 1000.0).max(0.0) as u64);
                 stats.oldest_pending_ms.store(oldest_ms, Ordering::Relaxed);
             }
+            settled_here == batch
         };
-        ctx.spawn(work.into_actor(self).map(|(), act, _| act.running = false));
+        ctx.spawn(work.into_actor(self).map(|full, act, ctx| {
+            act.running = false;
+            if full {
+                act.round(ctx);
+            }
+        }));
     }
 }
 
