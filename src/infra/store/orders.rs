@@ -266,10 +266,12 @@ async fn shortages(
 }
 
 /// The order row, its items and the key's answer, in one statement. The answer is kept only
-/// if `request_id` still holds the key with no answer yet; `keyed` says whether it did.
+/// if `request_id` still holds the key with no answer yet; `keyed` says whether it did. A
+/// pending order's `balance_after` is read from the wallet, as the reserve left it (`None`
+/// given). On a shared connection, so that the reserve can pipeline it.
 #[allow(clippy::too_many_arguments)]
 async fn insert_order(
-    conn: &mut AsyncPgConnection,
+    conn: &mut &AsyncPgConnection,
     o: &NewOrder<'_>,
     status: OrderStatus,
     reason: Option<&str>,
@@ -289,7 +291,9 @@ async fn insert_order(
            INSERT INTO store_orders (order_id, user_id, status, reason, total_amount, \
                   discount_amount, paid_amount, coupon_id, request_id, balance_after, \
                   created_at, deadline, settled_at) \
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now(), \
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+                   COALESCE($10, CASE WHEN NOT $12 THEN \
+                     (SELECT balance FROM store_wallets WHERE user_id = $2) END), now(), \
                    now() + make_interval(secs => $11), CASE WHEN $12 THEN now() END) \
            RETURNING order_id, created_at), \
          i AS ( \
@@ -321,6 +325,65 @@ async fn insert_order(
         .bind::<Jsonb, _>(answer),
     )
     .get_result(conn)
+    .await?)
+}
+
+/// `paid` taken from `o`'s user's balance with its `USE` entry (none for nothing to pay):
+/// the balance after, or `None` if it does not reach (or there is no wallet).
+async fn take_balance(
+    conn: &mut &AsyncPgConnection,
+    o: &NewOrder<'_>,
+    paid: Points,
+) -> Result<Option<BalanceRow>, StoreError> {
+    Ok(Prepared(
+        diesel::sql_query(
+            "WITH w AS ( \
+               UPDATE store_wallets SET balance = balance - $2, updated_at = now() \
+                WHERE user_id = $1 AND balance >= $2 RETURNING balance), \
+             l AS ( \
+               INSERT INTO store_ledger (transaction_id, user_id, kind, amount, \
+                      balance_after, order_id) \
+               SELECT $3, $1, 'USE', $2, w.balance, $4 FROM w WHERE $2 > 0) \
+             SELECT balance FROM w",
+        )
+        .bind::<Text, _>(o.user.as_str())
+        .bind::<BigInt, _>(paid.won())
+        .bind::<SqlUuid, _>(Uuid::new_v4())
+        .bind::<SqlUuid, _>(o.order_id),
+    )
+    .get_result(conn)
+    .await
+    .optional()?)
+}
+
+/// The units of each product taken where there are enough: how many products were.
+async fn take_stock(
+    conn: &mut &AsyncPgConnection,
+    ids: &[i64],
+    quantities: &[i32],
+) -> Result<usize, StoreError> {
+    if ids.len() > 1 {
+        // Several rows: locked in product-id order, as every other writer does.
+        Prepared(
+            diesel::sql_query(
+                "SELECT product_id FROM store_products WHERE product_id = ANY($1) \
+                  ORDER BY product_id FOR NO KEY UPDATE",
+            )
+            .bind::<Array<BigInt>, _>(ids),
+        )
+        .execute(conn)
+        .await?;
+    }
+    Ok(Prepared(
+        diesel::sql_query(
+            "UPDATE store_products p SET stock = p.stock - x.q, updated_at = now() \
+               FROM unnest($1::bigint[], $2::int[]) AS x(id, q) \
+              WHERE p.product_id = x.id AND p.stock >= x.q",
+        )
+        .bind::<Array<BigInt>, _>(ids)
+        .bind::<Array<Integer>, _>(quantities),
+    )
+    .execute(conn)
     .await?)
 }
 
@@ -369,26 +432,33 @@ pub async fn reserve(
                 discount = d.off(o.total);
             }
             let paid = Points::new(o.total.won() - discount.won());
-            // The balance and its USE entry (none for nothing to pay).
-            let after: Option<BalanceRow> = Prepared(
-                diesel::sql_query(
-                    "WITH w AS ( \
-                   UPDATE store_wallets SET balance = balance - $2, updated_at = now() \
-                    WHERE user_id = $1 AND balance >= $2 RETURNING balance), \
-                 l AS ( \
-                   INSERT INTO store_ledger (transaction_id, user_id, kind, amount, \
-                          balance_after, order_id) \
-                   SELECT $3, $1, 'USE', $2, w.balance, $4 FROM w WHERE $2 > 0) \
-                 SELECT balance FROM w",
-                )
-                .bind::<Text, _>(o.user.as_str())
-                .bind::<BigInt, _>(paid.won())
-                .bind::<SqlUuid, _>(Uuid::new_v4())
-                .bind::<SqlUuid, _>(o.order_id),
+            let reserved = answer_json(&KeyedOrder::Reserved {
+                order_id: o.order_id,
+            })?;
+            let ids: Vec<i64> = o.lines.iter().map(|l| l.product_id.get()).collect();
+            let quantities: Vec<i32> = o.lines.iter().map(|l| l.quantity).collect();
+            // The balance, the order and the stock, pipelined: sent together, run by
+            // PostgreSQL one after the other in this order, their results looked at once
+            // all are back (any refusal rolls the whole transaction back). The stock is
+            // last: a hot product's row is locked only from there to the commit.
+            let shared: &AsyncPgConnection = conn;
+            let (mut c1, mut c2, mut c3) = (shared, shared, shared);
+            let (after, row, taken) = futures_util::future::join3(
+                take_balance(&mut c1, o, paid),
+                insert_order(
+                    &mut c2,
+                    o,
+                    OrderStatus::Pending,
+                    None,
+                    discount,
+                    paid,
+                    None,
+                    &reserved,
+                ),
+                take_stock(&mut c3, &ids, &quantities),
             )
-            .get_result(conn)
-            .await
-            .optional()?;
+            .await;
+            let (after, row, taken) = (after?, row?, taken?);
             let balance_after = match after {
                 Some(r) => Points::new(r.balance),
                 // Nothing to pay and no wallet yet: the balance is 0 and stays so.
@@ -412,52 +482,12 @@ pub async fn reserve(
                     }));
                 }
             };
-            let reserved = answer_json(&KeyedOrder::Reserved {
-                order_id: o.order_id,
-            })?;
-            let row = insert_order(
-                conn,
-                o,
-                OrderStatus::Pending,
-                None,
-                discount,
-                paid,
-                Some(balance_after),
-                &reserved,
-            )
-            .await?;
-            if row.keyed != 1 {
-                return Err(Abort::KeyLost);
-            }
-            // The stock last: a hot product's row is locked only from here to the commit.
-            let ids: Vec<i64> = o.lines.iter().map(|l| l.product_id.get()).collect();
-            let quantities: Vec<i32> = o.lines.iter().map(|l| l.quantity).collect();
-            if ids.len() > 1 {
-                // Several rows: locked in product-id order, as every other writer does.
-                Prepared(
-                    diesel::sql_query(
-                        "SELECT product_id FROM store_products WHERE product_id = ANY($1) \
-                      ORDER BY product_id FOR NO KEY UPDATE",
-                    )
-                    .bind::<Array<BigInt>, _>(&ids),
-                )
-                .execute(conn)
-                .await?;
-            }
-            let taken = Prepared(
-                diesel::sql_query(
-                    "UPDATE store_products p SET stock = p.stock - x.q, updated_at = now() \
-                   FROM unnest($1::bigint[], $2::int[]) AS x(id, q) \
-                  WHERE p.product_id = x.id AND p.stock >= x.q",
-                )
-                .bind::<Array<BigInt>, _>(&ids)
-                .bind::<Array<Integer>, _>(&quantities),
-            )
-            .execute(conn)
-            .await?;
             if taken != ids.len() {
                 let items = shortages(conn, o.lines).await?;
                 return Err(Abort::Refused(Refusal::InsufficientStock { items }));
+            }
+            if row.keyed != 1 {
+                return Err(Abort::KeyLost);
             }
             Ok(Reserved {
                 discount,
@@ -515,8 +545,9 @@ pub async fn record_refused(
         order_id: o.order_id,
         refusal: refusal.clone(),
     }))?;
+    let mut shared: &AsyncPgConnection = conn;
     let row = insert_order(
-        conn,
+        &mut shared,
         o,
         OrderStatus::Failed,
         Some(refusal.code()),
