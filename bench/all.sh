@@ -25,6 +25,7 @@ OUT=bench/results/$(date +%Y-%m-%d-%H%M).txt
   step bench/orders.sh 15 32 200
   step bench/recovery.sh 500 50 5
   step bench/popular.sh 10 32 10000 1000000
+  step bench/pg_writes.sh 10 16
   step bench/capacity.sh 60s 1000 2000 3000 4000
   step bench/overload.sh 60 320
 } | tee "$OUT"
