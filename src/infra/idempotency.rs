@@ -69,13 +69,15 @@ struct KeyRow {
 }
 
 /// Reserves `k` for request `request_id` with `fingerprint`, or says why not.
+/// On a shared connection, so that a caller may pipeline it with a read of its own.
 pub async fn claim<T: DeserializeOwned>(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     k: KeyRef<'_>,
     fingerprint: &str,
     request_id: &str,
     keep: Duration,
 ) -> Result<Claim<T>, StoreError> {
+    let mut conn = conn;
     // One statement, kept prepared: insert, or take over a key that has expired (an
     // expired key is as good as absent); a live key of anyone is left as it is.
     let inserted = Prepared(
@@ -95,7 +97,7 @@ pub async fn claim<T: DeserializeOwned>(
         .bind::<Text, _>(request_id)
         .bind::<Double, _>(keep.num_milliseconds() as f64 / 1000.0),
     )
-    .execute(conn)
+    .execute(&mut conn)
     .await?;
     if inserted == 1 {
         return Ok(Claim::Fresh);
@@ -109,7 +111,7 @@ pub async fn claim<T: DeserializeOwned>(
         .bind::<Text, _>(k.scope.sql())
         .bind::<Text, _>(k.key.as_str()),
     )
-    .get_result(conn)
+    .get_result(&mut conn)
     .await
     .optional()?;
     // Released between our insert and this read: it is free again, for a retry.

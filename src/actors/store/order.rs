@@ -149,7 +149,14 @@ async fn place(deps: OrderDeps, msg: PlaceOrder) -> Result<(OrderOutcome, bool),
     };
     let fingerprint = msg.request.fingerprint();
     let ttl = deps.idempotency_ttl;
-    match idempotency::claim::<KeyedOrder>(&mut conn, k, &fingerprint, &request_id, ttl).await? {
+    // The claim and the prices pipelined: one round trip (the prices are thrown away if
+    // the key says not to go on).
+    let (claimed, priced) = futures_util::future::join(
+        idempotency::claim::<KeyedOrder>(&conn, k, &fingerprint, &request_id, ttl),
+        orders::price(&conn, msg.request.lines()),
+    )
+    .await;
+    match claimed? {
         Claim::Fresh => {}
         Claim::Replay(KeyedOrder::Answered(outcome)) => return Ok((outcome, true)),
         // The first is between its reserve and its confirm, or was left pending: the
@@ -165,7 +172,7 @@ async fn place(deps: OrderDeps, msg: PlaceOrder) -> Result<(OrderOutcome, bool),
         }
         Claim::Mismatch => return Err(OrderError::KeyMismatch),
     }
-    let priced = match orders::price(&mut conn, msg.request.lines()).await {
+    let priced = match priced {
         Ok(Some(p)) => p,
         Ok(None) => {
             let _ = idempotency::release(&mut conn, k, &request_id).await;

@@ -109,9 +109,7 @@ async fn run_charge(
     });
     if let Some(k) = key {
         let fingerprint = msg.amount.to_string();
-        match idempotency::claim::<ChargeOutcome>(&mut conn, k, &fingerprint, &request_id, ttl)
-            .await?
-        {
+        match idempotency::claim::<ChargeOutcome>(&conn, k, &fingerprint, &request_id, ttl).await? {
             Claim::Fresh => {}
             Claim::Replay(outcome) => return Ok((outcome, true)),
             // A charge keeps its outcome in the same breath as it is made, so a holder with

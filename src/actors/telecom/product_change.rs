@@ -222,9 +222,9 @@ async fn run_change(
     });
     if let Some(k) = key {
         let claim = {
-            let mut conn = deps.db.get().await.map_err(StoreError::from)?;
+            let conn = deps.db.get().await.map_err(StoreError::from)?;
             idempotency::claim::<ChangeOutcome>(
-                &mut conn,
+                &conn,
                 k,
                 &msg.fingerprint(),
                 &request_id,

@@ -74,10 +74,12 @@ struct PriceRow {
 }
 
 /// The lines priced at the products' current prices; `None` if any product is unknown.
+/// On a shared connection, so that it can be pipelined with the key's claim.
 pub async fn price(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     lines: &[Line],
 ) -> Result<Option<Vec<PricedLine>>, StoreError> {
+    let mut conn = conn;
     let ids: Vec<i64> = lines.iter().map(|l| l.product.get()).collect();
     let rows: Vec<PriceRow> = Prepared(
         diesel::sql_query(
@@ -85,7 +87,7 @@ pub async fn price(
         )
         .bind::<Array<BigInt>, _>(&ids),
     )
-    .load(conn)
+    .load(&mut conn)
     .await?;
     let mut priced = Vec::with_capacity(lines.len());
     for l in lines {
@@ -328,6 +330,18 @@ async fn insert_order(
     .await?)
 }
 
+/// The reserve's commit does not wait for its WAL flush, so a hot product's row is locked
+/// for microseconds, not a disk flush. Nothing acknowledged is lost by it: the client is
+/// answered only after a flushed commit later in the WAL (the confirm, a refusal's record,
+/// or `make_durable` before a 202), which makes the reserve durable too; a reserve lost in a
+/// crash before that took nothing that was acknowledged.
+async fn commit_without_flush(conn: &mut &AsyncPgConnection) -> Result<(), StoreError> {
+    Prepared(diesel::sql_query("SET LOCAL synchronous_commit = off"))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// `paid` taken from `o`'s user's balance with its `USE` entry (none for nothing to pay):
 /// the balance after, or `None` if it does not reach (or there is no wallet).
 async fn take_balance(
@@ -395,15 +409,6 @@ pub async fn reserve(
 ) -> Result<Reserve, StoreError> {
     let result = conn
         .transaction::<Reserved, Abort, _>(async |conn| {
-            // The reserve's commit does not wait for its WAL flush, so a hot product's row
-            // is locked for microseconds, not a disk flush. Nothing acknowledged is lost by
-            // it: the client is answered only after a flushed commit later in the WAL (the
-            // confirm, a refusal's record, or `make_durable` before a 202), which makes the
-            // reserve durable too; a reserve lost in a crash before that took nothing that
-            // was acknowledged.
-            Prepared(diesel::sql_query("SET LOCAL synchronous_commit = off"))
-                .execute(conn)
-                .await?;
             let mut discount = Points::ZERO;
             if let Some(coupon) = o.coupon {
                 let taken: Option<DiscountRow> = Prepared(
@@ -437,13 +442,14 @@ pub async fn reserve(
             })?;
             let ids: Vec<i64> = o.lines.iter().map(|l| l.product_id.get()).collect();
             let quantities: Vec<i32> = o.lines.iter().map(|l| l.quantity).collect();
-            // The balance, the order and the stock, pipelined: sent together, run by
+            // The commit's mode, the balance, the order and the stock, pipelined: sent together, run by
             // PostgreSQL one after the other in this order, their results looked at once
             // all are back (any refusal rolls the whole transaction back). The stock is
             // last: a hot product's row is locked only from there to the commit.
             let shared: &AsyncPgConnection = conn;
-            let (mut c1, mut c2, mut c3) = (shared, shared, shared);
-            let (after, row, taken) = futures_util::future::join3(
+            let (mut c0, mut c1, mut c2, mut c3) = (shared, shared, shared, shared);
+            let (asynchronous, after, row, taken) = futures_util::future::join4(
+                commit_without_flush(&mut c0),
                 take_balance(&mut c1, o, paid),
                 insert_order(
                     &mut c2,
@@ -459,6 +465,7 @@ pub async fn reserve(
             )
             .await;
             let (after, row, taken) = (after?, row?, taken?);
+            asynchronous?;
             let balance_after = match after {
                 Some(r) => Points::new(r.balance),
                 // Nothing to pay and no wallet yet: the balance is 0 and stays so.
