@@ -3,8 +3,9 @@
 //! An order is placed in two transactions. The **reserve** takes, in one transaction and
 //! with relative, conditional updates only: the coupon (`AVAILABLE` → `RESERVED`), the
 //! balance (its `USE` ledger entry), the order row `PENDING` with its items and the
-//! Idempotency-Key's `Reserved` mark, and the stock last (`stock = stock - q WHERE stock >=
-//! q`), so a hot product's row is locked only for the end of the transaction. The
+//! Idempotency-Key's `Reserved` mark; the stock is taken when it commits, by the items'
+//! deferred trigger (`stock = stock - q`, the `CHECK (stock >= 0)` refusing a short line),
+//! so a hot product's row is locked only while the transaction commits. The
 //! **confirm** is one statement: `PAID`, the coupon `USED`, the hour's sales and the answer
 //! kept under the key. A refusal rolls the reserve back and records the order `FAILED` with
 //! its answer, holding nothing. The **recovery** settles a `PENDING` order past its
@@ -370,37 +371,6 @@ async fn take_balance(
     .optional()?)
 }
 
-/// The units of each product taken where there are enough: how many products were.
-async fn take_stock(
-    conn: &mut &AsyncPgConnection,
-    ids: &[i64],
-    quantities: &[i32],
-) -> Result<usize, StoreError> {
-    if ids.len() > 1 {
-        // Several rows: locked in product-id order, as every other writer does.
-        Prepared(
-            diesel::sql_query(
-                "SELECT product_id FROM store_products WHERE product_id = ANY($1) \
-                  ORDER BY product_id FOR NO KEY UPDATE",
-            )
-            .bind::<Array<BigInt>, _>(ids),
-        )
-        .execute(conn)
-        .await?;
-    }
-    Ok(Prepared(
-        diesel::sql_query(
-            "UPDATE store_products p SET stock = p.stock - x.q, updated_at = now() \
-               FROM unnest($1::bigint[], $2::int[]) AS x(id, q) \
-              WHERE p.product_id = x.id AND p.stock >= x.q",
-        )
-        .bind::<Array<BigInt>, _>(ids)
-        .bind::<Array<Integer>, _>(quantities),
-    )
-    .execute(conn)
-    .await?)
-}
-
 /// The reserve transaction (see the module's description). Checks in SPEC's order: the
 /// coupon, the stock, the balance; the first refusal wins.
 pub async fn reserve(
@@ -440,15 +410,13 @@ pub async fn reserve(
             let reserved = answer_json(&KeyedOrder::Reserved {
                 order_id: o.order_id,
             })?;
-            let ids: Vec<i64> = o.lines.iter().map(|l| l.product_id.get()).collect();
-            let quantities: Vec<i32> = o.lines.iter().map(|l| l.quantity).collect();
-            // The commit's mode, the balance, the order and the stock, pipelined: sent together, run by
-            // PostgreSQL one after the other in this order, their results looked at once
+            // The commit's mode, the balance and the order, pipelined: sent together, run
+            // by PostgreSQL one after the other in this order, their results looked at once
             // all are back (any refusal rolls the whole transaction back). The stock is
-            // last: a hot product's row is locked only from there to the commit.
+            // taken by the items' deferred trigger when the transaction commits.
             let shared: &AsyncPgConnection = conn;
-            let (mut c0, mut c1, mut c2, mut c3) = (shared, shared, shared, shared);
-            let (asynchronous, after, row, taken) = futures_util::future::join4(
+            let (mut c0, mut c1, mut c2) = (shared, shared, shared);
+            let (asynchronous, after, row) = futures_util::future::join3(
                 commit_without_flush(&mut c0),
                 take_balance(&mut c1, o, paid),
                 insert_order(
@@ -461,10 +429,9 @@ pub async fn reserve(
                     None,
                     &reserved,
                 ),
-                take_stock(&mut c3, &ids, &quantities),
             )
             .await;
-            let (after, row, taken) = (after?, row?, taken?);
+            let (after, row) = (after?, row?);
             asynchronous?;
             let balance_after = match after {
                 Some(r) => Points::new(r.balance),
@@ -489,10 +456,6 @@ pub async fn reserve(
                     }));
                 }
             };
-            if taken != ids.len() {
-                let items = shortages(conn, o.lines).await?;
-                return Err(Abort::Refused(Refusal::InsufficientStock { items }));
-            }
             if row.keyed != 1 {
                 return Err(Abort::KeyLost);
             }
@@ -506,6 +469,15 @@ pub async fn reserve(
         .await;
     match result {
         Ok(r) => Ok(Reserve::Reserved(r)),
+        // The commit found a line short of stock (`store_order_item_takes_stock`): rolled
+        // back, nothing held.
+        Err(Abort::Store(StoreError::Db(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::CheckViolation,
+            info,
+        )))) if info.constraint_name() == Some("store_product_stock") => {
+            let items = shortages(conn, o.lines).await?;
+            Ok(Reserve::Refused(Refusal::InsufficientStock { items }))
+        }
         Err(Abort::Refused(refusal)) => Ok(Reserve::Refused(refusal)),
         Err(Abort::KeyLost) => Ok(Reserve::KeyLost),
         Err(Abort::Store(e)) => Err(e),
