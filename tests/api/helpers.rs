@@ -241,10 +241,21 @@ impl TestApp {
         assert!(res.status().is_success());
     }
 
+    /// The demo data. Set-up, not what is tested: retried a few times when the whole suite
+    /// on two cores leaves a connection unacquired within the pool's time-out.
     pub async fn seed(&self) {
-        phonebill::seed::run(&self.settings, 0)
-            .await
-            .expect("seed-demo");
+        let mut tries = 0;
+        loop {
+            match phonebill::seed::run(&self.settings, 0).await {
+                Ok(_) => return,
+                Err(e) if tries < 4 && format!("{e}").contains("unavailable") => {
+                    tries += 1;
+                    eprintln!("seed-demo: {e}; trying again");
+                    actix_web::rt::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(e) => panic!("seed-demo: {e:?}"),
+            }
+        }
     }
 
     pub fn url(&self, path: &str) -> String {

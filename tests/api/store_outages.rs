@@ -32,7 +32,7 @@ use crate::owned::OwnedPostgres;
 const USERS: [&str; 4] = ["user01", "user02", "user03", "user04"];
 /// Clients of the stream, two per user (client `i` is `USERS[i % 4]`): enough orders in
 /// flight, at each step of their way, when the fault strikes.
-const CLIENTS: usize = 8;
+const CLIENTS: usize = 4;
 /// Each user's coupon campaigns (one coupon of each per user).
 const CAMPAIGNS: usize = 6;
 /// `[store] pending_recovery_s` of the instances under test.
