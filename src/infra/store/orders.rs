@@ -12,11 +12,11 @@
 //! deadline in one transaction, leased with `FOR UPDATE SKIP LOCKED` so any instance may run
 //! it and each order is settled once: coupon back to `AVAILABLE`, a `RESTORE` entry, stock
 //! given back, `CANCELED`, and the answer under the key.
-//! Rows are locked in one order everywhere (coupon, wallet, products by id), so these
-//! transactions never deadlock one another; products are locked `FOR NO KEY UPDATE`, the
-//! lock their stock update takes anyway, which does not wait for the `KEY SHARE` lock each
-//! order item's foreign key holds on its product (two multi-product orders that had both
-//! inserted their items would otherwise wait for each other's).
+//! Rows are locked in one order everywhere (coupon, wallet, products by id: the trigger
+//! takes an order's items in the order they were inserted, by product id), so these
+//! transactions never deadlock one another; the recovery locks products `FOR NO KEY
+//! UPDATE`, the lock a stock update takes anyway, which does not wait for the `KEY SHARE`
+//! lock each order item's foreign key holds on its product.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
