@@ -258,6 +258,28 @@ impl TestApp {
         }
     }
 
+    /// A connection of the test's own to its database.
+    pub async fn db(&self) -> AsyncPgConnection {
+        use secrecy::ExposeSecret as _;
+        AsyncPgConnection::establish(self.settings.database.url.expose_secret())
+            .await
+            .expect("the test's database")
+    }
+
+    /// The one number `sql` selects (as `n`).
+    pub async fn number(&self, sql: &str) -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct Num {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        diesel::sql_query(sql)
+            .get_result::<Num>(&mut self.db().await)
+            .await
+            .expect("a number")
+            .n
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }

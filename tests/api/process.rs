@@ -19,9 +19,9 @@ use crate::helpers::{
     poll_until, spawn_app_with, spool_dir, spool_files, standalone_simulator, TestApp, PASSWORD,
 };
 
-struct Proc {
-    child: Child,
-    address: String,
+pub struct Proc {
+    pub child: Child,
+    pub address: String,
     log: PathBuf,
 }
 
@@ -34,6 +34,17 @@ fn free_port() -> u16 {
 
 /// Starts `phonebill serve` on `owner`'s database and Redis prefix, talking to `sim`.
 async fn start(owner: &TestApp, sim: &str, spool: &Path, log: &Path) -> Proc {
+    start_with(owner, sim, spool, log, &[]).await
+}
+
+/// As `start`, with `extra` environment on top (later settings win).
+pub async fn start_with(
+    owner: &TestApp,
+    sim: &str,
+    spool: &Path,
+    log: &Path,
+    extra: &[(&str, String)],
+) -> Proc {
     let port = free_port();
     let out = std::fs::OpenOptions::new()
         .create(true)
@@ -70,6 +81,7 @@ async fn start(owner: &TestApp, sim: &str, spool: &Path, log: &Path) -> Proc {
         .env("PHONEBILL__RATE_LIMIT__LOGIN_PER_IP_PER_MINUTE", "0")
         .env("PHONEBILL__LOG__LEVEL", "debug")
         .env("PHONEBILL__LOG__FORMAT", "json")
+        .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
         .env_remove("RUST_LOG")
         .stdout(Stdio::from(out.try_clone().expect("log file")))
         .stderr(Stdio::from(out))
@@ -104,7 +116,7 @@ impl Drop for Proc {
 }
 
 /// Removes a test's spool directory and log file when the test ends, however it ends.
-struct Leftovers(PathBuf, PathBuf);
+pub struct Leftovers(pub PathBuf, pub PathBuf);
 
 impl Drop for Leftovers {
     fn drop(&mut self) {

@@ -3,37 +3,18 @@
 
 use std::time::Duration;
 
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 use reqwest::{Response, StatusCode};
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 
 use crate::helpers::{assert_error, eventually, poll_until, spawn_app, spawn_app_with, TestApp};
 
-async fn db(app: &TestApp) -> AsyncPgConnection {
-    AsyncPgConnection::establish(app.settings.database.url.expose_secret())
-        .await
-        .unwrap()
-}
-
-#[derive(diesel::QueryableByName)]
-struct Num {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    n: i64,
-}
-
-async fn number(app: &TestApp, sql: &str) -> i64 {
-    let mut conn = db(app).await;
-    diesel::sql_query(sql)
-        .get_result::<Num>(&mut conn)
-        .await
-        .unwrap()
-        .n
-}
-
 async fn execute(app: &TestApp, sql: &str) {
-    let mut conn = db(app).await;
-    diesel::sql_query(sql).execute(&mut conn).await.unwrap();
+    diesel::sql_query(sql)
+        .execute(&mut app.db().await)
+        .await
+        .unwrap();
 }
 
 /// `phonebill store-audit` as an operator runs it: its exit status and output.
@@ -411,11 +392,8 @@ async fn refusals_come_in_spec_order_are_recorded_failed_and_hold_nothing() {
     assert!(failed["items"][0]["settledAt"].is_string());
     assert_eq!(failed["items"][0]["paidAt"], Value::Null);
     assert_eq!(
-        number(
-            &app,
-            "SELECT count(*) AS n FROM store_ledger WHERE kind = 'USE'"
-        )
-        .await,
+        app.number("SELECT count(*) AS n FROM store_ledger WHERE kind = 'USE'")
+            .await,
         1
     );
     assert_audit_clean(&app);
@@ -497,7 +475,7 @@ async fn malformed_orders_are_refused_naming_the_field_and_recorded_nowhere() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
-        number(&app, "SELECT count(*) AS n FROM store_orders").await,
+        app.number("SELECT count(*) AS n FROM store_orders").await,
         0
     );
     // A key refused for an unknown product is free again.
@@ -561,11 +539,8 @@ async fn a_replay_gives_the_first_answer_and_charges_nothing_again() {
     // 10,000 charged, 6,000 and 4,000 paid, 50,000 charged.
     assert_eq!(balance(&app, &user).await, 50_000);
     assert_eq!(
-        number(
-            &app,
-            "SELECT count(*) AS n FROM store_orders WHERE status = 'PAID'"
-        )
-        .await,
+        app.number("SELECT count(*) AS n FROM store_orders WHERE status = 'PAID'")
+            .await,
         3
     );
     let stats = app.admin_actors().await;
@@ -608,15 +583,12 @@ async fn the_same_key_at_two_instances_at_once_makes_one_order() {
         }
     }
     assert_eq!(
-        number(&app, "SELECT count(*) AS n FROM store_orders").await,
+        app.number("SELECT count(*) AS n FROM store_orders").await,
         3
     );
     assert_eq!(
-        number(
-            &app,
-            "SELECT count(*) AS n FROM store_ledger WHERE kind = 'USE'"
-        )
-        .await,
+        app.number("SELECT count(*) AS n FROM store_ledger WHERE kind = 'USE'")
+            .await,
         3
     );
     assert_eq!(balance(&peer, &user).await, 47_000);
@@ -657,15 +629,12 @@ async fn the_last_three_units_ordered_by_ten_users_across_two_instances_sell_exa
     assert_eq!((paid, short), (3, 7), "{statuses:?}");
     assert_eq!(stock(&peer, &admin, last).await, 0);
     assert_eq!(
-        number(
-            &app,
-            "SELECT count(*) AS n FROM store_orders WHERE status = 'PAID'"
-        )
-        .await,
+        app.number("SELECT count(*) AS n FROM store_orders WHERE status = 'PAID'")
+            .await,
         3
     );
     assert_eq!(
-        number(&app, "SELECT count(*) AS n FROM store_orders WHERE status = 'FAILED' AND reason = 'INSUFFICIENT_STOCK'").await,
+        app.number("SELECT count(*) AS n FROM store_orders WHERE status = 'FAILED' AND reason = 'INSUFFICIENT_STOCK'").await,
         7
     );
     // The refused ones were given back whatever else they held.
@@ -831,21 +800,15 @@ async fn a_pending_order_is_settled_once_by_whichever_instance_leases_it() {
         Duration::from_secs(10),
         "every pending order settled",
         || async {
-            number(
-                &app,
-                "SELECT count(*) AS n FROM store_orders WHERE status = 'PENDING'",
-            )
-            .await
+            app.number("SELECT count(*) AS n FROM store_orders WHERE status = 'PENDING'")
+                .await
                 == 0
         },
     )
     .await;
     assert_eq!(
-        number(
-            &app,
-            "SELECT count(*) AS n FROM store_ledger WHERE kind = 'RESTORE'"
-        )
-        .await,
+        app.number("SELECT count(*) AS n FROM store_ledger WHERE kind = 'RESTORE'")
+            .await,
         20
     );
     assert_eq!(balance(&app, &user).await, 100_000);
@@ -885,11 +848,8 @@ async fn popular_products_rank_paid_units_of_the_window_without_canceled_orders(
         Duration::from_secs(10),
         "the pending order settled",
         || async {
-            number(
-                &app,
-                "SELECT count(*) AS n FROM store_orders WHERE status = 'PENDING'",
-            )
-            .await
+            app.number("SELECT count(*) AS n FROM store_orders WHERE status = 'PENDING'")
+                .await
                 == 0
         },
     )

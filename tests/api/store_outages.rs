@@ -12,8 +12,8 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,6 +28,7 @@ use crate::helpers::{
     poll_until, spawn_app_with, spool_dir, standalone_simulator, TestApp, PASSWORD,
 };
 use crate::owned::OwnedPostgres;
+use crate::process::{start_with, Leftovers, Proc};
 
 const USERS: [&str; 4] = ["user01", "user02", "user03", "user04"];
 /// Clients of the stream, two per user (client `i` is `USERS[i % 4]`): enough orders in
@@ -747,102 +748,18 @@ async fn postgresql_stopped_mid_order_stream_every_order_ends_paid_or_canceled()
 
 // ----- The binary SIGKILLed mid-stream -----
 
-struct Proc {
-    child: Child,
-    address: String,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Removes a test's spool directory and log file when the test ends, however it ends.
-struct Leftovers(PathBuf, PathBuf);
-
-impl Drop for Leftovers {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-        let _ = std::fs::remove_file(&self.1);
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// Starts `phonebill serve` on `owner`'s database and Redis prefix, talking to `sim`, with
-/// a short recovery delay.
+/// The real binary, as `process.rs` starts it, with this file's pool and a short recovery.
 async fn start(owner: &TestApp, sim: &str, spool: &Path, log: &Path) -> Proc {
-    let port = free_port();
-    let out = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .expect("log file");
-    let child = Command::new(env!("CARGO_BIN_EXE_phonebill"))
-        .arg("serve")
-        .env(
-            "PHONEBILL_CONFIG",
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml"),
-        )
-        .env(
-            "PHONEBILL__DATABASE__URL",
-            owner.settings.database.url.expose_secret(),
-        )
-        .env("PHONEBILL__DATABASE__POOL_MAX_SIZE", CLIENTS.to_string())
-        .env("PHONEBILL__ACTORS__HISTORY__WRITE_CONNECTIONS", "2")
-        .env(
-            "PHONEBILL__REDIS__URL",
-            owner.settings.redis.url.expose_secret(),
-        )
-        .env(
-            "PHONEBILL__REDIS__KEY_PREFIX",
-            &owner.settings.redis.key_prefix,
-        )
-        .env("PHONEBILL__SERVER__PORT", port.to_string())
-        .env("PHONEBILL__SERVER__WORKERS", "1")
-        .env("PHONEBILL__SERVER__SHUTDOWN_TIMEOUT_S", "10")
-        .env("PHONEBILL__ACTORS__ARBITERS", "2")
-        .env("PHONEBILL__KOS__BASE_URL", sim)
-        .env("PHONEBILL__MVNO__BASE_URL", sim)
-        .env("PHONEBILL__ACTORS__HISTORY__SPOOL_DIR", spool)
-        .env("PHONEBILL__RATE_LIMIT__LOGIN_PER_IP_PER_MINUTE", "0")
-        .env(
+    let extra = [
+        ("PHONEBILL__DATABASE__POOL_MAX_SIZE", CLIENTS.to_string()),
+        (
             "PHONEBILL__STORE__PENDING_RECOVERY_S",
             RECOVERY_S.to_string(),
-        )
-        .env("PHONEBILL__STORE__RECOVERY_INTERVAL_MS", "200")
-        .env("PHONEBILL__LOG__LEVEL", "info")
-        .env("PHONEBILL__LOG__FORMAT", "json")
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::from(out.try_clone().expect("log file")))
-        .stderr(Stdio::from(out))
-        .spawn()
-        .expect("phonebill starts");
-    let p = Proc {
-        child,
-        address: format!("http://127.0.0.1:{port}"),
-    };
-    let client = Client::new();
-    for _ in 0..300 {
-        if let Ok(res) = client
-            .get(format!("{}/health/ready", p.address))
-            .send()
-            .await
-        {
-            if res.status() == StatusCode::OK {
-                return p;
-            }
-        }
-        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("phonebill did not become ready; see {}", log.display());
+        ),
+        ("PHONEBILL__STORE__RECOVERY_INTERVAL_MS", "200".to_string()),
+        ("PHONEBILL__LOG__LEVEL", "info".to_string()),
+    ];
+    start_with(owner, sim, spool, log, &extra).await
 }
 
 #[actix_web::test]

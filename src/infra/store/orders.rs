@@ -540,6 +540,12 @@ pub async fn record_refused(
 }
 
 #[derive(QueryableByName)]
+struct CountRow {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+#[derive(QueryableByName)]
 struct ConfirmedRow {
     #[diesel(sql_type = BigInt)]
     confirmed: i64,
@@ -748,15 +754,15 @@ pub async fn page(
         None if offset > 0 => {
             Prepared(
                 diesel::sql_query(
-                    "SELECT count(*) AS confirmed FROM store_orders \
+                    "SELECT count(*) AS n FROM store_orders \
                   WHERE user_id = $1 AND ($2::text IS NULL OR status = $2)",
                 )
                 .bind::<Text, _>(user.as_str())
                 .bind::<Nullable<Text>, _>(status.map(status_sql)),
             )
-            .get_result::<ConfirmedRow>(conn)
+            .get_result::<CountRow>(conn)
             .await?
-            .confirmed
+            .n
         }
         None => 0,
     };
