@@ -179,7 +179,7 @@ impl Metrics {
             outbox: gauge(
                 &r,
                 "phonebill_mvno_outbox",
-                "MVNO outbox: pending notifications and age of the oldest, seconds.",
+                "MVNO notifications: pending (bill-result stream and outbox), age of the oldest in seconds, set aside (refused for good).",
                 &["measure"],
             )?,
             outbox_deliveries: counter(
@@ -324,18 +324,21 @@ impl Metrics {
         set_counter(&self.history_records, &[outcome], count);
     }
 
-    /// The MVNO outbox: pending rows and the oldest one's age.
-    pub fn set_outbox(&self, pending: i64, oldest_pending_s: i64) {
+    /// MVNO notifications not delivered yet (the bill-result stream and the outbox), the
+    /// oldest one's age, and how many were set aside (refused for good).
+    pub fn set_outbox(&self, pending: i64, oldest_pending_s: i64, set_aside: i64) {
         self.outbox.with_label_values(&["pending"]).set(pending);
+        self.outbox.with_label_values(&["set_aside"]).set(set_aside);
         self.outbox
             .with_label_values(&["oldest_pending_seconds"])
             .set(oldest_pending_s);
     }
 
-    /// MVNO deliveries (delivered, failed) and outbox vacuums.
-    pub fn set_outbox_deliveries(&self, delivered: u64, failed: u64, vacuums: u64) {
+    /// MVNO deliveries (delivered, failed, set aside) and outbox vacuums.
+    pub fn set_outbox_deliveries(&self, delivered: u64, failed: u64, set_aside: u64, vacuums: u64) {
         set_counter(&self.outbox_deliveries, &["delivered"], delivered);
         set_counter(&self.outbox_deliveries, &["failed"], failed);
+        set_counter(&self.outbox_deliveries, &["set_aside"], set_aside);
         set_counter(&self.outbox_vacuums, &[], vacuums);
     }
 

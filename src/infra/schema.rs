@@ -29,6 +29,7 @@ diesel::table! {
         leased_until -> Nullable<Timestamptz>,
         delivered_at -> Nullable<Timestamptz>,
         last_error -> Nullable<Text>,
+        set_aside_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -47,6 +48,15 @@ diesel::table! {
         kos_response_ms -> Nullable<Int4>,
         cache_hit -> Bool,
         result -> Nullable<Jsonb>,
+        snapshot_id -> Nullable<Uuid>,
+    }
+}
+
+diesel::table! {
+    bill_snapshots (id) {
+        id -> Uuid,
+        bill -> Jsonb,
+        created_at -> Timestamptz,
     }
 }
 
@@ -148,4 +158,6 @@ diesel::table! {
 }
 
 diesel::joinable!(store_coupons -> store_coupon_campaigns (campaign_id));
+diesel::joinable!(bill_inquiry_history -> bill_snapshots (snapshot_id));
+diesel::allow_tables_to_appear_in_same_query!(bill_inquiry_history, bill_snapshots);
 diesel::allow_tables_to_appear_in_same_query!(store_coupons, store_coupon_campaigns);

@@ -78,15 +78,30 @@ pub struct FaultRequest {
     #[serde(default)]
     pub failure_rate: f64,
     pub endpoint: Option<Endpoint>,
+    /// The MVNO receiver refuses for good (HTTP 422) every notification about these lines
+    /// (digits only), as a real MVNO refuses lines it does not serve; empty = none. Replaced
+    /// by every request that names it. An extension of SPEC section 5, for tests.
+    #[serde(default)]
+    pub refuse_lines: Option<Vec<String>>,
 }
 
-/// The fault of every endpoint. Replaced whole on each change (readers never lock).
+/// The fault of every endpoint, and the lines the MVNO receiver refuses. Replaced whole on
+/// each change (readers never lock).
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct FaultTable(pub HashMap<Endpoint, Fault>);
+pub struct FaultTable(pub HashMap<Endpoint, Fault>, pub Vec<String>);
 
 impl FaultTable {
     pub fn get(&self, e: Endpoint) -> Fault {
         self.0.get(&e).copied().unwrap_or_default()
+    }
+
+    /// Whether the MVNO receiver refuses notifications about `line` (any format).
+    pub fn refuses_line(&self, line: &str) -> bool {
+        if self.1.is_empty() {
+            return false;
+        }
+        let digits: String = line.chars().filter(char::is_ascii_digit).collect();
+        self.1.iter().any(|l| *l == digits)
     }
 
     /// Applies a request: to one endpoint, or to all when `endpoint` is absent.
@@ -100,6 +115,23 @@ impl FaultTable {
             failure_rate: req.failure_rate,
         };
         let mut next = self.clone();
+        if let Some(lines) = &req.refuse_lines {
+            if lines.len() > 100 {
+                return Err("refuseLines takes at most 100 lines");
+            }
+            next.1 = lines
+                .iter()
+                .map(|l| l.chars().filter(char::is_ascii_digit).collect())
+                .collect();
+            if req.mode == Mode::Normal && req.latency_ms == 0 && req.failure_rate == 0.0 {
+                // Only the refused lines change.
+                return Ok(next);
+            }
+        }
+        if req.refuse_lines.is_none() && req.endpoint.is_none() && fault == Fault::default() {
+            // `mode: normal` for every endpoint clears everything, refused lines too.
+            next.1.clear();
+        }
         let targets: Vec<Endpoint> = req.endpoint.map_or(Endpoint::ALL.to_vec(), |e| vec![e]);
         for e in targets {
             if fault == Fault::default() {

@@ -549,6 +549,20 @@ async fn mvno_receive(state: web::Data<SimState>, kind: &str, body: Value) -> Ht
     if let Some(r) = injected(&fault) {
         return answer(fault, r).await;
     }
+    let refused = |item: &Value| {
+        item["result"]["lineNumber"]
+            .as_str()
+            .is_some_and(|line| state.faults.load().refuses_line(line))
+    };
+    let any_refused = match &body {
+        Value::Array(items) => items.iter().any(refused),
+        one => refused(one),
+    };
+    if any_refused {
+        let refusal = HttpResponse::UnprocessableEntity()
+            .json(json!({ "resultCode": "4220", "resultMessage": "line not served" }));
+        return answer(fault, refusal).await;
+    }
     // One result per POST (the contract), or several as an array (phonebill's
     // `[mvno] per_post` above 1); each is kept as one received item.
     let items = match body {

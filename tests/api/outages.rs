@@ -314,6 +314,7 @@ async fn a_spooled_record_postgresql_refuses_is_quarantined_and_the_rest_replaye
             kos_response_ms: None,
             cache_hit: false,
             result: None,
+            snapshot: None,
         },
         notify: None,
     };

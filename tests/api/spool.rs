@@ -309,6 +309,7 @@ async fn the_spool_of_an_instance_that_is_gone_is_replayed_by_one_that_runs() {
                 kos_response_ms: None,
                 cache_hit: true,
                 result: None,
+                snapshot: None,
             },
             notify: None,
         })

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound as _, Utc};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
@@ -14,12 +14,9 @@ use super::cache::{CacheActor, CacheKey, Cached, Get, Tier};
 use super::kos_gateway::KosError;
 use crate::actors::shard::{ActorError, ShardSet};
 use crate::domain::identity::{LineNumber, UserId};
-use crate::domain::telecom::bill::{
-    BillNotification, BillResult, InquiryStatus, BILL_OK, RESULT_OK,
-};
+use crate::domain::telecom::bill::{BillResult, BillSnapshot, InquiryStatus, BILL_OK, RESULT_OK};
 use crate::domain::telecom::BillingMonth;
-use crate::infra::telecom::bill_history::{HistoryRecord, HistoryRow, SpooledNotification};
-use crate::infra::telecom::outbox::Kind;
+use crate::infra::telecom::bill_history::{HistoryRecord, HistoryRow};
 
 /// One inquiry, parsed and authorized.
 pub struct Inquiry {
@@ -65,13 +62,15 @@ pub async fn inquire(
         line_number: q.line.digits().to_string(),
         inquiry_month: q.month.compact(),
         request_time: q.requested_at,
-        process_time: Utc::now(),
+        // To the microsecond, as PostgreSQL keeps it (the MVNO is told the stored time).
+        process_time: Utc::now().trunc_subsecs(6),
         status: InquiryStatus::Failed,
         result_code: "9999".into(),
         result_message: String::new(),
         kos_response_ms: None,
         cache_hit: false,
         result: None,
+        snapshot: None,
     };
     let lookup = match looked_up {
         Ok(l) => l,
@@ -90,20 +89,13 @@ pub async fn inquire(
             row.result_code = RESULT_OK.into();
             row.result_message = BILL_OK.into();
             row.result = Some(answer.clone());
-            let notify = SpooledNotification {
-                kind: Kind::BillResult.as_str().into(),
-                event_id: request_id.clone(),
-                payload: raw(&BillNotification {
-                    request_id: &request_id,
-                    line_number: &q.line,
-                    billing_month: q.month.compact(),
-                    total_fee: bill.total_fee,
-                    customer_id: &bill.customer_id,
-                    processed_at: row.process_time.to_rfc3339(),
-                })?,
-            };
-            let notify = Some(notify);
-            record(history, HistoryRecord { row, notify }).await?;
+            // The history row is the MVNO notification too: the notifier builds it from the
+            // row and its bill (`infra::telecom::bill_stream`).
+            row.snapshot = Some(
+                BillSnapshot::of(bill)
+                    .map_err(|e| InquiryError::Internal(format!("serializing a bill: {e}")))?,
+            );
+            record(history, HistoryRecord { row, notify: None }).await?;
             Ok(answer)
         }
         Cached::Refused { code, message } => {

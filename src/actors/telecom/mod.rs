@@ -123,6 +123,9 @@ impl Telecom {
         let client = crate::infra::telecom::outbox::mvno_client(&settings.mvno)
             .map_err(|e| anyhow::anyhow!("mvno: cannot build the HTTP client: {e}"))?;
         let db = l.background_stores().db;
+        // This process's name as holder of the bill-result stream's lease: the same for
+        // every restart of the notifier actor, another for another process.
+        let holder = format!("phonebill-{}", uuid::Uuid::new_v4());
         let notifier = l.start(
             "notifier",
             settings.actors.notifier.as_kind(),
@@ -133,6 +136,7 @@ impl Telecom {
                     client.clone(),
                     url.clone(),
                     mvno.clone(),
+                    holder.clone(),
                     cx.lifeline,
                 )
             },
@@ -235,8 +239,10 @@ impl Telecom {
         }
     }
 
-    /// Writes what the history writer holds (shutdown).
+    /// Writes what the history writer holds, and gives up the bill-result stream's lease
+    /// so another instance delivers at once (shutdown).
     pub async fn flush(&self) {
         let _ = self.history.ask_shard(0, bill_history::Flush).await;
+        let _ = self.notifier.ask_shard(0, notifier::Release).await;
     }
 }

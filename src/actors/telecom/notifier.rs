@@ -1,14 +1,25 @@
 //! The MVNO notifier: delivers bill and product-change results to the MVNO AP server at
 //! least once.
 //!
-//! State: only its round bookkeeping; the notifications wait in the PostgreSQL outbox
-//! (`infra::telecom::outbox`), so neither a restart nor an MVNO outage loses one, and memory holds at
-//! most one batch. Rounds run every `[mvno] poll_interval_ms` and right after an `Enqueue`;
-//! a failed delivery is retried with exponential backoff. One per instance; instances share
-//! the outbox without delivering a row twice at once.
-//! Senders: the bill and product flows (`Enqueue`), `/admin/actors` (`Snapshot`).
+//! State: only its round bookkeeping. The notifications wait in PostgreSQL, so neither a
+//! restart nor an MVNO outage loses one, and memory holds at most one batch of each kind:
+//! - bill results are the history rows themselves, followed by a cursor
+//!   (`infra::telecom::bill_stream`) that one instance at a time holds and moves once per
+//!   delivered batch. While the MVNO AP is down (every delivery of a batch fails) the cursor
+//!   waits, with exponential backoff, and nothing is written; a notification that fails
+//!   while others of its batch go through is moved to the outbox and retried from there;
+//! - the outbox (`infra::telecom::outbox`) holds product-change results and those retries,
+//!   leased row by row (instances never deliver one row twice at once), retried with
+//!   backoff.
+//!
+//! A notification the MVNO AP refuses for good (HTTP 4xx other than 408/425/429) is set
+//! aside in the outbox: counted, never retried by itself, holding nothing up.
+//! Rounds run every `[mvno] poll_interval_ms`, right after an `Enqueue` and when the
+//! history writer wrote (`Wake`). One per instance.
+//! Senders: the product flows (`Enqueue`), the history writer (`Wake`), `/admin/actors`
+//! (`Snapshot`).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use rand::Rng as _;
@@ -16,8 +27,11 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::actors::shard::{Lifeline, Panic};
+use crate::domain::identity::LineNumber;
+use crate::domain::telecom::bill::BillNotification;
 use crate::infra::db::DbPool;
-use crate::infra::telecom::outbox::{self, Kind, Lag, Leased, NewNotification};
+use crate::infra::telecom::bill_stream::{self, Due, StreamLag};
+use crate::infra::telecom::outbox::{self, Failed, Kind, Lag, NewNotification};
 use crate::infra::StoreError;
 use crate::settings::MvnoSettings;
 
@@ -35,13 +49,27 @@ pub struct Wake;
 #[rtype(result = "Result<NotifierSnapshot, StoreError>")]
 pub struct Snapshot;
 
+/// Gives up the bill-result stream's lease, if this instance holds it (shutdown).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Release;
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NotifierSnapshot {
+    /// The outbox (product changes, retries, set aside).
     #[serde(flatten)]
     pub lag: Lag,
+    /// The bill-result stream.
+    pub stream: StreamLag,
+    /// Whether this instance holds the stream's lease.
+    pub stream_holder: bool,
+    /// Consecutive stream batches that all failed (the MVNO AP is down).
+    pub stream_failures: u32,
     pub delivered: u64,
     pub failed_attempts: u64,
+    /// Notifications this instance set aside (refused for good).
+    pub set_aside: u64,
     pub rounds: u64,
     pub vacuums: u64,
 }
@@ -49,8 +77,34 @@ pub struct NotifierSnapshot {
 impl NotifierSnapshot {
     /// Into the scrape-time metrics.
     pub fn export(&self, m: &crate::metrics::Metrics) {
-        m.set_outbox(self.lag.pending, self.lag.oldest_pending_s as i64);
-        m.set_outbox_deliveries(self.delivered, self.failed_attempts, self.vacuums);
+        m.set_outbox(
+            self.lag.pending + self.stream.pending,
+            self.lag.oldest_pending_s.max(self.stream.oldest_pending_s) as i64,
+            self.lag.set_aside,
+        );
+        m.set_outbox_deliveries(
+            self.delivered,
+            self.failed_attempts,
+            self.set_aside,
+            self.vacuums,
+        );
+    }
+}
+
+/// How one delivery ended.
+#[derive(Debug, Clone)]
+enum Failure {
+    /// Worth another try later (no answer, a 5xx, a time-out, a `resultCode` not `0000`).
+    Transient(String),
+    /// The MVNO AP refused it for good (a 4xx other than 408, 425 and 429).
+    Refused(String),
+}
+
+impl Failure {
+    fn message(&self) -> &str {
+        match self {
+            Failure::Transient(m) | Failure::Refused(m) => m,
+        }
     }
 }
 
@@ -58,14 +112,24 @@ impl NotifierSnapshot {
 struct RoundResult {
     delivered: u64,
     failed: u64,
+    set_aside: u64,
     full_batch: bool,
 }
 
 impl RoundResult {
-    /// Rows whose lease and outcome left dead row versions behind.
+    /// Outbox rows whose lease and outcome left dead row versions behind.
     fn rows_touched(&self) -> u64 {
-        self.delivered + self.failed
+        self.delivered + self.failed + self.set_aside
     }
+}
+
+/// How a round of the bill-result stream ended.
+enum StreamRound {
+    /// Nothing to deliver, or another instance holds the cursor.
+    Idle { holder: bool },
+    /// Every delivery failed and none was refused: the MVNO AP is down; the cursor stays.
+    Outage { failed: u64, error: String },
+    Delivered(RoundResult),
 }
 
 pub struct Notifier {
@@ -73,9 +137,17 @@ pub struct Notifier {
     client: reqwest::Client,
     base_url: String,
     settings: MvnoSettings,
-    busy: bool,
+    /// This process's name as holder of the stream's lease.
+    holder: String,
+    outbox_busy: bool,
+    stream_busy: bool,
+    stream_holder: bool,
+    /// Consecutive stream batches that all failed, and when the stream is tried again.
+    stream_failures: u32,
+    stream_resume_at: Option<Instant>,
     delivered: u64,
     failed_attempts: u64,
+    set_aside: u64,
     rounds: u64,
     /// Rows touched since the last vacuum of the outbox, and whether one is running.
     since_vacuum: u64,
@@ -85,12 +157,14 @@ pub struct Notifier {
 }
 
 impl Notifier {
-    /// `client`: built once at start-up (`infra::telecom::outbox::mvno_client`).
+    /// `client`: built once at start-up (`infra::telecom::outbox::mvno_client`); `holder`:
+    /// this process's name for the stream's lease (the same across restarts of the actor).
     pub fn new(
         db: DbPool,
         client: reqwest::Client,
         base_url: String,
         settings: MvnoSettings,
+        holder: String,
         lifeline: Lifeline,
     ) -> Self {
         Self {
@@ -98,9 +172,15 @@ impl Notifier {
             client,
             base_url: base_url.trim_end_matches('/').to_string(),
             settings,
-            busy: false,
+            holder,
+            outbox_busy: false,
+            stream_busy: false,
+            stream_holder: false,
+            stream_failures: 0,
+            stream_resume_at: None,
             delivered: 0,
             failed_attempts: 0,
+            set_aside: 0,
             rounds: 0,
             since_vacuum: 0,
             vacuuming: false,
@@ -110,26 +190,84 @@ impl Notifier {
     }
 
     fn round(&mut self, ctx: &mut Context<Self>) {
-        if self.busy {
+        self.stream_round(ctx);
+        self.outbox_round(ctx);
+    }
+
+    /// A round of the bill-result stream, unless one runs or it waits out an outage.
+    fn stream_round(&mut self, ctx: &mut Context<Self>) {
+        if self.stream_busy || self.stream_resume_at.is_some_and(|t| Instant::now() < t) {
             return;
         }
-        self.busy = true;
+        self.stream_busy = true;
+        let (db, client, base_url, s, holder) = (
+            self.db.clone(),
+            self.client.clone(),
+            self.base_url.clone(),
+            self.settings.clone(),
+            self.holder.clone(),
+        );
+        let attempt = self.stream_failures as i32 + 1;
+        let work =
+            async move { deliver_stream(&db, &client, &base_url, &s, &holder, attempt).await };
+        ctx.spawn(work.into_actor(self).map(|result, act, ctx| {
+            act.stream_busy = false;
+            act.rounds += 1;
+            match result {
+                Ok(StreamRound::Idle { holder }) => act.stream_holder = holder,
+                Ok(StreamRound::Outage { failed, error }) => {
+                    act.stream_holder = true;
+                    act.failed_attempts += failed;
+                    act.stream_failures = act.stream_failures.saturating_add(1);
+                    let wait = backoff_ms(&act.settings, act.stream_failures as i32);
+                    act.stream_resume_at =
+                        Some(Instant::now() + Duration::from_millis(wait as u64));
+                    tracing::warn!(failed, error = %error, retry_in_ms = wait,
+                        "MVNO AP refuses every bill result; the stream waits");
+                }
+                Ok(StreamRound::Delivered(r)) => {
+                    act.stream_holder = true;
+                    act.stream_failures = 0;
+                    act.stream_resume_at = None;
+                    act.delivered += r.delivered;
+                    act.failed_attempts += r.failed + r.set_aside;
+                    act.set_aside += r.set_aside;
+                    if r.full_batch {
+                        act.stream_round(ctx);
+                    }
+                    if r.failed + r.set_aside > 0 {
+                        // Retries are in the outbox now.
+                        act.outbox_round(ctx);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "bill-result stream round failed; will retry"),
+            }
+        }));
+    }
+
+    /// A round of the outbox, unless one runs.
+    fn outbox_round(&mut self, ctx: &mut Context<Self>) {
+        if self.outbox_busy {
+            return;
+        }
+        self.outbox_busy = true;
         let db = self.db.clone();
         let client = self.client.clone();
         let base_url = self.base_url.clone();
         let s = self.settings.clone();
-        let work = async move { deliver_round(&db, &client, &base_url, &s).await };
+        let work = async move { deliver_outbox(&db, &client, &base_url, &s).await };
         ctx.spawn(work.into_actor(self).map(|result, act, ctx| {
-            act.busy = false;
+            act.outbox_busy = false;
             act.rounds += 1;
             match result {
                 Ok(r) => {
                     act.delivered += r.delivered;
-                    act.failed_attempts += r.failed;
+                    act.failed_attempts += r.failed + r.set_aside;
+                    act.set_aside += r.set_aside;
                     act.since_vacuum += r.rows_touched();
                     act.vacuum_if_due(ctx);
                     if r.full_batch {
-                        ctx.notify(Wake);
+                        act.outbox_round(ctx);
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "notifier round failed; will retry"),
@@ -187,8 +325,139 @@ impl Actor for Notifier {
 
 impl Supervised for Notifier {}
 
-/// Leases a batch, delivers it concurrently, records the outcomes.
-async fn deliver_round(
+/// One batch of the bill-result stream: read after the cursor, take the lease if needed,
+/// deliver, move the cursor (keeping what failed in the outbox). No connection is held
+/// while the MVNO AP is called.
+async fn deliver_stream(
+    db: &DbPool,
+    client: &reqwest::Client,
+    base_url: &str,
+    s: &MvnoSettings,
+    holder: &str,
+    attempt: i32,
+) -> Result<StreamRound, StoreError> {
+    let lease_s = s.lease_s as f64;
+    let due = {
+        let mut conn = db.get().await.map_err(StoreError::from)?;
+        let due = bill_stream::due(&mut conn, i64::from(s.batch_size)).await?;
+        let Some(first) = due.first() else {
+            return Ok(StreamRound::Idle { holder: false });
+        };
+        // A lease with more than half its time left is used as it is (each move renews it).
+        let mine = first.holder.as_deref() == Some(holder)
+            && first.lease_left_ms.is_some_and(|ms| ms > lease_s * 500.0);
+        if !mine && !bill_stream::lease(&mut conn, holder, &first.from(), lease_s).await? {
+            return Ok(StreamRound::Idle { holder: false });
+        }
+        due
+    };
+    let (Some(first), Some(last)) = (due.first(), due.last()) else {
+        return Ok(StreamRound::Idle { holder: true });
+    };
+    let (from, to) = (first.from(), last.position());
+    let outgoing: Vec<Result<Outgoing, Failure>> =
+        due.iter().map(|d| bill_result(d, attempt)).collect();
+    let ready: Vec<&Outgoing> = outgoing.iter().filter_map(|o| o.as_ref().ok()).collect();
+    let outcomes = deliver_all(client, base_url, &ready, s.per_post).await;
+    let mut result = RoundResult {
+        full_batch: due.len() as u32 >= s.batch_size,
+        ..RoundResult::default()
+    };
+    let mut failed = Vec::new();
+    let mut first_error = None;
+    let mut delivered_outcomes = outcomes.into_iter();
+    for (d, o) in due.iter().zip(&outgoing) {
+        let outcome = match o {
+            Ok(_) => delivered_outcomes.next().unwrap_or(Ok(())),
+            Err(f) => Err(f.clone()),
+        };
+        match outcome {
+            Ok(()) => result.delivered += 1,
+            Err(failure) => {
+                let set_aside = matches!(failure, Failure::Refused(_));
+                if set_aside {
+                    result.set_aside += 1;
+                } else {
+                    result.failed += 1;
+                }
+                failed.push((d, failure));
+            }
+        }
+    }
+    if result.delivered == 0 && result.set_aside == 0 {
+        let error = failed
+            .first()
+            .map(|(_, f)| f.message().to_string())
+            .unwrap_or_default();
+        return Ok(StreamRound::Outage {
+            failed: result.failed,
+            error,
+        });
+    }
+    let kept: Vec<Failed<'_>> = failed
+        .iter()
+        .map(|(d, failure)| {
+            let (d, set_aside) = (*d, matches!(failure, Failure::Refused(_)));
+            first_error.get_or_insert_with(|| failure.message().to_string());
+            Failed {
+                kind: Kind::BillResult.as_str(),
+                event_id: &d.request_id,
+                payload: bill_payload(d)
+                    .map(|p| p.to_string())
+                    .unwrap_or_else(|_| "{}".into()),
+                attempts: attempt,
+                retry_in_ms: backoff_ms(s, attempt),
+                error: failure.message(),
+                set_aside,
+            }
+        })
+        .collect();
+    if let Some(error) = first_error {
+        tracing::warn!(failed = result.failed, set_aside = result.set_aside, error = %error,
+            "some bill results failed; kept in the outbox");
+    }
+    let mut conn = db.get().await.map_err(StoreError::from)?;
+    if !bill_stream::advance(&mut conn, holder, &from, &to, lease_s, &kept).await? {
+        tracing::warn!("the bill-result stream's lease was lost during a round; another instance delivers those rows again");
+        return Ok(StreamRound::Idle { holder: false });
+    }
+    Ok(StreamRound::Delivered(result))
+}
+
+/// What the MVNO AP is told of an answered inquiry (from its history row and its bill).
+fn bill_payload(d: &Due) -> Result<serde_json::Value, Failure> {
+    let line = LineNumber::parse(&d.line_number)
+        .map_err(|_| Failure::Refused(format!("history row {} has no valid line", d.id)))?;
+    serde_json::to_value(BillNotification {
+        request_id: &d.request_id,
+        line_number: &line,
+        billing_month: d.inquiry_month.clone(),
+        total_fee: d.total_fee,
+        customer_id: &d.customer_id,
+        processed_at: d.process_time.to_rfc3339(),
+    })
+    .map_err(|e| Failure::Refused(e.to_string()))
+}
+
+fn bill_result(d: &Due, attempt: i32) -> Result<Outgoing, Failure> {
+    Ok(Outgoing {
+        kind: Kind::BillResult,
+        event_id: d.request_id.clone(),
+        attempt,
+        payload: bill_payload(d)?,
+    })
+}
+
+/// A notification on its way: kind, event id, attempt number and payload.
+struct Outgoing {
+    kind: Kind,
+    event_id: String,
+    attempt: i32,
+    payload: serde_json::Value,
+}
+
+/// Leases a batch of the outbox, delivers it concurrently, records the outcomes.
+async fn deliver_outbox(
     db: &DbPool,
     client: &reqwest::Client,
     base_url: &str,
@@ -202,18 +471,24 @@ async fn deliver_round(
         return Ok(RoundResult::default());
     }
     let full_batch = leased.len() as u32 >= s.batch_size;
-    let posts = group_posts(&leased, s.per_post);
-    let outcomes = futures_util::future::join_all(
-        posts
-            .iter()
-            .map(|p| deliver_post(client, base_url, p, s.per_post > 1)),
-    )
-    .await;
-    let outcomes: Vec<(&Leased, Result<(), String>)> = posts
-        .iter()
-        .zip(outcomes)
-        .flat_map(|(post, outcome)| post.iter().map(move |n| (*n, outcome.clone())))
-        .collect();
+    let mut outgoing = Vec::with_capacity(leased.len());
+    let mut unknown = Vec::new();
+    for n in &leased {
+        match Kind::parse(&n.kind) {
+            Some(kind) => outgoing.push((
+                n,
+                Outgoing {
+                    kind,
+                    event_id: n.event_id.clone(),
+                    attempt: n.attempts,
+                    payload: n.payload.clone(),
+                },
+            )),
+            None => unknown.push(n),
+        }
+    }
+    let ready: Vec<&Outgoing> = outgoing.iter().map(|(_, o)| o).collect();
+    let outcomes = deliver_all(client, base_url, &ready, s.per_post).await;
     let mut conn = db.get().await.map_err(StoreError::from)?;
     let mut result = RoundResult {
         full_batch,
@@ -221,10 +496,19 @@ async fn deliver_round(
     };
     let mut delivered = Vec::new();
     let mut first_error = None;
-    for (n, outcome) in outcomes {
+    for n in unknown {
+        result.set_aside += 1;
+        outbox::set_aside(&mut conn, n.id, &format!("unknown kind {}", n.kind)).await?;
+    }
+    for ((n, _), outcome) in outgoing.iter().zip(outcomes) {
         match outcome {
             Ok(()) => delivered.push(n.id),
-            Err(error) => {
+            Err(Failure::Refused(error)) => {
+                result.set_aside += 1;
+                outbox::set_aside(&mut conn, n.id, &error).await?;
+                first_error.get_or_insert(error);
+            }
+            Err(Failure::Transient(error)) => {
                 result.failed += 1;
                 let delay = backoff_ms(s, n.attempts);
                 outbox::retry_later(&mut conn, n.id, delay, &error).await?;
@@ -233,23 +517,52 @@ async fn deliver_round(
         }
     }
     if let Some(error) = first_error {
-        tracing::warn!(failed = result.failed, error = %error, "MVNO deliveries failed; will retry with backoff");
+        tracing::warn!(failed = result.failed, set_aside = result.set_aside, error = %error,
+            "MVNO deliveries failed; retried with backoff or set aside");
     }
     outbox::mark_delivered(&mut conn, &delivered).await?;
     result.delivered = delivered.len() as u64;
     Ok(result)
 }
 
-/// Groups notifications into POSTs: each POST carries one kind, at most `per_post` of them.
-fn group_posts(leased: &[Leased], per_post: u32) -> Vec<Vec<&Leased>> {
-    let mut posts: Vec<Vec<&Leased>> = Vec::new();
-    for n in leased {
+/// Delivers notifications concurrently, grouped into POSTs; one outcome per notification,
+/// in order.
+async fn deliver_all(
+    client: &reqwest::Client,
+    base_url: &str,
+    notes: &[&Outgoing],
+    per_post: u32,
+) -> Vec<Result<(), Failure>> {
+    let posts = group_posts(notes, per_post);
+    let outcomes = futures_util::future::join_all(
+        posts
+            .iter()
+            .map(|p| deliver_post(client, base_url, p.iter().map(|&i| notes[i]).collect(), per_post > 1)),
+    )
+    .await;
+    let mut by_note: Vec<Option<Result<(), Failure>>> = vec![None; notes.len()];
+    for (post, outcome) in posts.iter().zip(outcomes) {
+        for &i in post {
+            by_note[i] = Some(outcome.clone());
+        }
+    }
+    by_note
+        .into_iter()
+        .map(|o| o.unwrap_or_else(|| Err(Failure::Transient("not sent".into()))))
+        .collect()
+}
+
+/// Groups notifications into POSTs (as indexes into `notes`): each POST carries one kind,
+/// at most `per_post` of them.
+fn group_posts(notes: &[&Outgoing], per_post: u32) -> Vec<Vec<usize>> {
+    let mut posts: Vec<Vec<usize>> = Vec::new();
+    for (i, n) in notes.iter().enumerate() {
         match posts
             .iter_mut()
-            .find(|p| p.len() < per_post as usize && p[0].kind == n.kind)
+            .find(|p| p.len() < per_post as usize && notes[p[0]].kind == n.kind)
         {
-            Some(post) => post.push(n),
-            None => posts.push(vec![n]),
+            Some(post) => post.push(i),
+            None => posts.push(vec![i]),
         }
     }
     posts
@@ -259,16 +572,17 @@ fn group_posts(leased: &[Leased], per_post: u32) -> Vec<Vec<&Leased>> {
 async fn deliver_post(
     client: &reqwest::Client,
     base_url: &str,
-    post: &[&Leased],
+    post: Vec<&Outgoing>,
     as_array: bool,
-) -> Result<(), String> {
-    let first = post.first().ok_or("empty delivery")?;
-    let kind = Kind::parse(&first.kind).ok_or_else(|| format!("unknown kind {}", first.kind))?;
-    let item = |n: &Leased| {
+) -> Result<(), Failure> {
+    let first = post
+        .first()
+        .ok_or_else(|| Failure::Transient("empty delivery".into()))?;
+    let item = |n: &Outgoing| {
         json!({
             "eventId": n.event_id,
-            "kind": n.kind,
-            "attempt": n.attempts,
+            "kind": n.kind.as_str(),
+            "attempt": n.attempt,
             "result": n.payload,
         })
     };
@@ -278,24 +592,31 @@ async fn deliver_post(
         item(first)
     };
     let response = client
-        .post(format!("{base_url}{}", kind.path()))
+        .post(format!("{base_url}{}", first.kind.path()))
         .json(&body)
         .send()
         .await
         .map_err(|e| {
-            if e.is_timeout() {
+            Failure::Transient(if e.is_timeout() {
                 "timed out".to_string()
             } else {
                 e.to_string()
-            }
+            })
         })?;
-    if !response.status().is_success() {
-        return Err(format!("HTTP {}", response.status()));
+    let status = response.status();
+    if status.is_client_error() && ![408, 425, 429].contains(&status.as_u16()) {
+        return Err(Failure::Refused(format!("HTTP {status}")));
     }
-    let answer: serde_json::Value = response.json().await.map_err(|e| e.to_string())?;
+    if !status.is_success() {
+        return Err(Failure::Transient(format!("HTTP {status}")));
+    }
+    let answer: serde_json::Value = response
+        .json()
+        .await
+        .map_err(|e| Failure::Transient(e.to_string()))?;
     match answer.get("resultCode").and_then(|c| c.as_str()) {
         None | Some("0000") => Ok(()),
-        Some(code) => Err(format!("MVNO answered {code}")),
+        Some(code) => Err(Failure::Transient(format!("MVNO answered {code}"))),
     }
 }
 
@@ -343,16 +664,44 @@ impl Handler<Snapshot> for Notifier {
         let db = self.db.clone();
         let lag = async move {
             let mut conn = db.get().await.map_err(StoreError::from)?;
-            outbox::lag(&mut conn).await
+            let outbox = outbox::lag(&mut conn).await?;
+            let stream = bill_stream::lag(&mut conn).await?;
+            Ok::<_, StoreError>((outbox, stream))
         };
         Box::pin(lag.into_actor(self).map(|lag, act, _| {
+            let (lag, stream) = lag?;
             Ok(NotifierSnapshot {
-                lag: lag?,
+                lag,
+                stream,
+                stream_holder: act.stream_holder,
+                stream_failures: act.stream_failures,
+                set_aside: act.set_aside,
                 delivered: act.delivered,
                 failed_attempts: act.failed_attempts,
                 rounds: act.rounds,
                 vacuums: act.vacuums,
             })
+        }))
+    }
+}
+
+impl Handler<Release> for Notifier {
+    type Result = ResponseActFuture<Self, ()>;
+
+    fn handle(&mut self, _: Release, _: &mut Context<Self>) -> Self::Result {
+        // No round starts after this; one running may still move the cursor (and renew
+        // the lease: then the lease runs out by itself).
+        self.stream_resume_at = Some(Instant::now() + Duration::from_secs(3600));
+        let (db, holder) = (self.db.clone(), self.holder.clone());
+        let release = async move {
+            let mut conn = db.get().await.map_err(StoreError::from)?;
+            bill_stream::release(&mut conn, &holder).await
+        };
+        Box::pin(release.into_actor(self).map(|result, act, _| {
+            act.stream_holder = false;
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "could not give up the bill-result stream's lease");
+            }
         }))
     }
 }

@@ -2,8 +2,13 @@
 //! history record and served again by request id), the notification the MVNO AP server is
 //! owed, and the inquiry's record as the history shows it.
 
+use std::sync::Arc;
+
+use blake2::digest::consts::U16;
+use blake2::{Blake2b, Digest as _};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::kos::{KosBill, KosDiscount, KosPaymentInfo};
@@ -101,6 +106,32 @@ impl<'a> BillResult<'a> {
                 line_status: &b.line_status,
             },
         }
+    }
+}
+
+/// The bill an inquiry was answered with, as it is stored once for every inquiry answered
+/// with it: KOS's bill in JSON, named by a 128-bit hash of that JSON (so every instance
+/// gives the same bill the same id, and a bill fetched again unchanged is not stored again).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BillSnapshot {
+    pub id: uuid::Uuid,
+    pub bill: Arc<RawValue>,
+}
+
+impl BillSnapshot {
+    pub fn of(bill: &KosBill) -> serde_json::Result<Self> {
+        let json = serde_json::to_string(bill)?;
+        let hash: [u8; 16] = Blake2b::<U16>::digest(json.as_bytes()).into();
+        Ok(Self {
+            id: uuid::Uuid::from_bytes(hash),
+            bill: Arc::from(RawValue::from_string(json)?),
+        })
+    }
+
+    /// The answer inquiry `request_id` of `line` was given, from the bill stored as `bill`.
+    pub fn answer(request_id: &str, line: &LineNumber, bill: Value) -> serde_json::Result<Value> {
+        let bill: KosBill = serde_json::from_value(bill)?;
+        serde_json::to_value(BillResult::answered(request_id, line, &bill))
     }
 }
 

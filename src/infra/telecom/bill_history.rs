@@ -12,9 +12,10 @@ use serde_json::Value;
 
 use super::outbox::{self, OutboxRow};
 use crate::domain::identity::{LineNumber, UserId};
-use crate::domain::telecom::bill::{InquiryFilter, InquiryStatus, PastInquiry};
+use crate::domain::telecom::bill::{BillSnapshot, InquiryFilter, InquiryStatus, PastInquiry};
 use crate::domain::telecom::BillingMonth;
-use crate::infra::schema::bill_inquiry_history as h;
+use crate::infra::db::Prepared;
+use crate::infra::schema::{bill_inquiry_history as h, bill_snapshots as s};
 use crate::infra::StoreError;
 
 /// One inquiry, and the MVNO notification that goes with it (written together).
@@ -31,14 +32,20 @@ pub struct HistoryRow {
     pub result_message: String,
     pub kos_response_ms: Option<i32>,
     pub cache_hit: bool,
-    /// The answer given, serialized once and shared (the spool keeps it as JSON).
+    /// The answer given, serialized once and shared (the spool keeps it as JSON). Stored
+    /// only when there is no `snapshot` to rebuild it from.
     pub result: Option<Arc<RawValue>>,
+    /// The bill the answer was given from (absent in records of older versions' spools).
+    #[serde(default)]
+    pub snapshot: Option<BillSnapshot>,
 }
 
 /// A record as the writer receives, spools and stores it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HistoryRecord {
     pub row: HistoryRow,
+    /// A notification kept in `mvno_outbox`: only in records spooled by versions before
+    /// the history row was its own notification (`infra::telecom::bill_stream`).
     #[serde(default)]
     pub notify: Option<SpooledNotification>,
 }
@@ -51,9 +58,11 @@ pub struct SpooledNotification {
     pub payload: Arc<RawValue>,
 }
 
-/// Writes a batch: history rows, then their notifications, in one transaction (a row and
-/// its notification are stored together or not at all). Both inserts skip what is already
-/// there, so a batch written twice (a replay after a partial failure) is harmless.
+/// Writes a batch: the bills it was answered with (each once), its history rows, and any
+/// notification a record still carries (records spooled by a version before the history
+/// was the outbox), in one transaction: a row and what it refers to are stored together or
+/// not at all. Every insert skips what is already there, so a batch written twice (a
+/// replay after a partial failure) is harmless.
 pub async fn write_batch(
     conn: &mut AsyncPgConnection,
     batch: &[HistoryRecord],
@@ -62,45 +71,69 @@ pub async fn write_batch(
         .await
 }
 
-/// The two inserts of a batch. Each is one statement whatever the batch size: the columns go
-/// over as arrays that PostgreSQL unnests, 12 + 3 parameters instead of 15 per record
-/// (measured by the `history_rate` bench).
+/// The inserts of a batch, pipelined (sent together, run by PostgreSQL in this order). Each
+/// is one prepared statement whatever the batch size: the columns go over as arrays that
+/// PostgreSQL unnests (13 parameters instead of 13 per record: the `history_rate` bench).
 async fn insert_batch(
     conn: &mut AsyncPgConnection,
     batch: &[HistoryRecord],
 ) -> Result<usize, StoreError> {
-    use diesel::sql_types::{Array, Bool, Integer, Nullable, Text, Timestamptz};
+    use diesel::sql_types::{Array, Bool, Integer, Nullable, Text, Timestamptz, Uuid};
+    let mut snapshots: Vec<&BillSnapshot> = Vec::new();
+    for s in batch.iter().filter_map(|r| r.row.snapshot.as_ref()) {
+        if !snapshots.iter().any(|known| known.id == s.id) {
+            snapshots.push(s);
+        }
+    }
     let rows = batch.iter().map(|r| &r.row);
     let col = |f: fn(&HistoryRow) -> &str| rows.clone().map(f).collect::<Vec<_>>();
-    let written = diesel::sql_query(
-        "INSERT INTO bill_inquiry_history (request_id, user_id, line_number, inquiry_month, \
-                request_time, process_time, status, result_code, result_message, \
-                kos_response_ms, cache_hit, result) \
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], \
-                $5::timestamptz[], $6::timestamptz[], $7::text[], $8::text[], $9::text[], \
-                $10::int4[], $11::bool[], $12::text[]::jsonb[]) \
-         ON CONFLICT (request_id) DO NOTHING",
-    )
-    .bind::<Array<Text>, _>(col(|r| &r.request_id))
-    .bind::<Array<Text>, _>(col(|r| &r.user_id))
-    .bind::<Array<Text>, _>(col(|r| &r.line_number))
-    .bind::<Array<Text>, _>(col(|r| &r.inquiry_month))
-    .bind::<Array<Timestamptz>, _>(rows.clone().map(|r| r.request_time).collect::<Vec<_>>())
-    .bind::<Array<Timestamptz>, _>(rows.clone().map(|r| r.process_time).collect::<Vec<_>>())
-    .bind::<Array<Text>, _>(col(|r| status_sql(r.status)))
-    .bind::<Array<Text>, _>(col(|r| &r.result_code))
-    .bind::<Array<Text>, _>(col(|r| &r.result_message))
-    .bind::<Array<Nullable<Integer>>, _>(
-        rows.clone().map(|r| r.kos_response_ms).collect::<Vec<_>>(),
-    )
-    .bind::<Array<Bool>, _>(rows.clone().map(|r| r.cache_hit).collect::<Vec<_>>())
-    .bind::<Array<Nullable<Text>>, _>(
-        rows.clone()
-            .map(|r| r.result.as_deref().map(RawValue::get))
-            .collect::<Vec<_>>(),
-    )
-    .execute(conn)
-    .await?;
+    let bills = Prepared(
+        diesel::sql_query(
+            "INSERT INTO bill_snapshots (id, bill) \
+             SELECT * FROM unnest($1::uuid[], $2::text[]::jsonb[]) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind::<Array<Uuid>, _>(snapshots.iter().map(|s| s.id).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(snapshots.iter().map(|s| s.bill.get()).collect::<Vec<_>>()),
+    );
+    let history = Prepared(
+        diesel::sql_query(
+            "INSERT INTO bill_inquiry_history (request_id, user_id, line_number, inquiry_month, \
+                    request_time, process_time, status, result_code, result_message, \
+                    kos_response_ms, cache_hit, result, snapshot_id) \
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], \
+                    $5::timestamptz[], $6::timestamptz[], $7::text[], $8::text[], $9::text[], \
+                    $10::int4[], $11::bool[], $12::text[]::jsonb[], $13::uuid[]) \
+             ON CONFLICT (request_id) DO NOTHING",
+        )
+        .bind::<Array<Text>, _>(col(|r| &r.request_id))
+        .bind::<Array<Text>, _>(col(|r| &r.user_id))
+        .bind::<Array<Text>, _>(col(|r| &r.line_number))
+        .bind::<Array<Text>, _>(col(|r| &r.inquiry_month))
+        .bind::<Array<Timestamptz>, _>(rows.clone().map(|r| r.request_time).collect::<Vec<_>>())
+        .bind::<Array<Timestamptz>, _>(rows.clone().map(|r| r.process_time).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(col(|r| status_sql(r.status)))
+        .bind::<Array<Text>, _>(col(|r| &r.result_code))
+        .bind::<Array<Text>, _>(col(|r| &r.result_message))
+        .bind::<Array<Nullable<Integer>>, _>(
+            rows.clone().map(|r| r.kos_response_ms).collect::<Vec<_>>(),
+        )
+        .bind::<Array<Bool>, _>(rows.clone().map(|r| r.cache_hit).collect::<Vec<_>>())
+        // The answer itself only for a record without its bill (spooled by an older
+        // version): the others' answers are rebuilt from the bill when read.
+        .bind::<Array<Nullable<Text>>, _>(
+            rows.clone()
+                .map(|r| match r.snapshot {
+                    Some(_) => None,
+                    None => r.result.as_deref().map(RawValue::get),
+                })
+                .collect::<Vec<_>>(),
+        )
+        .bind::<Array<Nullable<Uuid>>, _>(
+            rows.clone()
+                .map(|r| r.snapshot.as_ref().map(|s| s.id))
+                .collect::<Vec<_>>(),
+        ),
+    );
     let notes: Vec<OutboxRow<'_>> = batch
         .iter()
         .filter_map(|r| r.notify.as_ref())
@@ -110,6 +143,15 @@ async fn insert_batch(
             payload: n.payload.get(),
         })
         .collect();
+    let shared: &AsyncPgConnection = conn;
+    let (mut c0, mut c1) = (shared, shared);
+    let (stored, written) = if snapshots.is_empty() {
+        (Ok(0), history.execute(&mut c1).await)
+    } else {
+        futures_util::future::join(bills.execute(&mut c0), history.execute(&mut c1)).await
+    };
+    stored?;
+    let written = written?;
     outbox::insert(conn, &notes).await?;
     Ok(written)
 }
@@ -153,21 +195,33 @@ struct StoredInquiry {
     result: Option<Value>,
 }
 
-impl TryFrom<StoredInquiry> for PastInquiry {
+/// A stored inquiry and the bill it was answered with, when it refers to one.
+type StoredWithBill = (StoredInquiry, Option<Value>);
+
+impl TryFrom<StoredWithBill> for PastInquiry {
     type Error = StoreError;
 
-    fn try_from(s: StoredInquiry) -> Result<Self, StoreError> {
+    fn try_from((s, bill): StoredWithBill) -> Result<Self, StoreError> {
         let corrupt = |what: &str| StoreError::Corrupt(format!("{what} of {}", s.request_id));
+        let line = LineNumber::parse(&s.line_number).map_err(|_| corrupt("line"))?;
+        let result = match (s.result, bill) {
+            (Some(answer), _) => Some(answer),
+            (None, Some(bill)) => Some(
+                BillSnapshot::answer(&s.request_id, &line, bill)
+                    .map_err(|_| corrupt("bill snapshot"))?,
+            ),
+            (None, None) => None,
+        };
         Ok(PastInquiry {
             user_id: UserId::parse(&s.user_id).map_err(|_| corrupt("user id"))?,
-            line: LineNumber::parse(&s.line_number).map_err(|_| corrupt("line"))?,
+            line,
             month: BillingMonth::parse(&s.inquiry_month).map_err(|_| corrupt("month"))?,
             request_time: s.request_time,
             process_time: s.process_time,
             status: status_from_sql(&s.status)?,
             result_code: s.result_code,
             result_message: s.result_message,
-            result: s.result,
+            result,
             request_id: s.request_id,
         })
     }
@@ -176,7 +230,7 @@ impl TryFrom<StoredInquiry> for PastInquiry {
 impl HistoryRow {
     /// The record as the history shows it (one not written yet is found too).
     pub fn to_past(&self) -> Result<PastInquiry, StoreError> {
-        PastInquiry::try_from(StoredInquiry {
+        let stored = StoredInquiry {
             request_id: self.request_id.clone(),
             user_id: self.user_id.clone(),
             line_number: self.line_number.clone(),
@@ -190,7 +244,8 @@ impl HistoryRow {
                 .result
                 .as_deref()
                 .and_then(|r| serde_json::from_str(r.get()).ok()),
-        })
+        };
+        PastInquiry::try_from((stored, None))
     }
 }
 
@@ -199,9 +254,10 @@ pub async fn find(
     request_id: &str,
 ) -> Result<Option<PastInquiry>, StoreError> {
     h::table
+        .left_join(s::table)
         .filter(h::request_id.eq(request_id))
-        .select(StoredInquiry::as_select())
-        .first(conn)
+        .select((StoredInquiry::as_select(), s::bill.nullable()))
+        .first::<StoredWithBill>(conn)
         .await
         .optional()?
         .map(PastInquiry::try_from)
@@ -213,28 +269,32 @@ pub async fn page(
     conn: &mut AsyncPgConnection,
     f: &InquiryFilter,
 ) -> Result<(Vec<PastInquiry>, i64), StoreError> {
-    let filtered = || {
-        let mut q = h::table
-            .filter(h::line_number.eq(f.line.digits().to_string()))
-            .into_boxed();
-        if let Some(from) = f.from {
-            q = q.filter(h::request_time.ge(from));
-        }
-        if let Some(until) = f.until {
-            q = q.filter(h::request_time.lt(until));
-        }
-        if let Some(status) = f.status {
-            q = q.filter(h::status.eq(status_sql(status)));
-        }
-        q
-    };
-    let total: i64 = filtered().count().get_result(conn).await?;
-    let items = filtered()
+    let line = f.line.digits().to_string();
+    let status = f.status.map(status_sql);
+    let (from, until) = (f.from, f.until);
+    // The same filter on the history alone (for the count) and joined with its bills.
+    macro_rules! filtered {
+        ($source:expr) => {{
+            let mut q = $source.filter(h::line_number.eq(&line)).into_boxed();
+            if let Some(from) = from {
+                q = q.filter(h::request_time.ge(from));
+            }
+            if let Some(until) = until {
+                q = q.filter(h::request_time.lt(until));
+            }
+            if let Some(status) = status {
+                q = q.filter(h::status.eq(status));
+            }
+            q
+        }};
+    }
+    let total: i64 = filtered!(h::table).count().get_result(conn).await?;
+    let items = filtered!(h::table.left_join(s::table))
         .order((h::request_time.desc(), h::id.desc()))
         .offset(f.offset)
         .limit(f.limit)
-        .select(StoredInquiry::as_select())
-        .load(conn)
+        .select((StoredInquiry::as_select(), s::bill.nullable()))
+        .load::<StoredWithBill>(conn)
         .await?
         .into_iter()
         .map(PastInquiry::try_from)

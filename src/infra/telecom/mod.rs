@@ -3,6 +3,7 @@
 //! cache tier in Redis.
 
 pub mod bill_history;
+pub mod bill_stream;
 pub mod kos;
 pub mod outbox;
 pub mod product_changes;

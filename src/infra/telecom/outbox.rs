@@ -7,6 +7,7 @@ use diesel::sql_types::{Array, BigInt, Double, Int4, Integer, Jsonb, Text, Varch
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::Value;
 
+use crate::infra::db::Prepared;
 use crate::infra::StoreError;
 
 /// Kinds of notification, as the MVNO AP server's endpoints name them.
@@ -67,6 +68,18 @@ pub struct OutboxRow<'a> {
     pub payload: &'a str,
 }
 
+/// A notification of the bill-result stream whose delivery failed, kept in the outbox: to
+/// be retried after `retry_in_ms`, or (`set_aside`) refused for good by the MVNO AP.
+pub struct Failed<'a> {
+    pub kind: &'a str,
+    pub event_id: &'a str,
+    pub payload: String,
+    pub attempts: i32,
+    pub retry_in_ms: i64,
+    pub error: &'a str,
+    pub set_aside: bool,
+}
+
 #[derive(Debug, Clone, QueryableByName)]
 pub struct Leased {
     #[diesel(sql_type = BigInt)]
@@ -121,6 +134,55 @@ pub async fn insert(
     .await?)
 }
 
+/// Keeps failed stream notifications (one statement); an event already kept is skipped.
+pub async fn insert_failed(
+    conn: &mut AsyncPgConnection,
+    rows: &[Failed<'_>],
+) -> Result<usize, StoreError> {
+    use diesel::sql_types::Bool;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    Ok(Prepared(
+        diesel::sql_query(
+            "INSERT INTO mvno_outbox (kind, event_id, payload, attempts, next_attempt_at, \
+                    last_error, set_aside_at) \
+             SELECT k, e, p::jsonb, a, now() + make_interval(secs => r::double precision / 1000), \
+                    err, CASE WHEN aside THEN now() END \
+               FROM unnest($1::text[], $2::text[], $3::text[], $4::int4[], $5::int8[], \
+                           $6::text[], $7::bool[]) AS f(k, e, p, a, r, err, aside) \
+             ON CONFLICT (event_id) DO NOTHING",
+        )
+        .bind::<Array<Text>, _>(rows.iter().map(|r| r.kind).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(rows.iter().map(|r| r.event_id).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(rows.iter().map(|r| r.payload.as_str()).collect::<Vec<_>>())
+        .bind::<Array<Int4>, _>(rows.iter().map(|r| r.attempts).collect::<Vec<_>>())
+        .bind::<Array<BigInt>, _>(rows.iter().map(|r| r.retry_in_ms).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(rows.iter().map(|r| r.error).collect::<Vec<_>>())
+        .bind::<Array<Bool>, _>(rows.iter().map(|r| r.set_aside).collect::<Vec<_>>()),
+    )
+    .execute(conn)
+    .await?)
+}
+
+/// Sets a notification aside: the MVNO AP refused it for good; it is kept and counted, and
+/// never leased again by itself.
+pub async fn set_aside(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    error: &str,
+) -> Result<(), StoreError> {
+    diesel::sql_query(
+        "UPDATE mvno_outbox SET leased_until = NULL, last_error = $2, set_aside_at = now() \
+         WHERE id = $1",
+    )
+    .bind::<BigInt, _>(id)
+    .bind::<Text, _>(error)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Leases up to `limit` due notifications for `lease_s` seconds, counting the attempt.
 pub async fn lease_due(
     conn: &mut AsyncPgConnection,
@@ -131,7 +193,8 @@ pub async fn lease_due(
         "UPDATE mvno_outbox SET leased_until = now() + make_interval(secs => $1), \
                 attempts = attempts + 1 \
          WHERE id IN (SELECT id FROM mvno_outbox \
-                      WHERE delivered_at IS NULL AND next_attempt_at <= now() \
+                      WHERE delivered_at IS NULL AND set_aside_at IS NULL \
+                        AND next_attempt_at <= now() \
                         AND (leased_until IS NULL OR leased_until < now()) \
                       ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED) \
          RETURNING id, kind, event_id, payload, attempts",
@@ -203,12 +266,18 @@ pub struct Lag {
     /// Age of the oldest undelivered notification, seconds.
     #[diesel(sql_type = Double)]
     pub oldest_pending_s: f64,
+    /// Notifications the MVNO AP refused for good, kept aside.
+    #[diesel(sql_type = BigInt)]
+    pub set_aside: i64,
 }
 
+/// The outbox's backlog (rows waiting for a retry or a first delivery) and what was set aside.
 pub async fn lag(conn: &mut AsyncPgConnection) -> Result<Lag, StoreError> {
     Ok(diesel::sql_query(
-        "SELECT count(*) AS pending, \
-                COALESCE(EXTRACT(EPOCH FROM now() - min(created_at))::double precision, 0) AS oldest_pending_s \
+        "SELECT count(*) FILTER (WHERE set_aside_at IS NULL) AS pending, \
+                COALESCE(EXTRACT(EPOCH FROM now() - min(created_at) \
+                    FILTER (WHERE set_aside_at IS NULL))::double precision, 0) AS oldest_pending_s, \
+                count(*) FILTER (WHERE set_aside_at IS NOT NULL) AS set_aside \
          FROM mvno_outbox WHERE delivered_at IS NULL",
     )
     .get_result(conn)
