@@ -3,6 +3,7 @@
 
 mod actors;
 mod auth;
+mod bill_stream;
 mod bills;
 mod edge;
 mod faults;

@@ -233,7 +233,7 @@ pub struct StreamLag {
 
 pub async fn lag(conn: &mut AsyncPgConnection) -> Result<StreamLag, StoreError> {
     Ok(diesel::sql_query(
-        "SELECT count(*) AS pending, \
+        "SELECT count(p.process_time) AS pending, \
                 COALESCE(EXTRACT(EPOCH FROM now() - min(p.process_time))::double precision, 0) \
                     AS oldest_pending_s, \
                 max(EXTRACT(EPOCH FROM now() - c.moved_at))::double precision AS moved_s_ago, \
