@@ -544,6 +544,22 @@ async fn no_history_row_is_lost_while_postgresql_is_stopped() {
         .await
         .unwrap();
     assert!(after.replayed >= 12, "{after:?}");
+    // And the MVNO AP is told of each: the replayed rows are the stream's too.
+    let mut told = 0;
+    for _ in 0..100 {
+        told = mvno_received(&app.client, &app.kos_url)
+            .await
+            .iter()
+            .filter(|i| i["kind"] == "bill-result")
+            .filter_map(|i| i["payload"]["eventId"].as_str().map(str::to_string))
+            .collect::<std::collections::HashSet<_>>()
+            .len();
+        if told as u64 == answered {
+            break;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(told as u64, answered, "every answered inquiry reaches the MVNO AP");
 }
 
 #[actix_web::test]

@@ -16,7 +16,8 @@ use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    poll_until, spawn_app_with, spool_dir, spool_files, standalone_simulator, TestApp, PASSWORD,
+    mvno_received, poll_until, spawn_app_with, spool_dir, spool_files, standalone_simulator,
+    TestApp, PASSWORD,
 };
 
 pub struct Proc {
@@ -443,8 +444,16 @@ async fn sigkill_under_load_loses_no_acknowledged_change_and_only_the_last_flush
     }
     drop(p);
 
-    // Restarted on the same database and spool.
-    let p = start(&owner, &sim, &spool, &log_path).await;
+    // Restarted on the same database and spool (a short lease, so the new process takes
+    // over the bill-result stream the killed one held).
+    let p = start_with(
+        &owner,
+        &sim,
+        &spool,
+        &log_path,
+        &[("PHONEBILL__MVNO__LEASE_S", "2".into())],
+    )
+    .await;
     let changed = changed.borrow().clone();
     let inquired = inquired.borrow().clone();
     assert!(
@@ -540,6 +549,35 @@ async fn sigkill_under_load_loses_no_acknowledged_change_and_only_the_last_flush
     assert!(
         oldest_lost < window,
         "a history record answered {oldest_lost:?} before the kill was lost"
+    );
+    // Every answered inquiry PostgreSQL holds is delivered to the MVNO AP at least once,
+    // the killed process's batches in flight included.
+    let answered = stored(
+        &owner,
+        "SELECT request_id FROM bill_inquiry_history \
+         WHERE snapshot_id IS NOT NULL AND NOT (request_id = ANY($1))",
+        &[],
+    )
+    .await;
+    assert!(!answered.is_empty());
+    let undelivered = || async {
+        let got: std::collections::HashSet<String> = mvno_received(&client, &sim)
+            .await
+            .iter()
+            .filter_map(|i| i["payload"]["eventId"].as_str().map(str::to_string))
+            .collect();
+        answered
+            .iter()
+            .filter(|id| !got.contains(*id))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let missing = poll_until(Duration::from_secs(30), undelivered, |m| m.is_empty()).await;
+    assert!(
+        missing.is_empty(),
+        "{} of {} stored inquiries never reached the MVNO AP",
+        missing.len(),
+        answered.len()
     );
     let res = client
         .get(format!("{}/health/ready", p.address))
