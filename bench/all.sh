@@ -26,6 +26,8 @@ OUT=bench/results/$(date +%Y-%m-%d-%H%M).txt
   step bench/recovery.sh 500 50 5
   step bench/popular.sh 10 32 10000 1000000
   step bench/pg_writes.sh 10 16
+  step bench/mvno_lag.sh 10 1000
+  step bench/coupons.sh
   step bench/capacity.sh 60s 1000 2000 3000 4000
   step bench/overload.sh 60 320
 } | tee "$OUT"

@@ -80,7 +80,10 @@ async fn each_inquiry_is_delivered_once_from_its_history_row_and_its_answer_is_k
         .iter()
         .map(|a| a["requestId"].as_str().unwrap().to_string())
         .collect();
-    eventually(WITHIN, "all six delivered", || all_received(&app, &sim, &ids)).await;
+    eventually(WITHIN, "all six delivered", || {
+        all_received(&app, &sim, &ids)
+    })
+    .await;
     // Without faults each is delivered exactly once, with what the MVNO AP is owed.
     let seen = bill_results(&app, &sim).await;
     assert!(ids.iter().all(|id| seen[id] == 1), "{seen:?}");
@@ -94,12 +97,18 @@ async fn each_inquiry_is_delivered_once_from_its_history_row_and_its_answer_is_k
     assert_eq!(result["lineNumber"], "010-1234-5001");
     assert_eq!(result["billingMonth"], m[0].as_str());
     assert_eq!(result["totalFee"], answers[0]["billInfo"]["totalFee"]);
-    assert_eq!(result["customerId"], answers[0]["customerInfo"]["customerId"]);
+    assert_eq!(
+        result["customerId"],
+        answers[0]["customerInfo"]["customerId"]
+    );
     assert!(result["processedAt"].as_str().unwrap().contains('T'));
     assert_eq!(first["payload"]["attempt"], 1);
     // Nothing went through the outbox; each bill is stored once.
     assert_eq!(app.number("SELECT count(*) AS n FROM mvno_outbox").await, 0);
-    assert_eq!(app.number("SELECT count(*) AS n FROM bill_snapshots").await, 3);
+    assert_eq!(
+        app.number("SELECT count(*) AS n FROM bill_snapshots").await,
+        3
+    );
     assert_eq!(
         app.number("SELECT count(*) AS n FROM bill_inquiry_history WHERE result IS NULL AND snapshot_id IS NOT NULL").await,
         6
@@ -152,11 +161,15 @@ async fn rows_written_before_the_stream_read_as_before_and_their_outbox_is_deliv
     .execute(&mut app.db().await)
     .await
     .unwrap();
-    let res = app.get("/api/v1/bills/inquiry/legacy-1", Some(&t.access)).await;
+    let res = app
+        .get("/api/v1/bills/inquiry/legacy-1", Some(&t.access))
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["data"], answer);
-    let res = app.get("/api/v1/bills/history?size=10", Some(&t.access)).await;
+    let res = app
+        .get("/api/v1/bills/history?size=10", Some(&t.access))
+        .await;
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["data"]["pagination"]["totalItems"], 1);
     eventually(WITHIN, "the old outbox row is delivered", || async {
@@ -215,7 +228,10 @@ async fn a_row_committed_late_is_not_skipped() {
         later.iter().all(|id| !seen.contains_key(id)),
         "a row written after an open transaction was delivered before it: {seen:?}"
     );
-    diesel::sql_query("COMMIT").execute(&mut held).await.unwrap();
+    diesel::sql_query("COMMIT")
+        .execute(&mut held)
+        .await
+        .unwrap();
     let mut all = later.clone();
     all.push("late-1".into());
     eventually(WITHIN, "the late row and the later ones delivered", || {
@@ -248,12 +264,16 @@ async fn an_mvno_outage_holds_the_cursor_writes_nothing_and_loses_nothing() {
         let a = inquire(&app, &t.access, "01012345001", month).await;
         ids.push(a["requestId"].as_str().unwrap().to_string());
     }
-    eventually(WITHIN, "deliveries fail while the MVNO AP is down", || async {
-        app.admin_actors().await["mvnoNotifier"]["streamFailures"]
-            .as_u64()
-            .unwrap_or(0)
-            >= 2
-    })
+    eventually(
+        WITHIN,
+        "deliveries fail while the MVNO AP is down",
+        || async {
+            app.admin_actors().await["mvnoNotifier"]["streamFailures"]
+                .as_u64()
+                .unwrap_or(0)
+                >= 2
+        },
+    )
     .await;
     let view = app.admin_actors().await;
     assert_eq!(view["mvnoNotifier"]["stream"]["pending"], 4, "{view}");
@@ -273,7 +293,8 @@ async fn an_mvno_outage_holds_the_cursor_writes_nothing_and_loses_nothing() {
     .await;
     let got = mvno_received(&app.client, &sim).await;
     assert!(
-        got.iter().all(|i| i["payload"]["attempt"].as_i64().unwrap() >= 2),
+        got.iter()
+            .all(|i| i["payload"]["attempt"].as_i64().unwrap() >= 2),
         "a notification delivered after failed attempts says so"
     );
     assert_eq!(app.number("SELECT count(*) AS n FROM mvno_outbox").await, 0);
@@ -285,7 +306,8 @@ async fn an_mvno_outage_holds_the_cursor_writes_nothing_and_loses_nothing() {
 async fn a_notification_refused_for_good_is_set_aside_and_holds_nothing_up() {
     let sim = standalone_simulator();
     let app = stream_app(&sim).await;
-    app.kos_fault(json!({ "refuseLines": ["01012345002"] })).await;
+    app.kos_fault(json!({ "refuseLines": ["01012345002"] }))
+        .await;
     let (t1, t2) = (app.login("user01").await, app.login("user02").await);
     let (mut kept, mut refused) = (Vec::new(), Vec::new());
     for month in &months()[..3] {
@@ -338,7 +360,8 @@ async fn a_notification_refused_for_good_is_set_aside_and_holds_nothing_up() {
     // Set aside means set aside: not retried by itself.
     actix_web::rt::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(
-        app.number("SELECT max(attempts)::bigint AS n FROM mvno_outbox").await,
+        app.number("SELECT max(attempts)::bigint AS n FROM mvno_outbox")
+            .await,
         1
     );
 }
@@ -370,7 +393,10 @@ async fn two_instances_share_the_stream_and_one_takes_over_when_the_other_goes()
     };
     let (mut ids, more) = futures_util::future::join(on_a, on_b).await;
     ids.extend(more);
-    eventually(WITHIN, "all twelve delivered", || all_received(&a, &sim, &ids)).await;
+    eventually(WITHIN, "all twelve delivered", || {
+        all_received(&a, &sim, &ids)
+    })
+    .await;
     // One instance holds the stream; stop it and go on with the other.
     let holder_a = a.admin_actors().await["mvnoNotifier"]["streamHolder"] == true;
     let holder_b = b.admin_actors().await["mvnoNotifier"]["streamHolder"] == true;
@@ -381,15 +407,21 @@ async fn two_instances_share_the_stream_and_one_takes_over_when_the_other_goes()
         (&b, &a, &ta)
     };
     gone.stop().await;
-    let line = if holder_a { "01012345004" } else { "01012345001" };
+    let line = if holder_a {
+        "01012345004"
+    } else {
+        "01012345001"
+    };
     let mut after = Vec::new();
     for month in &m[6..9] {
         let r = inquire(left, &token.access, line, month).await;
         after.push(r["requestId"].as_str().unwrap().to_string());
     }
-    eventually(WITHIN, "the other instance delivers after the holder stopped", || {
-        all_received(left, &sim, &after)
-    })
+    eventually(
+        WITHIN,
+        "the other instance delivers after the holder stopped",
+        || all_received(left, &sim, &after),
+    )
     .await;
     assert_eq!(
         left.admin_actors().await["mvnoNotifier"]["streamHolder"],

@@ -559,7 +559,10 @@ async fn no_history_row_is_lost_while_postgresql_is_stopped() {
         }
         actix_web::rt::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(told as u64, answered, "every answered inquiry reaches the MVNO AP");
+    assert_eq!(
+        told as u64, answered,
+        "every answered inquiry reaches the MVNO AP"
+    );
 }
 
 #[actix_web::test]

@@ -126,9 +126,14 @@ impl RoundResult {
 /// How a round of the bill-result stream ended.
 enum StreamRound {
     /// Nothing to deliver, or another instance holds the cursor.
-    Idle { holder: bool },
+    Idle {
+        holder: bool,
+    },
     /// Every delivery failed and none was refused: the MVNO AP is down; the cursor stays.
-    Outage { failed: u64, error: String },
+    Outage {
+        failed: u64,
+        error: String,
+    },
     Delivered(RoundResult),
 }
 
@@ -534,11 +539,14 @@ async fn deliver_all(
     per_post: u32,
 ) -> Vec<Result<(), Failure>> {
     let posts = group_posts(notes, per_post);
-    let outcomes = futures_util::future::join_all(
-        posts
-            .iter()
-            .map(|p| deliver_post(client, base_url, p.iter().map(|&i| notes[i]).collect(), per_post > 1)),
-    )
+    let outcomes = futures_util::future::join_all(posts.iter().map(|p| {
+        deliver_post(
+            client,
+            base_url,
+            p.iter().map(|&i| notes[i]).collect(),
+            per_post > 1,
+        )
+    }))
     .await;
     let mut by_note: Vec<Option<Result<(), Failure>>> = vec![None; notes.len()];
     for (post, outcome) in posts.iter().zip(outcomes) {
