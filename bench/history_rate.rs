@@ -16,7 +16,7 @@ use phonebill::settings::Settings;
 use phonebill::startup::Application;
 
 /// A bill as KOS gives it (~700 bytes): 50 of them, told apart by their total.
-const BILL: &str = r#"{"lineNumber":"01050000001","billingMonth":"202611","customerId":"LOAD00001","customerName":"부하테스트","operatorCode":"KT","lineStatus":"ACTIVE","productCode":"5G-STANDARD-001","productName":"5G 스탠다드","monthlyFee":69000,"usageFee":3500,"discountAmount":10000,"totalFee":62500,"dataUsage":"12.5GB","voiceUsage":"120분","smsUsage":"15건","billStatus":"CONFIRMED","dueDate":"2026-12-25","discountInfo":[{"name":"선택약정 할인","amount":10000}],"estimatedCancellationFee":0,"deviceInstallment":0,"paymentInfo":{"method":"자동이체","bank":"국민은행","account":"***-****-1234"}}"#;
+const BILL: &str = r#"{"lineNumber":"01050000001","billingMonth":"202611","customerId":"LOAD00001","customerName":"부하테스트","operatorCode":"KT","lineStatus":"ACTIVE","productCode":"5G-STANDARD-001","productName":"5G 스탠다드","monthlyFee":69000,"usageFee":3500,"discountAmount":10000,"totalFee":62500,"dataUsage":"12.5GB","voiceUsage":"120분","smsUsage":"15건","billStatus":"CONFIRMED","dueDate":"2026-12-25","discountInfo":[{"name":"선택약정 할인","amount":10000}],"estimatedCancellationFee":0,"deviceInstallment":0,"paymentInfo":{"billingDate":"2026-12-25","paymentStatus":"PAID","paymentMethod":"자동이체"}}"#;
 
 fn snapshots() -> Vec<BillSnapshot> {
     (0..50)

@@ -101,7 +101,7 @@ impl FaultTable {
             return false;
         }
         let digits: String = line.chars().filter(char::is_ascii_digit).collect();
-        self.1.iter().any(|l| *l == digits)
+        self.1.contains(&digits)
     }
 
     /// Applies a request: to one endpoint, or to all when `endpoint` is absent.

@@ -11,23 +11,15 @@ use diesel_async::RunQueryDsl as _;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{eventually, mvno_received, spawn_app_with, standalone_simulator, TestApp};
+use crate::helpers::{eventually, mvno_received, standalone_simulator, TestApp};
+use crate::notifier::notifier_app;
 
 const WITHIN: Duration = Duration::from_secs(20);
 
-/// An instance of quick rounds and short leases, on a simulator of the test's own.
+/// An instance of quick notifier rounds and retries (the notifier tests' own), with a short
+/// lease, on a simulator of the test's own.
 async fn stream_app(sim: &str) -> TestApp {
-    let sim = sim.to_string();
-    spawn_app_with(move |s| {
-        s.kos.base_url = sim.clone();
-        s.mvno.base_url = sim;
-        s.mvno.poll_interval_ms = 100;
-        s.mvno.retry_base_ms = 100;
-        s.mvno.retry_max_ms = 300;
-        s.mvno.timeout_ms = 500;
-        s.mvno.lease_s = 1;
-    })
-    .await
+    notifier_app(sim, |s| s.mvno.lease_s = 1).await
 }
 
 fn months() -> Vec<String> {

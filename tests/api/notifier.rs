@@ -19,7 +19,7 @@ const WITHIN: Duration = Duration::from_secs(20);
 
 /// An instance with quick notifier rounds and retries, talking to a simulator of the test's
 /// own (so its MVNO receiver outlives the instance).
-async fn notifier_app(sim: &str, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+pub(crate) async fn notifier_app(sim: &str, tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let sim = sim.to_string();
     spawn_app_with(move |s| {
         s.kos.base_url = sim.clone();

@@ -189,3 +189,41 @@ impl PastInquiry {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bill(total: i64) -> KosBill {
+        serde_json::from_value(serde_json::json!({
+            "lineNumber": "01012345001", "billingMonth": "202611", "customerId": "CUST001",
+            "customerName": "김민준", "operatorCode": "KT", "lineStatus": "ACTIVE",
+            "productCode": "5G-STANDARD-001", "productName": "5G 스탠다드", "monthlyFee": 69000,
+            "usageFee": 3500, "discountAmount": 10000, "totalFee": total, "dataUsage": "12GB",
+            "voiceUsage": "120분", "smsUsage": "15건", "billStatus": "CONFIRMED",
+            "dueDate": "2026-12-25", "discountInfo": [], "estimatedCancellationFee": 0,
+            "deviceInstallment": 0,
+            "paymentInfo": { "billingDate": "2026-12-25", "paymentStatus": "PAID", "paymentMethod": "자동이체" }
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_bill_is_named_by_its_content() {
+        let (a, b) = (
+            BillSnapshot::of(&bill(1)).unwrap(),
+            BillSnapshot::of(&bill(1)).unwrap(),
+        );
+        assert_eq!(a.id, b.id);
+        assert_ne!(a.id, BillSnapshot::of(&bill(2)).unwrap().id);
+    }
+
+    #[test]
+    fn the_answer_rebuilt_from_a_stored_bill_is_the_answer_given() {
+        let line = LineNumber::parse("01012345001").unwrap();
+        let b = bill(62500);
+        let given = serde_json::to_value(BillResult::answered("req-1", &line, &b)).unwrap();
+        let stored: Value = serde_json::from_str(BillSnapshot::of(&b).unwrap().bill.get()).unwrap();
+        assert_eq!(BillSnapshot::answer("req-1", &line, stored).unwrap(), given);
+    }
+}
