@@ -369,7 +369,9 @@ async fn sigterm_under_load_finishes_in_flight_flushes_everything_and_exits_0() 
     .await;
     let notes = stored(
         &owner,
-        "SELECT event_id AS request_id FROM mvno_outbox WHERE event_id = ANY($1)",
+        // A history row with its bill is its own MVNO notification (the bill-result stream).
+        "SELECT request_id FROM bill_inquiry_history \
+         WHERE request_id = ANY($1) AND snapshot_id IS NOT NULL",
         &ids,
     )
     .await;

@@ -62,7 +62,8 @@ pub struct NotifierSnapshot {
     pub lag: Lag,
     /// The bill-result stream.
     pub stream: StreamLag,
-    /// Whether this instance holds the stream's lease.
+    /// Whether this instance holds the stream's lease, or held it last (a lease runs out
+    /// between batches when there is nothing to deliver; the holder takes it back first).
     pub stream_holder: bool,
     /// Consecutive stream batches that all failed (the MVNO AP is down).
     pub stream_failures: u32,
@@ -126,9 +127,7 @@ impl RoundResult {
 /// How a round of the bill-result stream ended.
 enum StreamRound {
     /// Nothing to deliver, or another instance holds the cursor.
-    Idle {
-        holder: bool,
-    },
+    Idle,
     /// Every delivery failed and none was refused: the MVNO AP is down; the cursor stays.
     Outage {
         failed: u64,
@@ -146,7 +145,6 @@ pub struct Notifier {
     holder: String,
     outbox_busy: bool,
     stream_busy: bool,
-    stream_holder: bool,
     /// Consecutive stream batches that all failed, and when the stream is tried again.
     stream_failures: u32,
     stream_resume_at: Option<Instant>,
@@ -180,7 +178,6 @@ impl Notifier {
             holder,
             outbox_busy: false,
             stream_busy: false,
-            stream_holder: false,
             stream_failures: 0,
             stream_resume_at: None,
             delivered: 0,
@@ -219,9 +216,8 @@ impl Notifier {
             act.stream_busy = false;
             act.rounds += 1;
             match result {
-                Ok(StreamRound::Idle { holder }) => act.stream_holder = holder,
+                Ok(StreamRound::Idle) => {}
                 Ok(StreamRound::Outage { failed, error }) => {
-                    act.stream_holder = true;
                     act.failed_attempts += failed;
                     act.stream_failures = act.stream_failures.saturating_add(1);
                     let wait = backoff_ms(&act.settings, act.stream_failures as i32);
@@ -231,7 +227,6 @@ impl Notifier {
                         "MVNO AP refuses every bill result; the stream waits");
                 }
                 Ok(StreamRound::Delivered(r)) => {
-                    act.stream_holder = true;
                     act.stream_failures = 0;
                     act.stream_resume_at = None;
                     act.delivered += r.delivered;
@@ -346,18 +341,18 @@ async fn deliver_stream(
         let mut conn = db.get().await.map_err(StoreError::from)?;
         let due = bill_stream::due(&mut conn, i64::from(s.batch_size)).await?;
         let Some(first) = due.first() else {
-            return Ok(StreamRound::Idle { holder: false });
+            return Ok(StreamRound::Idle);
         };
         // A lease with more than half its time left is used as it is (each move renews it).
         let mine = first.holder.as_deref() == Some(holder)
             && first.lease_left_ms.is_some_and(|ms| ms > lease_s * 500.0);
         if !mine && !bill_stream::lease(&mut conn, holder, &first.from(), lease_s).await? {
-            return Ok(StreamRound::Idle { holder: false });
+            return Ok(StreamRound::Idle);
         }
         due
     };
     let (Some(first), Some(last)) = (due.first(), due.last()) else {
-        return Ok(StreamRound::Idle { holder: true });
+        return Ok(StreamRound::Idle);
     };
     let (from, to) = (first.from(), last.position());
     let outgoing: Vec<Result<Outgoing, Failure>> =
@@ -424,7 +419,7 @@ async fn deliver_stream(
     let mut conn = db.get().await.map_err(StoreError::from)?;
     if !bill_stream::advance(&mut conn, holder, &from, &to, lease_s, &kept).await? {
         tracing::warn!("the bill-result stream's lease was lost during a round; another instance delivers those rows again");
-        return Ok(StreamRound::Idle { holder: false });
+        return Ok(StreamRound::Idle);
     }
     Ok(StreamRound::Delivered(result))
 }
@@ -678,10 +673,11 @@ impl Handler<Snapshot> for Notifier {
         };
         Box::pin(lag.into_actor(self).map(|lag, act, _| {
             let (lag, stream) = lag?;
+            let stream_holder = stream.holder.as_deref() == Some(act.holder.as_str());
             Ok(NotifierSnapshot {
                 lag,
                 stream,
-                stream_holder: act.stream_holder,
+                stream_holder,
                 stream_failures: act.stream_failures,
                 set_aside: act.set_aside,
                 delivered: act.delivered,
@@ -705,8 +701,7 @@ impl Handler<Release> for Notifier {
             let mut conn = db.get().await.map_err(StoreError::from)?;
             bill_stream::release(&mut conn, &holder).await
         };
-        Box::pin(release.into_actor(self).map(|result, act, _| {
-            act.stream_holder = false;
+        Box::pin(release.into_actor(self).map(|result, _, _| {
             if let Err(e) = result {
                 tracing::warn!(error = %e, "could not give up the bill-result stream's lease");
             }

@@ -229,6 +229,10 @@ pub struct StreamLag {
     /// Whether an instance holds the lease now.
     #[diesel(sql_type = Bool)]
     pub leased: bool,
+    /// The instance that holds the lease, or held it last (until it gave it up).
+    #[diesel(sql_type = Nullable<Text>)]
+    #[serde(skip)]
+    pub holder: Option<String>,
 }
 
 pub async fn lag(conn: &mut AsyncPgConnection) -> Result<StreamLag, StoreError> {
@@ -237,7 +241,8 @@ pub async fn lag(conn: &mut AsyncPgConnection) -> Result<StreamLag, StoreError> 
                 COALESCE(EXTRACT(EPOCH FROM now() - min(p.process_time))::double precision, 0) \
                     AS oldest_pending_s, \
                 max(EXTRACT(EPOCH FROM now() - c.moved_at))::double precision AS moved_s_ago, \
-                COALESCE(bool_or(c.leased_until > now()), false) AS leased \
+                COALESCE(bool_or(c.leased_until > now()), false) AS leased, \
+                max(c.holder) AS holder \
            FROM mvno_cursors c \
            LEFT JOIN LATERAL ( \
                 SELECT h.process_time FROM bill_inquiry_history h \
