@@ -1,5 +1,5 @@
 # Shared by the HTTP benchmarks: `source bench/lib.sh` from the repository root.
-#   bench_serve PORT [SEED-DEMO ARGS...]  builds the release binary, starts `serve` on PORT
+#   bench_serve PORT [SEED-DEMO ARGS...]  builds the release binary (or takes BENCH_BIN), starts `serve` on PORT
 #       against a fresh database phonebill_bench (dropped and seeded first, so no run
 #       inherits another's rows) and a fresh Redis prefix, stops it on exit; sets PID.
 #   bench_token USER                      prints an access token of USER.
@@ -15,14 +15,16 @@ bench_need() { command -v "$1" >/dev/null || { echo "bench: install $1 ($2)" >&2
 bench_serve() {
   PORT=$1; shift
   scripts/services.sh >/dev/null
-  cargo build --release --locked --bin phonebill 2>/dev/null
+  # BENCH_BIN=path runs that binary instead (an earlier build, for a before/after).
+  BIN=${BENCH_BIN:-target/release/phonebill}
+  [ -n "${BENCH_BIN:-}" ] || cargo build --release --locked --bin phonebill 2>/dev/null
   export PHONEBILL__DATABASE__URL=postgres://postgres@127.0.0.1:5432/phonebill_bench
   export PHONEBILL__REDIS__KEY_PREFIX="phonebill-bench:$(date +%s):"
   export PHONEBILL__SERVER__PORT=$PORT PHONEBILL__LOG__LEVEL=${PHONEBILL__LOG__LEVEL:-warn}
   export PHONEBILL__ACTORS__HISTORY__SPOOL_DIR=$(mktemp -d)
   psql -q -h 127.0.0.1 -U postgres -d postgres -c 'DROP DATABASE IF EXISTS phonebill_bench WITH (FORCE)'
-  target/release/phonebill seed-demo "$@" >/dev/null
-  target/release/phonebill serve & PID=$!
+  "$BIN" seed-demo "$@" >/dev/null
+  "$BIN" serve & PID=$!
   trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null || true' EXIT
   for _ in $(seq 1 100); do curl -sf localhost:$PORT/health/ready >/dev/null && return; sleep 0.1; done
   echo "bench: phonebill did not become ready on port $PORT" >&2; exit 1

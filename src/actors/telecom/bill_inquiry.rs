@@ -91,10 +91,13 @@ pub async fn inquire(
             row.result = Some(answer.clone());
             // The history row is the MVNO notification too: the notifier builds it from the
             // row and its bill (`infra::telecom::bill_stream`).
-            row.snapshot = Some(
-                BillSnapshot::of(bill)
+            // Made once when the bill was cached.
+            let snapshot = match &lookup.snapshot {
+                Some(s) => s.clone(),
+                None => BillSnapshot::of(bill)
                     .map_err(|e| InquiryError::Internal(format!("serializing a bill: {e}")))?,
-            );
+            };
+            row.snapshot = Some(snapshot);
             record(history, HistoryRecord { row, notify: None }).await?;
             Ok(answer)
         }

@@ -25,6 +25,7 @@ use super::kos_gateway::{
 };
 use crate::actors::shard::{Lifeline, Panic, ShardSet};
 use crate::domain::identity::LineNumber;
+use crate::domain::telecom::bill::BillSnapshot;
 use crate::domain::telecom::kos::{Answer, KosBill, KosCustomer, KosProductList};
 use crate::domain::telecom::BillingMonth;
 use crate::infra::redis::RedisStore;
@@ -103,9 +104,26 @@ pub enum Tier {
 #[derive(Debug, Clone)]
 pub struct Lookup {
     pub value: Arc<Cached>,
+    /// A bill's stored form, made once when the bill is cached (not on every inquiry).
+    pub snapshot: Option<BillSnapshot>,
     pub tier: Tier,
     /// How long KOS took, when it was asked.
     pub kos_ms: Option<u64>,
+}
+
+impl Lookup {
+    fn new(value: Cached, tier: Tier, kos_ms: Option<u64>) -> Self {
+        let snapshot = match &value {
+            Cached::Bill(bill) => BillSnapshot::of(bill).ok(),
+            _ => None,
+        };
+        Self {
+            value: Arc::new(value),
+            snapshot,
+            tier,
+            kos_ms,
+        }
+    }
 }
 
 #[derive(Message)]
@@ -197,6 +215,7 @@ impl CacheStats {
 
 struct Entry {
     value: Arc<Cached>,
+    snapshot: Option<BillSnapshot>,
     expires: Instant,
 }
 
@@ -233,7 +252,7 @@ impl CacheActor {
         }
     }
 
-    fn remember(&mut self, key: CacheKey, value: Arc<Cached>, ttl: Duration) {
+    fn remember(&mut self, key: CacheKey, found: &Lookup, ttl: Duration) {
         let now = Instant::now();
         if !self.memory.contains_key(&key) {
             make_room(&mut self.memory, self.settings.memory_entries, now);
@@ -241,7 +260,8 @@ impl CacheActor {
         self.memory.insert(
             key,
             Entry {
-                value,
+                value: found.value.clone(),
+                snapshot: found.snapshot.clone(),
                 expires: now + ttl,
             },
         );
@@ -341,6 +361,7 @@ impl Handler<Get> for CacheActor {
             self.stats.memory_hits.fetch_add(1, Ordering::Relaxed);
             let hit = Lookup {
                 value: e.value.clone(),
+                snapshot: e.snapshot.clone(),
                 tier: Tier::Memory,
                 kos_ms: None,
             };
@@ -375,11 +396,7 @@ impl Handler<Get> for CacheActor {
                         if let Ok(value) = serde_json::from_str::<Cached>(&json) {
                             stats.redis_hits.fetch_add(1, Ordering::Relaxed);
                             let left = Duration::from_millis(pttl.max(1000) as u64).min(ttl);
-                            let found = Lookup {
-                                value: Arc::new(value),
-                                tier: Tier::Redis,
-                                kos_ms: None,
-                            };
+                            let found = Lookup::new(value, Tier::Redis, None);
                             return (Ok(found), left, redis_ok);
                         }
                     }
@@ -414,11 +431,7 @@ impl Handler<Get> for CacheActor {
                 }
             }
             (
-                Ok(Lookup {
-                    value: Arc::new(value),
-                    tier: Tier::Kos,
-                    kos_ms,
-                }),
+                Ok(Lookup::new(value, Tier::Kos, kos_ms)),
                 keep,
                 redis_ok,
             )
@@ -434,7 +447,7 @@ impl Handler<Get> for CacheActor {
                     }
                     if let Ok(found) = &result {
                         if !keep.is_zero() {
-                            act.remember(key.clone(), found.value.clone(), keep);
+                            act.remember(key.clone(), found, keep);
                         }
                     }
                     for waiter in act.loading.remove(&key).unwrap_or_default() {
@@ -530,6 +543,7 @@ mod tests {
         let value = Arc::new(Cached::Products(KosProductList { products: vec![] }));
         let entry = |secs: u64| Entry {
             value: value.clone(),
+            snapshot: None,
             expires: now + Duration::from_secs(secs),
         };
         let mut memory = HashMap::new();

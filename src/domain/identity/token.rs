@@ -9,6 +9,9 @@
 //! id), so that every instance signs with the same key at the same time without talking to
 //! the others, and a token stays verifiable through the next period (the overlap).
 
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 use base64::Engine as _;
 use chrono::{DateTime, TimeZone, Utc};
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -76,6 +79,11 @@ pub enum KeySource {
 /// Keys and rules for both token kinds. Built once at start-up.
 pub struct TokenKeys {
     source: KeySource,
+    /// The verification keys derived so far, by period (the periods still accepted): a key
+    /// is derived once per period, not once per token verified.
+    derived: ArcSwap<Vec<(i64, Arc<DecodingKey>)>>,
+    /// A configured secret's verification key.
+    configured: Option<Arc<DecodingKey>>,
     access_validation: Validation,
     refresh_validation: Validation,
     issuer: String,
@@ -107,8 +115,14 @@ impl TokenKeys {
             v.leeway = leeway_s;
             v
         };
+        let configured = match &source {
+            KeySource::Configured { secret, .. } => Some(Arc::new(DecodingKey::from_secret(secret))),
+            KeySource::Rotating { .. } => None,
+        };
         Self {
             source,
+            derived: ArcSwap::from_pointee(Vec::new()),
+            configured,
             access_validation: validation(audience),
             refresh_validation: validation(&refresh_audience),
             issuer: issuer.to_string(),
@@ -131,43 +145,66 @@ impl TokenKeys {
         }
     }
 
-    /// The secret of `kid`, if tokens signed with it are still accepted at `now`.
-    fn verification_key(&self, kid: &str, now: DateTime<Utc>) -> Option<Vec<u8>> {
+    /// The key of `kid`, if tokens signed with it are still accepted at `now`.
+    fn verification_key(&self, kid: &str, now: DateTime<Utc>) -> Option<Arc<DecodingKey>> {
         match &self.source {
-            KeySource::Configured {
-                kid: current,
-                secret,
-            } => (kid == current).then(|| secret.clone()),
+            KeySource::Configured { kid: current, .. } => {
+                (kid == current).then(|| self.configured.clone()).flatten()
+            }
             KeySource::Rotating { master, period_s } => {
                 let p = kid.strip_prefix('p')?.parse::<i64>().ok()?;
                 let current = period(now, *period_s);
                 // This period's, the previous one's (the overlap), and the next one's (an
                 // instance whose clock runs a little ahead).
-                (current - 1..=current + 1)
-                    .contains(&p)
-                    .then(|| derive(master, kid))
+                let accepted = current - 1..=current + 1;
+                if !accepted.contains(&p) {
+                    return None;
+                }
+                let known = self.derived.load();
+                if let Some((_, key)) = known.iter().find(|(q, _)| *q == p) {
+                    return Some(key.clone());
+                }
+                let key = Arc::new(DecodingKey::from_secret(&derive(master, kid)));
+                // Two threads deriving the same key at once both store it: harmless.
+                let mut next: Vec<_> = known
+                    .iter()
+                    .filter(|(q, _)| accepted.contains(q))
+                    .cloned()
+                    .collect();
+                next.push((p, key.clone()));
+                self.derived.store(Arc::new(next));
+                Some(key)
             }
         }
     }
 
     /// The key a token says it was signed with, after refusing what we never issue: no
     /// `kid`, or a `crit` header (RFC 7515 §4.1.11: extensions we do not understand).
-    fn key_for(&self, token: &str, now: DateTime<Utc>) -> Result<DecodingKey, InvalidToken> {
+    fn key_for(&self, token: &str, now: DateTime<Utc>) -> Result<Arc<DecodingKey>, InvalidToken> {
+        #[derive(Deserialize)]
+        struct KeyHeader {
+            kid: Option<String>,
+            #[serde(default)]
+            crit: Present,
+        }
+        /// Whether a field is there at all (even as `null`).
+        #[derive(Default)]
+        struct Present(bool);
+        impl<'de> Deserialize<'de> for Present {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                serde::de::IgnoredAny::deserialize(d).map(|_| Present(true))
+            }
+        }
         let header = token.split('.').next().ok_or(InvalidToken)?;
         let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(header)
             .map_err(|_| InvalidToken)?;
-        let fields: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_slice(&bytes).map_err(|_| InvalidToken)?;
-        if fields.contains_key("crit") {
+        let fields: KeyHeader = serde_json::from_slice(&bytes).map_err(|_| InvalidToken)?;
+        if fields.crit.0 {
             return Err(InvalidToken);
         }
-        let kid = fields
-            .get("kid")
-            .and_then(|k| k.as_str())
-            .ok_or(InvalidToken)?;
-        let secret = self.verification_key(kid, now).ok_or(InvalidToken)?;
-        Ok(DecodingKey::from_secret(&secret))
+        let kid = fields.kid.ok_or(InvalidToken)?;
+        self.verification_key(&kid, now).ok_or(InvalidToken)
     }
 
     pub fn access_ttl_s(&self) -> u64 {

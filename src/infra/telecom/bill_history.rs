@@ -61,14 +61,36 @@ pub struct SpooledNotification {
 /// Writes a batch: the bills it was answered with (each once), its history rows, and any
 /// notification a record still carries (records spooled by a version before the history
 /// was the outbox), in one transaction: a row and what it refers to are stored together or
-/// not at all. Every insert skips what is already there, so a batch written twice (a
-/// replay after a partial failure) is harmless.
+/// not at all. A batch written twice (a replay after a lost commit answer) is harmless: its
+/// first try fails on a `request_id` already there, and it is written again skipping what
+/// is there. (The first try does not check: `ON CONFLICT` costs PostgreSQL a speculative
+/// insertion per row, and a batch is nearly always new.)
 pub async fn write_batch(
     conn: &mut AsyncPgConnection,
     batch: &[HistoryRecord],
 ) -> Result<usize, StoreError> {
-    conn.transaction::<usize, StoreError, _>(async move |conn| insert_batch(conn, batch).await)
-        .await
+    use diesel::result::{DatabaseErrorKind, Error as DieselError};
+    let first = conn
+        .transaction::<usize, StoreError, _>(async move |conn| {
+            insert_batch(conn, batch, Existing::Fail).await
+        })
+        .await;
+    match first {
+        Err(StoreError::Db(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _))) => {
+            conn.transaction::<usize, StoreError, _>(async move |conn| {
+                insert_batch(conn, batch, Existing::Skip).await
+            })
+            .await
+        }
+        other => other,
+    }
+}
+
+/// What an insert does with a row whose `request_id` is already stored.
+#[derive(Clone, Copy)]
+enum Existing {
+    Fail,
+    Skip,
 }
 
 /// The inserts of a batch, pipelined (sent together, run by PostgreSQL in this order). Each
@@ -77,6 +99,7 @@ pub async fn write_batch(
 async fn insert_batch(
     conn: &mut AsyncPgConnection,
     batch: &[HistoryRecord],
+    existing: Existing,
 ) -> Result<usize, StoreError> {
     use diesel::sql_types::{Array, Bool, Integer, Nullable, Text, Timestamptz, Uuid};
     let mut snapshots: Vec<&BillSnapshot> = Vec::new();
@@ -95,16 +118,17 @@ async fn insert_batch(
         .bind::<Array<Uuid>, _>(snapshots.iter().map(|s| s.id).collect::<Vec<_>>())
         .bind::<Array<Text>, _>(snapshots.iter().map(|s| s.bill.get()).collect::<Vec<_>>()),
     );
+    const INSERT_HISTORY: &str = "INSERT INTO bill_inquiry_history (request_id, user_id, \
+            line_number, inquiry_month, request_time, process_time, status, result_code, \
+            result_message, kos_response_ms, cache_hit, result, snapshot_id) \
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], \
+                $5::timestamptz[], $6::timestamptz[], $7::text[], $8::text[], $9::text[], \
+                $10::int4[], $11::bool[], $12::text[]::jsonb[], $13::uuid[])";
     let history = Prepared(
-        diesel::sql_query(
-            "INSERT INTO bill_inquiry_history (request_id, user_id, line_number, inquiry_month, \
-                    request_time, process_time, status, result_code, result_message, \
-                    kos_response_ms, cache_hit, result, snapshot_id) \
-             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], \
-                    $5::timestamptz[], $6::timestamptz[], $7::text[], $8::text[], $9::text[], \
-                    $10::int4[], $11::bool[], $12::text[]::jsonb[], $13::uuid[]) \
-             ON CONFLICT (request_id) DO NOTHING",
-        )
+        diesel::sql_query(match existing {
+            Existing::Fail => INSERT_HISTORY.to_string(),
+            Existing::Skip => format!("{INSERT_HISTORY} ON CONFLICT (request_id) DO NOTHING"),
+        })
         .bind::<Array<Text>, _>(col(|r| &r.request_id))
         .bind::<Array<Text>, _>(col(|r| &r.user_id))
         .bind::<Array<Text>, _>(col(|r| &r.line_number))
