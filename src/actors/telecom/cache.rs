@@ -430,11 +430,7 @@ impl Handler<Get> for CacheActor {
                     redis_ok = written.is_ok();
                 }
             }
-            (
-                Ok(Lookup::new(value, Tier::Kos, kos_ms)),
-                keep,
-                redis_ok,
-            )
+            (Ok(Lookup::new(value, Tier::Kos, kos_ms)), keep, redis_ok)
         };
         ctx.spawn(
             load.into_actor(self)

@@ -116,7 +116,9 @@ impl TokenKeys {
             v
         };
         let configured = match &source {
-            KeySource::Configured { secret, .. } => Some(Arc::new(DecodingKey::from_secret(secret))),
+            KeySource::Configured { secret, .. } => {
+                Some(Arc::new(DecodingKey::from_secret(secret)))
+            }
             KeySource::Rotating { .. } => None,
         };
         Self {
