@@ -20,7 +20,7 @@ OUT=bench/results/$(date +%Y-%m-%d-%H%M).txt
   step bench/bills.sh 10
   step cargo run -q --release --example history_rate 20000
   step cargo run -q --release --example change_latency 8 25
-  step bench/ratio.sh 15 32
+  step bench/ratio.sh 10 64
   step bench/charges.sh 15 32 200
   step bench/orders.sh 15 32 200
   step bench/recovery.sh 500 50 5
