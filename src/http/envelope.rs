@@ -83,6 +83,37 @@ pub fn ok<T: Serialize>(data: T) -> HttpResponse {
     with_status(StatusCode::OK, data)
 }
 
+/// `200` with `data` given as JSON already (a bill answer made from its template): the same
+/// bytes `ok` would send for that data, without parsing or serializing it again.
+pub fn ok_json(data: &str) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(actix_web::http::header::ContentType::json())
+        .body(ok_envelope_json(data, &now_iso(), &request_id()))
+}
+
+/// `Envelope`'s success form around `data`, field by field in its order.
+fn ok_envelope_json(data: &str, timestamp: &str, trace_id: &str) -> Vec<u8> {
+    let mut body = Vec::with_capacity(data.len() + 256);
+    body.extend_from_slice(br#"{"success":true,"resultCode":"0000","resultMessage":"#);
+    push_json_str(&mut body, OK_MESSAGE);
+    body.extend_from_slice(br#","message":"#);
+    push_json_str(&mut body, OK_MESSAGE);
+    body.extend_from_slice(br#","data":"#);
+    body.extend_from_slice(data.as_bytes());
+    body.extend_from_slice(br#","error":null,"timestamp":"#);
+    push_json_str(&mut body, timestamp);
+    body.extend_from_slice(br#","traceId":"#);
+    push_json_str(&mut body, trace_id);
+    body.push(b'}');
+    body
+}
+
+/// `s` as a JSON string, escaped as serde_json escapes it.
+fn push_json_str(out: &mut Vec<u8>, s: &str) {
+    // Serializing a string into a Vec cannot fail.
+    let _ = serde_json::to_writer(out, s);
+}
+
 pub fn with_status<T: Serialize>(status: StatusCode, data: T) -> HttpResponse {
     with_message(status, "0000", OK_MESSAGE, data)
 }
@@ -128,4 +159,28 @@ pub fn failure_with_data<T: Serialize>(
         timestamp: now_iso(),
         trace_id: request_id(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_envelope_around_json_is_the_envelope_ok_serializes() {
+        let data = r#"{"requestId":"r-1","billInfo":{"totalFee":62500,"productName":"5G 스탠다드"}}"#;
+        let raw: Box<serde_json::value::RawValue> = serde_json::from_str(data).unwrap();
+        let (timestamp, trace_id) = ("2026-12-07T01:02:03.456Z", "abc-\"quoted\"");
+        let serialized = serde_json::to_string(&Envelope {
+            success: true,
+            result_code: "0000".into(),
+            result_message: OK_MESSAGE.into(),
+            message: OK_MESSAGE.into(),
+            data: Some(&*raw),
+            error: None,
+            timestamp: timestamp.into(),
+            trace_id: trace_id.into(),
+        })
+        .unwrap();
+        assert_eq!(ok_envelope_json(data, timestamp, trace_id), serialized.into_bytes());
+    }
 }

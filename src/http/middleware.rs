@@ -10,7 +10,6 @@ use actix_web::middleware::Next;
 use actix_web::HttpMessage as _;
 use std::future::Future as _;
 use tracing::Instrument as _;
-use uuid::Uuid;
 
 use super::envelope::REQUEST_ID;
 
@@ -85,7 +84,7 @@ pub async fn request_context(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let id = incoming_id(&req).unwrap_or_else(|| Uuid::new_v4().to_string());
+    let id = incoming_id(&req).unwrap_or_else(|| crate::domain::request_id().to_string());
     let metrics = req
         .app_data::<actix_web::web::Data<super::AppState>>()
         .map(|s| s.metrics.clone());

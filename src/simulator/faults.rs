@@ -95,6 +95,11 @@ impl FaultTable {
         self.0.get(&e).copied().unwrap_or_default()
     }
 
+    /// Whether the MVNO receiver refuses notifications about any line at all.
+    pub fn refuses_lines(&self) -> bool {
+        !self.1.is_empty()
+    }
+
     /// Whether the MVNO receiver refuses notifications about `line` (any format).
     pub fn refuses_line(&self, line: &str) -> bool {
         if self.1.is_empty() {

@@ -19,6 +19,7 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 use arc_swap::ArcSwap;
 use rand::Rng as _;
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use crate::domain::identity::LineNumber;
@@ -39,7 +40,7 @@ pub struct SimState {
     stats: Stats,
     lines: RwLock<HashMap<String, Line>>,
     changes: Mutex<HashMap<String, Value>>,
-    received: Mutex<VecDeque<Value>>,
+    received: Mutex<VecDeque<ReceivedItem>>,
     /// Lines `mock-datas` created (bounded by [`CREATED_LINES_MAX`]).
     created: std::sync::atomic::AtomicUsize,
     /// Keys the generated lines' customer ids (random at start: not guessable).
@@ -542,58 +543,88 @@ async fn reset_stats(state: web::Data<SimState>) -> HttpResponse {
     HttpResponse::Ok().json(state.stats.snapshot())
 }
 
-async fn mvno_receive(state: web::Data<SimState>, kind: &str, body: Value) -> HttpResponse {
+/// A notification as the receiver keeps it: its text as posted, parsed only to be shown.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReceivedItem {
+    kind: &'static str,
+    received_at: String,
+    payload: Box<RawValue>,
+}
+
+/// The line a notification is about (`result.lineNumber`), when it names one.
+#[derive(Deserialize)]
+struct AboutLine {
+    result: Option<LineOf>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LineOf {
+    line_number: Option<String>,
+}
+
+async fn mvno_receive(
+    state: web::Data<SimState>,
+    kind: &'static str,
+    body: Box<RawValue>,
+) -> HttpResponse {
     let Some(fault) = gate(&state, Endpoint::Mvno, "mvno") else {
         return down();
     };
     if let Some(r) = injected(&fault) {
         return answer(fault, r).await;
     }
-    let refused = |item: &Value| {
-        item["result"]["lineNumber"]
-            .as_str()
-            .is_some_and(|line| state.faults.load().refuses_line(line))
+    // One result per POST (the contract), or several as an array (phonebill's
+    // `[mvno] per_post` above 1); each is kept as one received item, as it was posted.
+    let items: Vec<Box<RawValue>> = if body.get().trim_start().starts_with('[') {
+        match serde_json::from_str(body.get()) {
+            Ok(items) => items,
+            Err(_) => return HttpResponse::BadRequest().json(json!({ "resultCode": "4000" })),
+        }
+    } else {
+        vec![body]
     };
-    let any_refused = match &body {
-        Value::Array(items) => items.iter().any(refused),
-        one => refused(one),
+    let faults = state.faults.load();
+    let refused = |item: &RawValue| {
+        serde_json::from_str::<AboutLine>(item.get())
+            .ok()
+            .and_then(|a| a.result?.line_number)
+            .is_some_and(|line| faults.refuses_line(&line))
     };
-    if any_refused {
+    if faults.refuses_lines() && items.iter().any(|i| refused(i)) {
         let refusal = HttpResponse::UnprocessableEntity()
             .json(json!({ "resultCode": "4220", "resultMessage": "line not served" }));
         return answer(fault, refusal).await;
     }
-    // One result per POST (the contract), or several as an array (phonebill's
-    // `[mvno] per_post` above 1); each is kept as one received item.
-    let items = match body {
-        Value::Array(items) => items,
-        one => vec![one],
-    };
     if let Ok(mut received) = state.received.lock() {
         let at = chrono::Utc::now().to_rfc3339();
         for payload in items {
             if received.len() == RECEIVED_KEEP {
                 received.pop_front();
             }
-            received.push_back(json!({ "kind": kind, "receivedAt": at, "payload": payload }));
+            received.push_back(ReceivedItem {
+                kind,
+                received_at: at.clone(),
+                payload,
+            });
         }
     }
     answer(fault, ok(json!({}))).await
 }
 
-async fn mvno_bill(state: web::Data<SimState>, body: web::Json<Value>) -> HttpResponse {
+async fn mvno_bill(state: web::Data<SimState>, body: web::Json<Box<RawValue>>) -> HttpResponse {
     mvno_receive(state, "bill-result", body.into_inner()).await
 }
 
-async fn mvno_change(state: web::Data<SimState>, body: web::Json<Value>) -> HttpResponse {
+async fn mvno_change(state: web::Data<SimState>, body: web::Json<Box<RawValue>>) -> HttpResponse {
     mvno_receive(state, "product-change-result", body.into_inner()).await
 }
 
 async fn mvno_received(state: web::Data<SimState>) -> HttpResponse {
-    let items: Vec<Value> = state
-        .received
-        .lock()
-        .map(|r| r.iter().cloned().collect())
-        .unwrap_or_default();
+    let Ok(received) = state.received.lock() else {
+        return HttpResponse::Ok().json(json!({ "count": 0, "items": [] }));
+    };
+    let items: Vec<&ReceivedItem> = received.iter().collect();
     HttpResponse::Ok().json(json!({ "count": items.len(), "items": items }))
 }

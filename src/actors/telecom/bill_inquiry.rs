@@ -1,20 +1,16 @@
 //! The bill-inquiry use case (UFR-BILL-030/040): the bill through the cache (KOS behind
 //! it), its history record and the MVNO notification handed to the history writer before
 //! the caller is answered. The edge calls `inquire` after parsing and the ownership check;
-//! the answer is serialized once here and the same bytes are sent, stored and served again.
-
-use std::sync::Arc;
+//! the answer comes from the template made with the cached bill's snapshot.
 
 use chrono::{DateTime, SubsecRound as _, Utc};
-use serde::Serialize;
-use serde_json::value::RawValue;
 
 use super::bill_history::{HistoryWriter, Overloaded, Record};
 use super::cache::{CacheActor, CacheKey, Cached, Get, Tier};
 use super::kos_gateway::KosError;
 use crate::actors::shard::{ActorError, ShardSet};
 use crate::domain::identity::{LineNumber, UserId};
-use crate::domain::telecom::bill::{BillResult, BillSnapshot, InquiryStatus, BILL_OK, RESULT_OK};
+use crate::domain::telecom::bill::{BillSnapshot, InquiryStatus, BILL_OK, RESULT_OK};
 use crate::domain::telecom::BillingMonth;
 use crate::infra::telecom::bill_history::{HistoryRecord, HistoryRow};
 
@@ -44,20 +40,22 @@ pub enum InquiryError {
     Internal(String),
 }
 
-/// Runs one inquiry; its answer, as the bytes stored with its history record.
+/// Runs one inquiry; its answer, as JSON (the bytes the client is sent; the history keeps
+/// the bill it was made from and rebuilds the same answer when asked).
 pub async fn inquire(
     cache: &ShardSet<CacheActor>,
     history: &ShardSet<HistoryWriter>,
     q: Inquiry,
-) -> Result<Arc<RawValue>, InquiryError> {
-    let request_id = uuid::Uuid::new_v4().to_string();
+) -> Result<String, InquiryError> {
+    let request_uuid = crate::domain::request_id();
+    let request_id = request_uuid.to_string();
     let key = CacheKey::Bill {
         line: q.line.clone(),
         month: q.month,
     };
     let looked_up = cache.ask(&key.name(), Get(key)).await?;
     let mut row = HistoryRow {
-        request_id: request_id.clone(),
+        request_id,
         user_id: q.user.to_string(),
         line_number: q.line.digits().to_string(),
         inquiry_month: q.month.compact(),
@@ -84,19 +82,21 @@ pub async fn inquire(
     row.cache_hit = lookup.tier != Tier::Kos;
     match &*lookup.value {
         Cached::Bill(bill) => {
-            let answer = raw(&BillResult::answered(&request_id, &q.line, bill))?;
+            // Made once when the bill was cached, with the answer's template.
+            let snapshot = match &lookup.snapshot {
+                Some(s) => s.clone(),
+                None => BillSnapshot::of(bill, &q.line)
+                    .map_err(|e| InquiryError::Internal(format!("serializing a bill: {e}")))?,
+            };
+            let answer = snapshot
+                .answer_json(request_uuid, &q.line, bill)
+                .map_err(|e| InquiryError::Internal(format!("serializing an answer: {e}")))?;
             row.status = InquiryStatus::Completed;
             row.result_code = RESULT_OK.into();
             row.result_message = BILL_OK.into();
-            row.result = Some(answer.clone());
             // The history row is the MVNO notification too: the notifier builds it from the
-            // row and its bill (`infra::telecom::bill_stream`).
-            // Made once when the bill was cached.
-            let snapshot = match &lookup.snapshot {
-                Some(s) => s.clone(),
-                None => BillSnapshot::of(bill)
-                    .map_err(|e| InquiryError::Internal(format!("serializing a bill: {e}")))?,
-            };
+            // row and its bill (`infra::telecom::bill_stream`); the answer is rebuilt from
+            // the bill when asked for again.
             row.snapshot = Some(snapshot);
             record(history, HistoryRecord { row, notify: None }).await?;
             Ok(answer)
@@ -109,12 +109,6 @@ pub async fn inquire(
         }
         other => Err(InquiryError::Internal(format!("bill cache held {other:?}"))),
     }
-}
-
-fn raw<T: Serialize>(value: &T) -> Result<Arc<RawValue>, InquiryError> {
-    serde_json::value::to_raw_value(value)
-        .map(Arc::from)
-        .map_err(|e| InquiryError::Internal(format!("serializing an answer: {e}")))
 }
 
 /// Hands a record to the history writer before the client is answered. When the writer

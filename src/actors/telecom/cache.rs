@@ -112,9 +112,10 @@ pub struct Lookup {
 }
 
 impl Lookup {
-    fn new(value: Cached, tier: Tier, kos_ms: Option<u64>) -> Self {
-        let snapshot = match &value {
-            Cached::Bill(bill) => BillSnapshot::of(bill).ok(),
+    /// What `key` was found to hold; a bill's snapshot (and answer template) made now.
+    fn new(value: Cached, tier: Tier, kos_ms: Option<u64>, key: &CacheKey) -> Self {
+        let snapshot = match (&value, key) {
+            (Cached::Bill(bill), CacheKey::Bill { line, .. }) => BillSnapshot::of(bill, line).ok(),
             _ => None,
         };
         Self {
@@ -396,7 +397,7 @@ impl Handler<Get> for CacheActor {
                         if let Ok(value) = serde_json::from_str::<Cached>(&json) {
                             stats.redis_hits.fetch_add(1, Ordering::Relaxed);
                             let left = Duration::from_millis(pttl.max(1000) as u64).min(ttl);
-                            let found = Lookup::new(value, Tier::Redis, None);
+                            let found = Lookup::new(value, Tier::Redis, None, &load_key);
                             return (Ok(found), left, redis_ok);
                         }
                     }
@@ -430,7 +431,7 @@ impl Handler<Get> for CacheActor {
                     redis_ok = written.is_ok();
                 }
             }
-            (Ok(Lookup::new(value, Tier::Kos, kos_ms)), keep, redis_ok)
+            (Ok(Lookup::new(value, Tier::Kos, kos_ms, &load_key)), keep, redis_ok)
         };
         ctx.spawn(
             load.into_actor(self)

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use rand::Rng as _;
 use serde::Serialize;
-use serde_json::json;
+use serde_json::value::RawValue;
 
 use crate::actors::shard::{Lifeline, Panic};
 use crate::domain::identity::LineNumber;
@@ -403,7 +403,7 @@ async fn deliver_stream(
                 kind: Kind::BillResult.as_str(),
                 event_id: &d.request_id,
                 payload: bill_payload(d)
-                    .map(|p| p.to_string())
+                    .map(|p| p.get().to_string())
                     .unwrap_or_else(|_| "{}".into()),
                 attempts: attempt,
                 retry_in_ms: backoff_ms(s, attempt),
@@ -425,10 +425,10 @@ async fn deliver_stream(
 }
 
 /// What the MVNO AP is told of an answered inquiry (from its history row and its bill).
-fn bill_payload(d: &Due) -> Result<serde_json::Value, Failure> {
+fn bill_payload(d: &Due) -> Result<Box<RawValue>, Failure> {
     let line = LineNumber::parse(&d.line_number)
         .map_err(|_| Failure::Refused(format!("history row {} has no valid line", d.id)))?;
-    serde_json::to_value(BillNotification {
+    serde_json::value::to_raw_value(&BillNotification {
         request_id: &d.request_id,
         line_number: &line,
         billing_month: d.inquiry_month.clone(),
@@ -448,12 +448,33 @@ fn bill_result(d: &Due, attempt: i32) -> Result<Outgoing, Failure> {
     })
 }
 
-/// A notification on its way: kind, event id, attempt number and payload.
+/// A notification on its way: kind, event id, attempt number and payload (serialized once).
 struct Outgoing {
     kind: Kind,
     event_id: String,
     attempt: i32,
-    payload: serde_json::Value,
+    payload: Box<RawValue>,
+}
+
+/// A notification as the MVNO AP receives it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Delivered<'a> {
+    event_id: &'a str,
+    kind: &'a str,
+    attempt: i32,
+    result: &'a RawValue,
+}
+
+impl<'a> From<&'a Outgoing> for Delivered<'a> {
+    fn from(n: &'a Outgoing) -> Self {
+        Delivered {
+            event_id: &n.event_id,
+            kind: n.kind.as_str(),
+            attempt: n.attempt,
+            result: &n.payload,
+        }
+    }
 }
 
 /// Leases a batch of the outbox, delivers it concurrently, records the outcomes.
@@ -474,17 +495,18 @@ async fn deliver_outbox(
     let mut outgoing = Vec::with_capacity(leased.len());
     let mut unknown = Vec::new();
     for n in &leased {
-        match Kind::parse(&n.kind) {
-            Some(kind) => outgoing.push((
+        // (A stored payload is JSON already: it always serializes.)
+        match (Kind::parse(&n.kind), serde_json::value::to_raw_value(&n.payload)) {
+            (Some(kind), Ok(payload)) => outgoing.push((
                 n,
                 Outgoing {
                     kind,
                     event_id: n.event_id.clone(),
                     attempt: n.attempts,
-                    payload: n.payload.clone(),
+                    payload,
                 },
             )),
-            None => unknown.push(n),
+            _ => unknown.push(n),
         }
     }
     let ready: Vec<&Outgoing> = outgoing.iter().map(|(_, o)| o).collect();
@@ -581,22 +603,16 @@ async fn deliver_post(
     let first = post
         .first()
         .ok_or_else(|| Failure::Transient("empty delivery".into()))?;
-    let item = |n: &Outgoing| {
-        json!({
-            "eventId": n.event_id,
-            "kind": n.kind.as_str(),
-            "attempt": n.attempt,
-            "result": n.payload,
-        })
-    };
     let body = if as_array {
-        serde_json::Value::Array(post.iter().map(|n| item(n)).collect())
+        serde_json::to_vec(&post.iter().map(|&n| Delivered::from(n)).collect::<Vec<_>>())
     } else {
-        item(first)
-    };
+        serde_json::to_vec(&Delivered::from(*first))
+    }
+    .map_err(|e| Failure::Refused(format!("serializing a notification: {e}")))?;
     let response = client
         .post(format!("{base_url}{}", first.kind.path()))
-        .json(&body)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body)
         .send()
         .await
         .map_err(|e| {

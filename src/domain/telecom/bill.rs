@@ -116,22 +116,88 @@ impl<'a> BillResult<'a> {
 pub struct BillSnapshot {
     pub id: uuid::Uuid,
     pub bill: Arc<RawValue>,
+    /// The answer every inquiry of `line` answered with this bill is given, made once with
+    /// the snapshot (when the bill is cached) instead of serialized per inquiry. Not kept
+    /// in the spool: only the inquiry path uses it.
+    #[serde(skip)]
+    answer: Option<Arc<AnswerTemplate>>,
 }
 
 impl BillSnapshot {
-    pub fn of(bill: &KosBill) -> serde_json::Result<Self> {
+    /// The bill's stored form, and the answer template of inquiries of `line` (the line
+    /// the bill was asked for).
+    pub fn of(bill: &KosBill, line: &LineNumber) -> serde_json::Result<Self> {
         let json = serde_json::to_string(bill)?;
         let hash: [u8; 16] = Blake2b::<U16>::digest(json.as_bytes()).into();
         Ok(Self {
             id: uuid::Uuid::from_bytes(hash),
             bill: Arc::from(RawValue::from_string(json)?),
+            answer: Some(Arc::new(AnswerTemplate::of(line, bill)?)),
         })
+    }
+
+    /// The answer (JSON) of inquiry `request_id` of `line`, answered with `bill` (the bill
+    /// this snapshot is of): from the template when it was made for `line`.
+    pub fn answer_json(
+        &self,
+        request_id: uuid::Uuid,
+        line: &LineNumber,
+        bill: &KosBill,
+    ) -> serde_json::Result<String> {
+        match &self.answer {
+            Some(t) if t.line == *line => Ok(t.fill(request_id)),
+            _ => serde_json::to_string(&BillResult::answered(
+                &request_id.to_string(),
+                line,
+                bill,
+            )),
+        }
     }
 
     /// The answer inquiry `request_id` of `line` was given, from the bill stored as `bill`.
     pub fn answer(request_id: &str, line: &LineNumber, bill: Value) -> serde_json::Result<Value> {
         let bill: KosBill = serde_json::from_value(bill)?;
         serde_json::to_value(BillResult::answered(request_id, line, &bill))
+    }
+}
+
+/// An answer to an inquiry of one line from one bill, serialized once, but for the request
+/// id: `BillResult` begins with it, so an answer is the fixed head, the id and the tail.
+#[derive(Debug)]
+struct AnswerTemplate {
+    line: LineNumber,
+    /// Everything after the request id's closing quote.
+    tail: String,
+}
+
+/// How every answer begins (`BillResult`'s first field).
+const ANSWER_HEAD: &str = r#"{"requestId":""#;
+
+impl AnswerTemplate {
+    fn of(line: &LineNumber, bill: &KosBill) -> serde_json::Result<Self> {
+        let whole = serde_json::to_string(&BillResult::answered("", line, bill))?;
+        let tail = whole
+            .strip_prefix(ANSWER_HEAD)
+            .and_then(|rest| rest.strip_prefix('"'))
+            .ok_or_else(|| {
+                <serde_json::Error as serde::ser::Error>::custom("an answer must begin with its id")
+            })?;
+        Ok(Self {
+            line: line.clone(),
+            tail: tail.to_string(),
+        })
+    }
+
+    /// The answer of inquiry `request_id`: a UUID's text never needs escaping.
+    fn fill(&self, request_id: uuid::Uuid) -> String {
+        let mut id = uuid::Uuid::encode_buffer();
+        let id = request_id.hyphenated().encode_lower(&mut id);
+        let mut answer = String::with_capacity(ANSWER_HEAD.len() + id.len() + self.tail.len() + 1);
+        answer.push_str(ANSWER_HEAD);
+        answer.push_str(id);
+        answer.push('"');
+        answer.push_str(&self.tail);
+        answer
     }
 }
 
@@ -208,22 +274,55 @@ mod tests {
         .unwrap()
     }
 
+    fn line() -> LineNumber {
+        LineNumber::parse("01012345001").unwrap()
+    }
+
     #[test]
     fn a_bill_is_named_by_its_content() {
         let (a, b) = (
-            BillSnapshot::of(&bill(1)).unwrap(),
-            BillSnapshot::of(&bill(1)).unwrap(),
+            BillSnapshot::of(&bill(1), &line()).unwrap(),
+            BillSnapshot::of(&bill(1), &line()).unwrap(),
         );
         assert_eq!(a.id, b.id);
-        assert_ne!(a.id, BillSnapshot::of(&bill(2)).unwrap().id);
+        assert_ne!(a.id, BillSnapshot::of(&bill(2), &line()).unwrap().id);
     }
 
     #[test]
     fn the_answer_rebuilt_from_a_stored_bill_is_the_answer_given() {
-        let line = LineNumber::parse("01012345001").unwrap();
         let b = bill(62500);
-        let given = serde_json::to_value(BillResult::answered("req-1", &line, &b)).unwrap();
-        let stored: Value = serde_json::from_str(BillSnapshot::of(&b).unwrap().bill.get()).unwrap();
-        assert_eq!(BillSnapshot::answer("req-1", &line, stored).unwrap(), given);
+        let id = uuid::Uuid::new_v4();
+        let snapshot = BillSnapshot::of(&b, &line()).unwrap();
+        let given: Value =
+            serde_json::from_str(&snapshot.answer_json(id, &line(), &b).unwrap()).unwrap();
+        let stored: Value = serde_json::from_str(snapshot.bill.get()).unwrap();
+        let rebuilt = BillSnapshot::answer(&id.to_string(), &line(), stored).unwrap();
+        assert_eq!(rebuilt, given);
+        assert_eq!(given["requestId"], id.to_string());
+    }
+
+    #[test]
+    fn the_template_gives_byte_for_byte_the_serialized_answer() {
+        let b = bill(62500);
+        let snapshot = BillSnapshot::of(&b, &line()).unwrap();
+        for _ in 0..3 {
+            let id = uuid::Uuid::new_v4();
+            let whole =
+                serde_json::to_string(&BillResult::answered(&id.to_string(), &line(), &b)).unwrap();
+            assert_eq!(snapshot.answer_json(id, &line(), &b).unwrap(), whole);
+        }
+        // A snapshot read back from the spool has no template: the answer is serialized.
+        let spooled: BillSnapshot =
+            serde_json::from_str(&serde_json::to_string(&snapshot).unwrap()).unwrap();
+        let id = uuid::Uuid::new_v4();
+        assert_eq!(
+            spooled.answer_json(id, &line(), &b).unwrap(),
+            snapshot.answer_json(id, &line(), &b).unwrap()
+        );
+        // Another line's inquiry never gets this line's template.
+        let other = LineNumber::parse("01012345002").unwrap();
+        let theirs: Value =
+            serde_json::from_str(&snapshot.answer_json(id, &other, &b).unwrap()).unwrap();
+        assert_eq!(theirs["billInfo"]["lineNumber"], "010-1234-5002");
     }
 }

@@ -17,7 +17,7 @@ use crate::domain::identity::LineNumber;
 use crate::domain::paging::Pagination;
 use crate::domain::telecom::bill::{BillResult, InquiryFilter, InquiryStatus};
 use crate::domain::telecom::BillingMonth;
-use crate::http::envelope::{ok, Envelope, ErrorEnvelope};
+use crate::http::envelope::{ok, ok_json, Envelope, ErrorEnvelope};
 use crate::http::error::{described, ApiError};
 use crate::http::extract::{Auth, BillInquiry};
 use crate::http::params::{field, line_or_own, request_id, HistoryParams, HistoryWindow};
@@ -178,7 +178,7 @@ async fn inquire(
     };
     let t = &state.actors.telecom;
     let answer = bill_inquiry::inquire(&t.cache, &t.history, inquiry).await?;
-    Ok(ok(&*answer))
+    Ok(ok_json(&answer))
 }
 
 impl From<InquiryError> for ApiError {

@@ -32,8 +32,8 @@ pub struct HistoryRow {
     pub result_message: String,
     pub kos_response_ms: Option<i32>,
     pub cache_hit: bool,
-    /// The answer given, serialized once and shared (the spool keeps it as JSON). Stored
-    /// only when there is no `snapshot` to rebuild it from.
+    /// The answer given, in records of older versions' spools (the spool keeps it as
+    /// JSON); stored only when there is no `snapshot` to rebuild it from.
     pub result: Option<Arc<RawValue>>,
     /// The bill the answer was given from (absent in records of older versions' spools).
     #[serde(default)]
@@ -269,7 +269,12 @@ impl HistoryRow {
                 .as_deref()
                 .and_then(|r| serde_json::from_str(r.get()).ok()),
         };
-        PastInquiry::try_from((stored, None))
+        // An answer is rebuilt from its bill, as when it is read from PostgreSQL.
+        let bill = match (&self.result, &self.snapshot) {
+            (None, Some(s)) => serde_json::from_str(s.bill.get()).ok(),
+            _ => None,
+        };
+        PastInquiry::try_from((stored, bill))
     }
 }
 
