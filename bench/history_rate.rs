@@ -7,7 +7,8 @@ use std::time::Instant;
 
 use chrono::Utc;
 use diesel_async::RunQueryDsl as _;
-use phonebill::actors::telecom::bill_history::{Flush, Record, Snapshot};
+use phonebill::actors::telecom::bill_history::{Flush, Snapshot};
+use phonebill::domain::identity::LineNumber;
 use phonebill::domain::telecom::bill::BillSnapshot;
 use phonebill::domain::telecom::kos::KosBill;
 use phonebill::infra::telecom::bill_history::{write_batch, write_one, HistoryRecord, HistoryRow};
@@ -26,7 +27,11 @@ fn snapshots() -> Vec<BillSnapshot> {
                 Err(e) => unreachable!("BILL above is a bill: {e}"),
             };
             bill.total_fee += n;
-            match BillSnapshot::of(&bill) {
+            let line = match LineNumber::parse(&bill.line_number) {
+                Ok(line) => line,
+                Err(e) => unreachable!("BILL above names a line: {e}"),
+            };
+            match BillSnapshot::of(&bill, &line) {
                 Ok(s) => s,
                 Err(e) => unreachable!("a bill serializes: {e}"),
             }
@@ -113,9 +118,9 @@ async fn main() -> anyhow::Result<()> {
         // A full writer refuses; a client would get 503 and retry, so does this loop.
         while actors
             .telecom
-            .history
-            .ask_shard(0, Record(record(n, "actor", &bills)))
-            .await?
+            .inlet
+            .hand(record(n, "actor", &bills))
+            .await
             .is_err()
         {
             actix_web::rt::time::sleep(std::time::Duration::from_millis(5)).await;

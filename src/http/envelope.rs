@@ -167,7 +167,8 @@ mod tests {
 
     #[test]
     fn an_envelope_around_json_is_the_envelope_ok_serializes() {
-        let data = r#"{"requestId":"r-1","billInfo":{"totalFee":62500,"productName":"5G 스탠다드"}}"#;
+        let data =
+            r#"{"requestId":"r-1","billInfo":{"totalFee":62500,"productName":"5G 스탠다드"}}"#;
         let raw: Box<serde_json::value::RawValue> = serde_json::from_str(data).unwrap();
         let (timestamp, trace_id) = ("2026-12-07T01:02:03.456Z", "abc-\"quoted\"");
         let serialized = serde_json::to_string(&Envelope {
@@ -181,6 +182,9 @@ mod tests {
             trace_id: trace_id.into(),
         })
         .unwrap();
-        assert_eq!(ok_envelope_json(data, timestamp, trace_id), serialized.into_bytes());
+        assert_eq!(
+            ok_envelope_json(data, timestamp, trace_id),
+            serialized.into_bytes()
+        );
     }
 }

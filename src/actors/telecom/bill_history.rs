@@ -10,6 +10,7 @@
 //! buffered, they are spooled as it is dropped. One per instance.
 //! Senders: the bill handlers (`Record`, `Find`, `Page`), shutdown (`Flush`), `/admin`.
 
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,7 +18,7 @@ use actix::prelude::*;
 use serde::Serialize;
 
 use super::notifier::{Notifier, Wake};
-use crate::actors::shard::{Lifeline, Panic, ShardSet};
+use crate::actors::shard::{ActorError, Lifeline, Panic, ShardSet};
 use crate::domain::telecom::bill::{InquiryFilter, PastInquiry};
 use crate::infra::db::DbPool;
 use crate::infra::telecom::bill_history::{self as store, HistoryRecord};
@@ -25,14 +26,115 @@ use crate::infra::telecom::spool::Spool;
 use crate::infra::StoreError;
 use crate::settings::HistorySettings;
 
-#[derive(Message)]
-#[rtype(result = "Result<(), Overloaded>")]
-pub struct Record(pub HistoryRecord);
+/// Records held for the writer: handed over and not yet in PostgreSQL or the spool (in its
+/// mailbox, its buffer or the running round), and records refused because `max_buffered`
+/// were held. Shared by the inlet and the writer (atomics only).
+#[derive(Debug, Default)]
+pub struct Held {
+    records: AtomicUsize,
+    refused: AtomicU64,
+}
 
-/// The writer holds `max_buffered` records already; the record was not taken.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("history writer full")]
-pub struct Overloaded;
+impl Held {
+    /// `n` records are in PostgreSQL or the spool (or lost with a failed spool: logged).
+    fn done(&self, n: usize) {
+        self.records.fetch_sub(n, Ordering::AcqRel);
+    }
+}
+
+/// A record on its way to the writer. Counted in [`Held`] from the moment it is handed
+/// over; dropped unread (the writer died with it in its mailbox) it goes to the spool, so
+/// a record whose inquiry was answered is never lost with a dead actor's mailbox.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Record {
+    record: Option<HistoryRecord>,
+    spool: Spool,
+    held: Arc<Held>,
+}
+
+impl Drop for Record {
+    fn drop(&mut self) {
+        let Some(record) = self.record.take() else {
+            return;
+        };
+        match self.spool.append(std::slice::from_ref(&record)) {
+            Ok(()) => tracing::warn!("history record left in a dead writer's mailbox; spooled"),
+            Err(e) => tracing::error!(error = %e, "history record lost: spool failed"),
+        }
+        self.held.done(1);
+    }
+}
+
+/// The writer holds `max_buffered` records already, or cannot be reached: the record was
+/// not taken (the inquiry is answered "unavailable, retry").
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Refused {
+    #[error("history writer full")]
+    Overloaded,
+    #[error(transparent)]
+    Actor(#[from] ActorError),
+}
+
+/// Where inquiries hand their records to the history writer without waiting for it: a
+/// record is admitted while fewer than `max_buffered` are held, then put in the writer's
+/// mailbox (no reply is awaited: the inquiry is answered as soon as its record is in
+/// memory the writer owns, as before, one actor round trip sooner).
+pub struct HistoryInlet {
+    writer: Arc<ShardSet<HistoryWriter>>,
+    held: Arc<Held>,
+    max_buffered: usize,
+    spool: Spool,
+}
+
+impl HistoryInlet {
+    pub fn new(
+        writer: Arc<ShardSet<HistoryWriter>>,
+        held: Arc<Held>,
+        max_buffered: usize,
+        spool: Spool,
+    ) -> Self {
+        Self {
+            writer,
+            held,
+            max_buffered,
+            spool,
+        }
+    }
+
+    /// Hands `record` to the writer; `Ok` once it is in its mailbox. A writer that just
+    /// died is waited for (briefly) and given the record once more.
+    pub async fn hand(&self, record: HistoryRecord) -> Result<(), Refused> {
+        if self.held.records.fetch_add(1, Ordering::AcqRel) >= self.max_buffered {
+            self.held.done(1);
+            self.held.refused.fetch_add(1, Ordering::Relaxed);
+            return Err(Refused::Overloaded);
+        }
+        let msg = Record {
+            record: Some(record),
+            spool: self.spool.clone(),
+            held: self.held.clone(),
+        };
+        let back = match self.writer.offer_shard(0, msg) {
+            Ok(()) => return Ok(()),
+            Err((ActorError::Gone { .. }, back)) => back,
+            Err((e, back)) => return Err(self.not_taken(back, e)),
+        };
+        match self.writer.offer_shard_when_replaced(0, back).await {
+            Ok(()) => Ok(()),
+            Err((e, back)) => Err(self.not_taken(back, e)),
+        }
+    }
+
+    /// A record the writer did not take: out of the count, and not spooled (its inquiry is
+    /// answered "unavailable").
+    fn not_taken(&self, mut msg: Record, e: ActorError) -> Refused {
+        if msg.record.take().is_some() {
+            self.held.done(1);
+        }
+        Refused::Actor(e)
+    }
+}
 
 /// Writes everything buffered now; answers when it is in PostgreSQL or the spool.
 #[derive(Message)]
@@ -105,6 +207,7 @@ pub struct HistoryWriter {
     waiting_on_next: Vec<tokio::sync::oneshot::Sender<()>>,
     skip_postgres_until: Option<Instant>,
     stats: HistorySnapshot,
+    held: Arc<Held>,
     _lifeline: Lifeline,
 }
 
@@ -115,6 +218,7 @@ impl HistoryWriter {
         spool: Spool,
         settings: HistorySettings,
         notifier: Arc<ShardSet<Notifier>>,
+        held: Arc<Held>,
         lifeline: Lifeline,
     ) -> Self {
         Self {
@@ -129,6 +233,7 @@ impl HistoryWriter {
             waiting_on_next: Vec::new(),
             skip_postgres_until: None,
             stats: HistorySnapshot::default(),
+            held,
             _lifeline: lifeline,
         }
     }
@@ -171,6 +276,7 @@ impl HistoryWriter {
         ctx.spawn(round.into_actor(self).map(move |w, act, ctx| {
             act.busy = false;
             act.in_flight = Arc::default();
+            act.held.done(w.batch - w.kept.len());
             act.stats.written += w.written;
             act.stats.spooled += w.spooled;
             act.stats.batches += 1;
@@ -470,6 +576,7 @@ impl Drop for HistoryWriter {
         if pending.is_empty() {
             return;
         }
+        let _done = HeldDone(&self.held, pending.len());
         match self.spool.append(&pending) {
             Ok(()) => tracing::warn!(
                 records = pending.len(),
@@ -482,22 +589,28 @@ impl Drop for HistoryWriter {
     }
 }
 
-impl Handler<Record> for HistoryWriter {
-    type Result = Result<(), Overloaded>;
+/// Counts records done when dropped (after the writer's own drop has spooled them).
+struct HeldDone<'a>(&'a Held, usize);
 
-    /// Takes the record, or refuses it (without keeping it) when `max_buffered` records are
-    /// already held: the caller then hears "unavailable, retry" and nothing it answered is lost. Memory is
-    /// bounded by `max_buffered` records.
-    fn handle(&mut self, msg: Record, ctx: &mut Context<Self>) -> Self::Result {
-        if self.buffer.len() + self.in_flight.len() >= self.settings.max_buffered {
-            self.stats.refused += 1;
-            return Err(Overloaded);
-        }
-        self.buffer.push(msg.0);
+impl Drop for HeldDone<'_> {
+    fn drop(&mut self) {
+        self.0.done(self.1);
+    }
+}
+
+impl Handler<Record> for HistoryWriter {
+    type Result = ();
+
+    /// Takes the record into the buffer (the inlet admitted it: memory stays bounded by
+    /// `max_buffered` records).
+    fn handle(&mut self, mut msg: Record, ctx: &mut Context<Self>) {
+        let Some(record) = msg.record.take() else {
+            return;
+        };
+        self.buffer.push(record);
         if self.buffer.len() >= self.settings.batch_size {
             self.flush(ctx, None);
         }
-        Ok(())
     }
 }
 
@@ -557,6 +670,7 @@ impl Handler<Snapshot> for HistoryWriter {
     fn handle(&mut self, _: Snapshot, _: &mut Context<Self>) -> Self::Result {
         let mut s = self.stats.clone();
         s.buffered = self.buffer.len();
+        s.refused = self.held.refused.load(Ordering::Relaxed);
         s.postgres_skipped = self.skip_postgres_until.is_some_and(|t| Instant::now() < t);
         MessageResult(s)
     }

@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, SubsecRound as _, Utc};
 
-use super::bill_history::{HistoryWriter, Overloaded, Record};
+use super::bill_history::{HistoryInlet, Refused};
 use super::cache::{CacheActor, CacheKey, Cached, Get, Tier};
 use super::kos_gateway::KosError;
 use crate::actors::shard::{ActorError, ShardSet};
@@ -44,7 +44,7 @@ pub enum InquiryError {
 /// the bill it was made from and rebuilds the same answer when asked).
 pub async fn inquire(
     cache: &ShardSet<CacheActor>,
-    history: &ShardSet<HistoryWriter>,
+    history: &HistoryInlet,
     q: Inquiry,
 ) -> Result<String, InquiryError> {
     let request_uuid = crate::domain::request_id();
@@ -114,17 +114,9 @@ pub async fn inquire(
 /// Hands a record to the history writer before the client is answered. When the writer
 /// cannot take it (full under overload, mailbox full, or being replaced) the inquiry fails:
 /// an answer is only given for an inquiry whose history is safe.
-async fn record(history: &ShardSet<HistoryWriter>, rec: HistoryRecord) -> Result<(), InquiryError> {
-    match history.ask(&0, Record(rec.clone())).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(Overloaded)) => Err(InquiryError::HistoryFull),
-        // The writer died before taking it: its successor takes one more try.
-        Err(ActorError::Gone { .. }) => match history.ask(&0, Record(rec)).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(Overloaded)) => Err(InquiryError::HistoryFull),
-            Err(e) => Err(e.into()),
-        },
-        // Full or Timeout: not resent (a timed-out record may still be taken).
-        Err(e) => Err(e.into()),
-    }
+async fn record(history: &HistoryInlet, rec: HistoryRecord) -> Result<(), InquiryError> {
+    history.hand(rec).await.map_err(|e| match e {
+        Refused::Overloaded => InquiryError::HistoryFull,
+        Refused::Actor(e) => e.into(),
+    })
 }

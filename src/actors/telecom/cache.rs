@@ -431,7 +431,11 @@ impl Handler<Get> for CacheActor {
                     redis_ok = written.is_ok();
                 }
             }
-            (Ok(Lookup::new(value, Tier::Kos, kos_ms, &load_key)), keep, redis_ok)
+            (
+                Ok(Lookup::new(value, Tier::Kos, kos_ms, &load_key)),
+                keep,
+                redis_ok,
+            )
         };
         ctx.spawn(
             load.into_actor(self)

@@ -22,7 +22,7 @@ use super::shard::ShardSet;
 use crate::infra::telecom::spool::Spool;
 use crate::metrics::Metrics;
 use crate::settings::{ActorKindSettings, Settings};
-use bill_history::{HistorySnapshot, HistoryWriter};
+use bill_history::{HistoryInlet, HistorySnapshot, HistoryWriter};
 use cache::{CacheActor, CacheSnapshot, CacheStats};
 use kos_gateway::{GatewaySnapshot, KosGateway};
 use notifier::{Notifier, NotifierSnapshot};
@@ -35,6 +35,8 @@ pub struct Telecom {
     pub cache: Arc<ShardSet<CacheActor>>,
     pub cache_stats: Arc<CacheStats>,
     pub history: Arc<ShardSet<HistoryWriter>>,
+    /// Where inquiries hand their records to `history` (admission without a round trip).
+    pub inlet: HistoryInlet,
     pub notifier: Arc<ShardSet<Notifier>>,
     pub products: Arc<ShardSet<ProductChanger>>,
     pub reconciler: Arc<ShardSet<Reconciler>>,
@@ -152,6 +154,8 @@ impl Telecom {
             settings.actors.history.clone(),
             notifier.clone(),
         );
+        let held = Arc::new(bill_history::Held::default());
+        let (writer_spool, writer_held) = (spool.clone(), held.clone());
         let history = l.start(
             "history",
             ActorKindSettings {
@@ -162,12 +166,19 @@ impl Telecom {
             move |cx| {
                 HistoryWriter::new(
                     db.clone(),
-                    spool.clone(),
+                    writer_spool.clone(),
                     hs.clone(),
                     n.clone(),
+                    writer_held.clone(),
                     cx.lifeline,
                 )
             },
+        );
+        let inlet = HistoryInlet::new(
+            history.clone(),
+            held,
+            settings.actors.history.max_buffered,
+            spool,
         );
         // A change may take two KOS reads, the KOS change and a few database round trips:
         // its actor is given at least that long to answer.
@@ -213,6 +224,7 @@ impl Telecom {
             cache,
             cache_stats,
             history,
+            inlet,
             notifier,
             products,
             reconciler,

@@ -496,7 +496,10 @@ async fn deliver_outbox(
     let mut unknown = Vec::new();
     for n in &leased {
         // (A stored payload is JSON already: it always serializes.)
-        match (Kind::parse(&n.kind), serde_json::value::to_raw_value(&n.payload)) {
+        match (
+            Kind::parse(&n.kind),
+            serde_json::value::to_raw_value(&n.payload),
+        ) {
             (Some(kind), Ok(payload)) => outgoing.push((
                 n,
                 Outgoing {

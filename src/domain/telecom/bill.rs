@@ -146,11 +146,7 @@ impl BillSnapshot {
     ) -> serde_json::Result<String> {
         match &self.answer {
             Some(t) if t.line == *line => Ok(t.fill(request_id)),
-            _ => serde_json::to_string(&BillResult::answered(
-                &request_id.to_string(),
-                line,
-                bill,
-            )),
+            _ => serde_json::to_string(&BillResult::answered(&request_id.to_string(), line, bill)),
         }
     }
 

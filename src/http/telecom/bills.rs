@@ -177,7 +177,7 @@ async fn inquire(
         requested_at,
     };
     let t = &state.actors.telecom;
-    let answer = bill_inquiry::inquire(&t.cache, &t.history, inquiry).await?;
+    let answer = bill_inquiry::inquire(&t.cache, &t.inlet, inquiry).await?;
     Ok(ok_json(&answer))
 }
 
