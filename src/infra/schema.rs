@@ -34,7 +34,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    bill_inquiry_history (id) {
+    bill_inquiry_history (request_id) {
         id -> Int8,
         request_id -> Varchar,
         user_id -> Varchar,

@@ -14,7 +14,9 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use base64::Engine as _;
 use chrono::{DateTime, TimeZone, Utc};
-use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use ring::hmac;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -81,11 +83,11 @@ pub struct TokenKeys {
     source: KeySource,
     /// The verification keys derived so far, by period (the periods still accepted): a key
     /// is derived once per period, not once per token verified.
-    derived: ArcSwap<Vec<(i64, Arc<DecodingKey>)>>,
+    derived: ArcSwap<Vec<(i64, Arc<hmac::Key>)>>,
     /// A configured secret's verification key.
-    configured: Option<Arc<DecodingKey>>,
-    access_validation: Validation,
-    refresh_validation: Validation,
+    configured: Option<Arc<hmac::Key>>,
+    /// Seconds of clock difference allowed on `exp` and `nbf`.
+    leeway_s: i64,
     issuer: String,
     audience: String,
     refresh_audience: String,
@@ -104,20 +106,9 @@ impl TokenKeys {
     ) -> Self {
         // A refresh token is never accepted as an access token and vice versa: distinct `aud`.
         let refresh_audience = format!("{audience}#refresh");
-        let validation = |aud: &str| {
-            let mut v = Validation::new(Algorithm::HS256);
-            v.algorithms = vec![Algorithm::HS256];
-            v.set_issuer(&[issuer]);
-            v.set_audience(&[aud]);
-            v.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
-            v.validate_exp = true;
-            v.validate_nbf = true;
-            v.leeway = leeway_s;
-            v
-        };
         let configured = match &source {
             KeySource::Configured { secret, .. } => {
-                Some(Arc::new(DecodingKey::from_secret(secret)))
+                Some(Arc::new(hmac::Key::new(hmac::HMAC_SHA256, secret)))
             }
             KeySource::Rotating { .. } => None,
         };
@@ -125,8 +116,7 @@ impl TokenKeys {
             source,
             derived: ArcSwap::from_pointee(Vec::new()),
             configured,
-            access_validation: validation(audience),
-            refresh_validation: validation(&refresh_audience),
+            leeway_s: i64::try_from(leeway_s).unwrap_or(i64::MAX),
             issuer: issuer.to_string(),
             audience: audience.to_string(),
             refresh_audience,
@@ -148,7 +138,7 @@ impl TokenKeys {
     }
 
     /// The key of `kid`, if tokens signed with it are still accepted at `now`.
-    fn verification_key(&self, kid: &str, now: DateTime<Utc>) -> Option<Arc<DecodingKey>> {
+    fn verification_key(&self, kid: &str, now: DateTime<Utc>) -> Option<Arc<hmac::Key>> {
         match &self.source {
             KeySource::Configured { kid: current, .. } => {
                 (kid == current).then(|| self.configured.clone()).flatten()
@@ -166,7 +156,7 @@ impl TokenKeys {
                 if let Some((_, key)) = known.iter().find(|(q, _)| *q == p) {
                     return Some(key.clone());
                 }
-                let key = Arc::new(DecodingKey::from_secret(&derive(master, kid)));
+                let key = Arc::new(hmac::Key::new(hmac::HMAC_SHA256, &derive(master, kid)));
                 // Two threads deriving the same key at once both store it: harmless.
                 let mut next: Vec<_> = known
                     .iter()
@@ -180,11 +170,20 @@ impl TokenKeys {
         }
     }
 
-    /// The key a token says it was signed with, after refusing what we never issue: no
-    /// `kid`, or a `crit` header (RFC 7515 §4.1.11: extensions we do not understand).
-    fn key_for(&self, token: &str, now: DateTime<Utc>) -> Result<Arc<DecodingKey>, InvalidToken> {
+    /// The claims of `token` if it is one of ours, of audience `audience`, valid at `now`:
+    /// three base64url parts; a header of algorithm HS256 naming a key we accept (`kid`),
+    /// without `crit` (RFC 7515 §4.1.11: extensions we do not understand); a signature that
+    /// is that key's HMAC-SHA256 of the first two parts (compared in constant time, before
+    /// the claims are read); then `iss`, `aud`, `exp` and `nbf` (with the leeway).
+    fn verify<C: DeserializeOwned + Registered>(
+        &self,
+        token: &str,
+        audience: &str,
+        now: DateTime<Utc>,
+    ) -> Result<C, InvalidToken> {
         #[derive(Deserialize)]
         struct KeyHeader {
+            alg: String,
             kid: Option<String>,
             #[serde(default)]
             crit: Present,
@@ -197,16 +196,28 @@ impl TokenKeys {
                 serde::de::IgnoredAny::deserialize(d).map(|_| Present(true))
             }
         }
-        let header = token.split('.').next().ok_or(InvalidToken)?;
-        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(header)
-            .map_err(|_| InvalidToken)?;
-        let fields: KeyHeader = serde_json::from_slice(&bytes).map_err(|_| InvalidToken)?;
-        if fields.crit.0 {
+        let b64 = |part: &str| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(part)
+                .map_err(|_| InvalidToken)
+        };
+        let (signed, signature) = token.rsplit_once('.').ok_or(InvalidToken)?;
+        let (header, claims) = signed.split_once('.').ok_or(InvalidToken)?;
+        let header: KeyHeader = serde_json::from_slice(&b64(header)?).map_err(|_| InvalidToken)?;
+        if header.alg != "HS256" || header.crit.0 {
             return Err(InvalidToken);
         }
-        let kid = fields.kid.ok_or(InvalidToken)?;
-        self.verification_key(&kid, now).ok_or(InvalidToken)
+        let key = self
+            .verification_key(&header.kid.ok_or(InvalidToken)?, now)
+            .ok_or(InvalidToken)?;
+        hmac::verify(&key, signed.as_bytes(), &b64(signature)?).map_err(|_| InvalidToken)?;
+        let claims: C = serde_json::from_slice(&b64(claims)?).map_err(|_| InvalidToken)?;
+        let now = now.timestamp();
+        let valid = claims.iss() == self.issuer
+            && claims.aud() == audience
+            && claims.exp() >= now.saturating_sub(self.leeway_s)
+            && claims.nbf() <= now.saturating_add(self.leeway_s);
+        valid.then_some(claims).ok_or(InvalidToken)
     }
 
     pub fn access_ttl_s(&self) -> u64 {
@@ -259,19 +270,42 @@ impl TokenKeys {
     }
 
     pub fn verify_access(&self, token: &str) -> Result<AccessClaims, InvalidToken> {
-        let key = self.key_for(token, Utc::now())?;
-        decode::<AccessClaims>(token, &key, &self.access_validation)
-            .map(|d| d.claims)
-            .map_err(|_| InvalidToken)
+        self.verify(token, &self.audience, Utc::now())
     }
 
     pub fn verify_refresh(&self, token: &str) -> Result<RefreshClaims, InvalidToken> {
-        let key = self.key_for(token, Utc::now())?;
-        decode::<RefreshClaims>(token, &key, &self.refresh_validation)
-            .map(|d| d.claims)
-            .map_err(|_| InvalidToken)
+        self.verify(token, &self.refresh_audience, Utc::now())
     }
 }
+
+/// The registered claims every token of ours carries and `verify` checks.
+trait Registered {
+    fn iss(&self) -> &str;
+    fn aud(&self) -> &str;
+    fn exp(&self) -> i64;
+    fn nbf(&self) -> i64;
+}
+
+macro_rules! registered {
+    ($claims:ty) => {
+        impl Registered for $claims {
+            fn iss(&self) -> &str {
+                &self.iss
+            }
+            fn aud(&self) -> &str {
+                &self.aud
+            }
+            fn exp(&self) -> i64 {
+                self.exp
+            }
+            fn nbf(&self) -> i64 {
+                self.nbf
+            }
+        }
+    };
+}
+registered!(AccessClaims);
+registered!(RefreshClaims);
 
 fn period(now: DateTime<Utc>, period_s: u64) -> i64 {
     now.timestamp().div_euclid(period_s.max(1) as i64)
@@ -379,6 +413,72 @@ mod tests {
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.as_ref())
         );
         assert!(k.verify_access(&token).is_err());
+    }
+
+    #[test]
+    fn other_algorithms_tampered_tokens_and_claims_out_of_bounds_are_refused() {
+        let k = keys();
+        let secret = b"0123456789abcdef0123456789abcdef";
+        let now = Utc::now().timestamp();
+        let claims = |iss: &str, nbf: i64, exp: i64| {
+            serde_json::json!({
+                "sub": "user01", "sid": Uuid::new_v4(), "iss": iss, "aud": "web",
+                "iat": now, "nbf": nbf, "exp": exp, "jti": Uuid::new_v4(),
+            })
+        };
+        let sign = |alg: Algorithm, c: &serde_json::Value| {
+            let mut h = Header::new(alg);
+            h.kid = Some("k1".into());
+            encode(&h, c, &EncodingKey::from_secret(secret)).unwrap()
+        };
+        let good = sign(Algorithm::HS256, &claims("phonebill", now, now + 600));
+        assert!(k.verify_access(&good).is_ok());
+        // Another HMAC algorithm under the same key.
+        assert!(k
+            .verify_access(&sign(
+                Algorithm::HS512,
+                &claims("phonebill", now, now + 600)
+            ))
+            .is_err());
+        // A claim changed after signing, a signature cut short, parts missing.
+        let (head, rest) = good.split_once('.').unwrap();
+        let (_, sig) = rest.split_once('.').unwrap();
+        let forged = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(claims("phonebill", now, now + 60_000).to_string());
+        assert!(k.verify_access(&format!("{head}.{forged}.{sig}")).is_err());
+        assert!(k.verify_access(&good[..good.len() - 2]).is_err());
+        assert!(k.verify_access(&format!("{head}.{sig}")).is_err());
+        assert!(k.verify_access("").is_err());
+        // Someone else's issuer, not valid yet, expired a moment ago.
+        assert!(k
+            .verify_access(&sign(Algorithm::HS256, &claims("other", now, now + 600)))
+            .is_err());
+        assert!(k
+            .verify_access(&sign(
+                Algorithm::HS256,
+                &claims("phonebill", now + 60, now + 600)
+            ))
+            .is_err());
+        assert!(k
+            .verify_access(&sign(
+                Algorithm::HS256,
+                &claims("phonebill", now - 600, now - 1)
+            ))
+            .is_err());
+        // Within the leeway, a token a moment from valid is accepted.
+        let lenient = TokenKeys::new(configured(secret), "phonebill", "web", 1800, 86400, 30);
+        assert!(lenient
+            .verify_access(&sign(
+                Algorithm::HS256,
+                &claims("phonebill", now + 10, now + 600)
+            ))
+            .is_ok());
+        assert!(lenient
+            .verify_access(&sign(
+                Algorithm::HS256,
+                &claims("phonebill", now - 600, now - 10)
+            ))
+            .is_ok());
     }
 
     #[test]
