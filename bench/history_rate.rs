@@ -120,7 +120,6 @@ async fn main() -> anyhow::Result<()> {
             .telecom
             .inlet
             .hand(record(n, "actor", &bills))
-            .await
             .is_err()
         {
             actix_web::rt::time::sleep(std::time::Duration::from_millis(5)).await;

@@ -409,29 +409,6 @@ where
         }
     }
 
-    /// [`offer_shard`](Self::offer_shard) once the dead actor of shard `index` has been
-    /// replaced (waiting for that briefly, as `ask` does).
-    pub async fn offer_shard_when_replaced<M>(
-        &self,
-        index: usize,
-        msg: M,
-    ) -> Result<(), (ActorError, M)>
-    where
-        M: Message + Send + 'static,
-        M::Result: Send,
-        A: Handler<M>,
-        A::Context: ToEnvelope<A, M>,
-    {
-        let slot = &self.slots[index % self.slots.len()];
-        for _ in 0..100 {
-            if slot.addr.load().connected() || self.stopping.load(Ordering::Acquire) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        self.offer_shard(index, msg)
-    }
-
     /// Delivers a control message to the shard owning `key`, waiting for mailbox space
     /// rather than dropping it (used where losing the message would be wrong).
     pub async fn deliver<M>(&self, key: &(impl Hash + ?Sized), msg: M) -> Result<(), ActorError>

@@ -18,7 +18,7 @@ use actix::prelude::*;
 use serde::Serialize;
 
 use super::notifier::{Notifier, Wake};
-use crate::actors::shard::{ActorError, Lifeline, Panic, ShardSet};
+use crate::actors::shard::{Lifeline, Panic, ShardSet};
 use crate::domain::telecom::bill::{InquiryFilter, PastInquiry};
 use crate::infra::db::DbPool;
 use crate::infra::telecom::bill_history::{self as store, HistoryRecord};
@@ -42,99 +42,73 @@ impl Held {
     }
 }
 
-/// A record on its way to the writer. Counted in [`Held`] from the moment it is handed
-/// over; dropped unread (the writer died with it in its mailbox) it goes to the spool, so
-/// a record whose inquiry was answered is never lost with a dead actor's mailbox.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Record {
-    record: Option<HistoryRecord>,
-    spool: Spool,
-    held: Arc<Held>,
-}
-
-impl Drop for Record {
-    fn drop(&mut self) {
-        let Some(record) = self.record.take() else {
-            return;
-        };
-        match self.spool.append(std::slice::from_ref(&record)) {
-            Ok(()) => tracing::warn!("history record left in a dead writer's mailbox; spooled"),
-            Err(e) => tracing::error!(error = %e, "history record lost: spool failed"),
-        }
-        self.held.done(1);
-    }
-}
-
 /// The writer holds `max_buffered` records already, or cannot be reached: the record was
 /// not taken (the inquiry is answered "unavailable, retry").
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum Refused {
     #[error("history writer full")]
     Overloaded,
-    #[error(transparent)]
-    Actor(#[from] ActorError),
+    #[error("history writer gone")]
+    Gone,
 }
 
-/// Where inquiries hand their records to the history writer without waiting for it: a
-/// record is admitted while fewer than `max_buffered` are held, then put in the writer's
-/// mailbox (no reply is awaited: the inquiry is answered as soon as its record is in
-/// memory the writer owns, as before, one actor round trip sooner).
+/// Where inquiries hand their records to the history writer without a round trip: a record
+/// is admitted while fewer than `max_buffered` are held, then queued for the writer, which
+/// takes the queue into its buffer at every write (each `flush_interval_ms`, or at once when
+/// a `batch_size` has been queued: the only time the writer is woken). The queue outlives
+/// the writer actor: a writer that dies leaves what is queued to its successor (and spools
+/// what it held itself). The inquiry is answered once its record is queued, as it was once
+/// its record was buffered: the last flush interval's records are what a SIGKILL loses.
 pub struct HistoryInlet {
+    queue: crossbeam_channel::Sender<HistoryRecord>,
     writer: Arc<ShardSet<HistoryWriter>>,
     held: Arc<Held>,
     max_buffered: usize,
-    spool: Spool,
+    batch_size: usize,
 }
 
 impl HistoryInlet {
     pub fn new(
+        queue: crossbeam_channel::Sender<HistoryRecord>,
         writer: Arc<ShardSet<HistoryWriter>>,
         held: Arc<Held>,
-        max_buffered: usize,
-        spool: Spool,
+        settings: &HistorySettings,
     ) -> Self {
         Self {
+            queue,
             writer,
             held,
-            max_buffered,
-            spool,
+            max_buffered: settings.max_buffered,
+            batch_size: settings.batch_size.max(1),
         }
     }
 
-    /// Hands `record` to the writer; `Ok` once it is in its mailbox. A writer that just
-    /// died is waited for (briefly) and given the record once more.
-    pub async fn hand(&self, record: HistoryRecord) -> Result<(), Refused> {
-        if self.held.records.fetch_add(1, Ordering::AcqRel) >= self.max_buffered {
+    /// Hands `record` to the writer; `Ok` once it is queued for it.
+    pub fn hand(&self, record: HistoryRecord) -> Result<(), Refused> {
+        let before = self.held.records.fetch_add(1, Ordering::AcqRel);
+        if before >= self.max_buffered {
             self.held.done(1);
             self.held.refused.fetch_add(1, Ordering::Relaxed);
             return Err(Refused::Overloaded);
         }
-        let msg = Record {
-            record: Some(record),
-            spool: self.spool.clone(),
-            held: self.held.clone(),
-        };
-        let back = match self.writer.offer_shard(0, msg) {
-            Ok(()) => return Ok(()),
-            Err((ActorError::Gone { .. }, back)) => back,
-            Err((e, back)) => return Err(self.not_taken(back, e)),
-        };
-        match self.writer.offer_shard_when_replaced(0, back).await {
-            Ok(()) => Ok(()),
-            Err((e, back)) => Err(self.not_taken(back, e)),
-        }
-    }
-
-    /// A record the writer did not take: out of the count, and not spooled (its inquiry is
-    /// answered "unavailable").
-    fn not_taken(&self, mut msg: Record, e: ActorError) -> Refused {
-        if msg.record.take().is_some() {
+        if self.queue.send(record).is_err() {
+            // No writer can ever take it (the set is gone: shutdown).
             self.held.done(1);
+            return Err(Refused::Gone);
         }
-        Refused::Actor(e)
+        if (before + 1) % self.batch_size == 0 {
+            // A batch is waiting: write it now rather than at the next tick. A full mailbox
+            // only delays it to that tick.
+            let _ = self.writer.offer_shard(0, Drain);
+        }
+        Ok(())
     }
 }
+
+/// Takes the queue into the buffer and writes a batch if one is full.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Drain;
 
 /// Writes everything buffered now; answers when it is in PostgreSQL or the spool.
 #[derive(Message)]
@@ -207,6 +181,8 @@ pub struct HistoryWriter {
     waiting_on_next: Vec<tokio::sync::oneshot::Sender<()>>,
     skip_postgres_until: Option<Instant>,
     stats: HistorySnapshot,
+    /// Records handed over by the inlet, not yet taken into `buffer`.
+    queue: crossbeam_channel::Receiver<HistoryRecord>,
     held: Arc<Held>,
     _lifeline: Lifeline,
 }
@@ -218,6 +194,7 @@ impl HistoryWriter {
         spool: Spool,
         settings: HistorySettings,
         notifier: Arc<ShardSet<Notifier>>,
+        queue: crossbeam_channel::Receiver<HistoryRecord>,
         held: Arc<Held>,
         lifeline: Lifeline,
     ) -> Self {
@@ -233,6 +210,7 @@ impl HistoryWriter {
             waiting_on_next: Vec::new(),
             skip_postgres_until: None,
             stats: HistorySnapshot::default(),
+            queue,
             held,
             _lifeline: lifeline,
         }
@@ -242,6 +220,7 @@ impl HistoryWriter {
     /// every record buffered now is in PostgreSQL or the spool: at most two rounds later,
     /// however busy the writer is.
     fn flush(&mut self, ctx: &mut Context<Self>, done: Option<tokio::sync::oneshot::Sender<()>>) {
+        self.drain();
         if self.busy {
             self.waiting_on_next.extend(done);
             return;
@@ -311,6 +290,11 @@ impl HistoryWriter {
                 act.flush(ctx, None);
             }
         }));
+    }
+
+    /// Takes what the inlet queued into the buffer (at most `max_buffered` are held).
+    fn drain(&mut self) {
+        self.buffer.extend(self.queue.try_iter());
     }
 
     /// Replays the spool into PostgreSQL, when there is one and nothing else runs.
@@ -567,11 +551,14 @@ impl Drop for HistoryWriter {
     fn drop(&mut self) {
         // Dying (panic) or stopping with records buffered or being written: keep them in
         // the spool (a record written twice is harmless; `request_id` is unique).
+        // What is still queued too: a successor would write it, but at shutdown there is
+        // none, and a record spooled and also written is stored once (`request_id`).
         let pending: Vec<HistoryRecord> = self
             .in_flight
             .iter()
             .cloned()
             .chain(self.buffer.drain(..))
+            .chain(self.queue.try_iter())
             .collect();
         if pending.is_empty() {
             return;
@@ -598,16 +585,11 @@ impl Drop for HeldDone<'_> {
     }
 }
 
-impl Handler<Record> for HistoryWriter {
+impl Handler<Drain> for HistoryWriter {
     type Result = ();
 
-    /// Takes the record into the buffer (the inlet admitted it: memory stays bounded by
-    /// `max_buffered` records).
-    fn handle(&mut self, mut msg: Record, ctx: &mut Context<Self>) {
-        let Some(record) = msg.record.take() else {
-            return;
-        };
-        self.buffer.push(record);
+    fn handle(&mut self, _: Drain, ctx: &mut Context<Self>) {
+        self.drain();
         if self.buffer.len() >= self.settings.batch_size {
             self.flush(ctx, None);
         }
@@ -631,6 +613,7 @@ impl Handler<Find> for HistoryWriter {
 
     fn handle(&mut self, msg: Find, _: &mut Context<Self>) -> Self::Result {
         // A record still waiting to be written is found too.
+        self.drain();
         if let Some(r) = self
             .buffer
             .iter()
@@ -669,7 +652,7 @@ impl Handler<Snapshot> for HistoryWriter {
 
     fn handle(&mut self, _: Snapshot, _: &mut Context<Self>) -> Self::Result {
         let mut s = self.stats.clone();
-        s.buffered = self.buffer.len();
+        s.buffered = self.buffer.len() + self.queue.len();
         s.refused = self.held.refused.load(Ordering::Relaxed);
         s.postgres_skipped = self.skip_postgres_until.is_some_and(|t| Instant::now() < t);
         MessageResult(s)

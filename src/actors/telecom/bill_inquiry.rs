@@ -74,7 +74,7 @@ pub async fn inquire(
         Ok(l) => l,
         Err(e) => {
             row.result_message = "KOS unavailable".into();
-            record(history, HistoryRecord { row, notify: None }).await?;
+            record(history, HistoryRecord { row, notify: None })?;
             return Err(e.into());
         }
     };
@@ -98,13 +98,13 @@ pub async fn inquire(
             // row and its bill (`infra::telecom::bill_stream`); the answer is rebuilt from
             // the bill when asked for again.
             row.snapshot = Some(snapshot);
-            record(history, HistoryRecord { row, notify: None }).await?;
+            record(history, HistoryRecord { row, notify: None })?;
             Ok(answer)
         }
         Cached::Refused { code, message } => {
             row.result_code = code.clone();
             row.result_message = message.clone();
-            record(history, HistoryRecord { row, notify: None }).await?;
+            record(history, HistoryRecord { row, notify: None })?;
             Err(InquiryError::Refused { code: code.clone() })
         }
         other => Err(InquiryError::Internal(format!("bill cache held {other:?}"))),
@@ -112,11 +112,14 @@ pub async fn inquire(
 }
 
 /// Hands a record to the history writer before the client is answered. When the writer
-/// cannot take it (full under overload, mailbox full, or being replaced) the inquiry fails:
-/// an answer is only given for an inquiry whose history is safe.
-async fn record(history: &HistoryInlet, rec: HistoryRecord) -> Result<(), InquiryError> {
-    history.hand(rec).await.map_err(|e| match e {
+/// cannot take it (full under overload, or gone) the inquiry fails: an answer is only given
+/// for an inquiry whose history is safe.
+fn record(history: &HistoryInlet, rec: HistoryRecord) -> Result<(), InquiryError> {
+    history.hand(rec).map_err(|e| match e {
         Refused::Overloaded => InquiryError::HistoryFull,
-        Refused::Actor(e) => e.into(),
+        Refused::Gone => InquiryError::Actor(ActorError::Gone {
+            kind: "history",
+            retry_after_s: 1,
+        }),
     })
 }

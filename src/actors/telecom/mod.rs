@@ -154,8 +154,11 @@ impl Telecom {
             settings.actors.history.clone(),
             notifier.clone(),
         );
+        // The inlet's queue and count outlive any one writer actor (a successor takes over
+        // what its predecessor had queued).
         let held = Arc::new(bill_history::Held::default());
-        let (writer_spool, writer_held) = (spool.clone(), held.clone());
+        let (queue, queued) = crossbeam_channel::unbounded();
+        let writer_held = held.clone();
         let history = l.start(
             "history",
             ActorKindSettings {
@@ -166,20 +169,16 @@ impl Telecom {
             move |cx| {
                 HistoryWriter::new(
                     db.clone(),
-                    writer_spool.clone(),
+                    spool.clone(),
                     hs.clone(),
                     n.clone(),
+                    queued.clone(),
                     writer_held.clone(),
                     cx.lifeline,
                 )
             },
         );
-        let inlet = HistoryInlet::new(
-            history.clone(),
-            held,
-            settings.actors.history.max_buffered,
-            spool,
-        );
+        let inlet = HistoryInlet::new(queue, history.clone(), held, &settings.actors.history);
         // A change may take two KOS reads, the KOS change and a few database round trips:
         // its actor is given at least that long to answer.
         let change_worst_ms = 2 * settings.kos.inquiry_timeout_ms
