@@ -11,6 +11,8 @@ export function login(userId) {
   const res = http.post(`${API}/auth/login`, JSON.stringify({ userId, password: PASSWORD }), {
     headers: JSON_HEADERS,
     tags: { name: 'POST /auth/login' },
+    // Read even where a script discards response bodies.
+    responseType: 'text',
   });
   check(res, { 'login 200': (r) => r.status === 200 });
   return res.status === 200 ? res.json() : null;

@@ -96,7 +96,7 @@ impl HistoryInlet {
             self.held.done(1);
             return Err(Refused::Gone);
         }
-        if (before + 1) % self.batch_size == 0 {
+        if (before + 1).is_multiple_of(self.batch_size) {
             // A batch is waiting: write it now rather than at the next tick. A full mailbox
             // only delays it to that tick.
             let _ = self.writer.offer_shard(0, Drain);
