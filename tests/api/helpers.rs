@@ -37,6 +37,13 @@ pub fn test_settings(db_name: &str, prefix: &str) -> Settings {
     s.server.shutdown_timeout_s = 1;
     s.database.url = SecretString::from(format!("{}/{db_name}", pg_base()));
     s.database.pool_max_size = 3;
+    // The whole suite runs many instances at once on two cores (debug builds): the shipped
+    // waits for a connection and a Redis command (sized for a service with the machine to
+    // itself) are lengthened so that a moment of that load is not taken for an outage (two
+    // instances' first requests then all answered 503). Tests of outages set their own.
+    s.database.acquire_timeout_ms = 5000;
+    s.redis.acquire_timeout_ms = 2000;
+    s.redis.command_timeout_ms = 2000;
     s.actors.history.write_connections = 2;
     s.database.migrate_on_start = true;
     s.redis.url = SecretString::from(redis_url());
