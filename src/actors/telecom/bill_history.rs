@@ -37,8 +37,13 @@ pub struct Held {
 
 impl Held {
     /// `n` records are in PostgreSQL or the spool (or lost with a failed spool: logged).
+    /// Never below zero: a miscount must not leave the inlet refusing every record.
     fn done(&self, n: usize) {
-        self.records.fetch_sub(n, Ordering::AcqRel);
+        let _ = self
+            .records
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                Some(held.saturating_sub(n))
+            });
     }
 }
 
