@@ -11,3 +11,8 @@ ALTER TABLE bill_inquiry_history
     ALTER COLUMN request_id TYPE VARCHAR(64) COLLATE "C",
     ALTER COLUMN line_number TYPE CHAR(11) COLLATE "C",
     ADD CONSTRAINT bill_inquiry_history_pkey PRIMARY KEY (request_id);
+-- Without its primary key the serial id is no longer unique by constraint; the bill-result
+-- stream's cursor relies on (txid, id) naming one row, so its index now says so.
+DROP INDEX bill_inquiry_history_stream;
+CREATE UNIQUE INDEX bill_inquiry_history_stream ON bill_inquiry_history (txid, id)
+    WHERE snapshot_id IS NOT NULL;

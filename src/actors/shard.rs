@@ -373,42 +373,6 @@ where
         }
     }
 
-    /// Puts `msg` in the mailbox of shard `index` (modulo the shard count) without waiting
-    /// for it to be handled; gives it back when the mailbox is full or the actor is gone.
-    pub fn offer_shard<M>(&self, index: usize, msg: M) -> Result<(), (ActorError, M)>
-    where
-        M: Message + Send + 'static,
-        M::Result: Send,
-        A: Handler<M>,
-        A::Context: ToEnvelope<A, M>,
-    {
-        let slot = &self.slots[index % self.slots.len()];
-        let (kind, retry_after_s) = (self.kind, self.retry_after_s);
-        match slot.addr.load().try_send(msg) {
-            Ok(()) => {
-                slot.stats.processed.fetch_add(1, Ordering::Relaxed);
-                Ok(())
-            }
-            Err(SendError::Full(msg)) => {
-                slot.stats.rejected.fetch_add(1, Ordering::Relaxed);
-                Err((
-                    ActorError::Full {
-                        kind,
-                        retry_after_s,
-                    },
-                    msg,
-                ))
-            }
-            Err(SendError::Closed(msg)) => Err((
-                ActorError::Gone {
-                    kind,
-                    retry_after_s,
-                },
-                msg,
-            )),
-        }
-    }
-
     /// Delivers a control message to the shard owning `key`, waiting for mailbox space
     /// rather than dropping it (used where losing the message would be wrong).
     pub async fn deliver<M>(&self, key: &(impl Hash + ?Sized), msg: M) -> Result<(), ActorError>

@@ -61,9 +61,10 @@ pub enum Refused {
 /// is admitted while fewer than `max_buffered` are held, then queued for the writer, which
 /// takes the queue into its buffer at every write (each `flush_interval_ms`, or at once when
 /// a `batch_size` has been queued: the only time the writer is woken). The queue outlives
-/// the writer actor: a writer that dies leaves what is queued to its successor (and spools
-/// what it held itself). The inquiry is answered once its record is queued, as it was once
-/// its record was buffered: the last flush interval's records are what a SIGKILL loses.
+/// the writer actor: a writer that dies spools what it held and what was queued then, and
+/// its successor takes what is queued after. The inquiry is answered once its record is
+/// queued, as it was once its record was buffered: the last flush interval's records are
+/// what a SIGKILL loses.
 pub struct HistoryInlet {
     queue: crossbeam_channel::Sender<HistoryRecord>,
     writer: Arc<ShardSet<HistoryWriter>>,
@@ -104,7 +105,7 @@ impl HistoryInlet {
         if (before + 1).is_multiple_of(self.batch_size) {
             // A batch is waiting: write it now rather than at the next tick. A full mailbox
             // only delays it to that tick.
-            let _ = self.writer.offer_shard(0, Drain);
+            self.writer.tell(&0, Drain);
         }
         Ok(())
     }
@@ -568,7 +569,6 @@ impl Drop for HistoryWriter {
         if pending.is_empty() {
             return;
         }
-        let _done = HeldDone(&self.held, pending.len());
         match self.spool.append(&pending) {
             Ok(()) => tracing::warn!(
                 records = pending.len(),
@@ -578,15 +578,7 @@ impl Drop for HistoryWriter {
                 tracing::error!(records = pending.len(), error = %e, "history records lost: spool failed")
             }
         }
-    }
-}
-
-/// Counts records done when dropped (after the writer's own drop has spooled them).
-struct HeldDone<'a>(&'a Held, usize);
-
-impl Drop for HeldDone<'_> {
-    fn drop(&mut self) {
-        self.0.done(self.1);
+        self.held.done(pending.len());
     }
 }
 
