@@ -303,6 +303,16 @@ pub struct ActorsSettings {
     pub order: ActorKindSettings,
     pub recovery: SingleActorSettings,
     pub popular: SingleActorSettings,
+    pub session_front: SingleActorSettings,
+    pub cache_front: CacheFrontSettings,
+}
+
+/// The cache fronts, one per HTTP worker (`[actors.cache_front]`).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheFrontSettings {
+    pub mailbox: usize,
+    pub entries: usize,
 }
 
 /// Mailbox and sharding of one actor kind (`[actors.KIND]`).
@@ -460,6 +470,18 @@ impl Settings {
         positive("actors.account.shards", self.actors.account.shards)?;
         positive("actors.kos.mailbox", self.actors.kos.mailbox)?;
         positive("actors.cache.mailbox", self.actors.cache.mailbox)?;
+        positive(
+            "actors.session_front.mailbox",
+            self.actors.session_front.mailbox,
+        )?;
+        positive(
+            "actors.cache_front.mailbox",
+            self.actors.cache_front.mailbox,
+        )?;
+        positive(
+            "actors.cache_front.entries",
+            self.actors.cache_front.entries,
+        )?;
         positive("actors.products.mailbox", self.actors.products.mailbox)?;
         positive("actors.products.shards", self.actors.products.shards)?;
         positive("actors.reconciler.mailbox", self.actors.reconciler.mailbox)?;

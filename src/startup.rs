@@ -254,7 +254,9 @@ fn http_server(
     let body_timeout = Duration::from_millis(settings.server.body_timeout_ms);
     let cors_settings = settings.cors.clone();
     let server = HttpServer::new(move || {
-        let mut app = App::new().app_data(state.clone());
+        // This closure runs once on each worker's thread: its fronts start there.
+        let fronts = web::Data::new(http::WorkerFronts::start_here(&state.actors));
+        let mut app = App::new().app_data(state.clone()).app_data(fronts);
         if let Some(kos) = &simulated_kos {
             app = app.app_data(kos.clone());
         }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use futures_util::future::BoxFuture;
 
+use super::front::FrontSet;
 use super::shard::{ActorError, KindSnapshot, Panic, ShardContext, ShardSet};
 use crate::infra::Stores;
 use crate::settings::ActorKindSettings;
@@ -142,6 +143,21 @@ impl Launcher {
         ));
         self.enrolled.push(set.clone());
         set
+    }
+
+    /// The common reply time-out.
+    pub fn reply_timeout(&self) -> Duration {
+        self.reply_timeout
+    }
+
+    /// Enrols a kind whose actors are started elsewhere (the HTTP workers' fronts).
+    pub fn enrol_fronts<A>(&mut self, fronts: FrontSet<A>) -> Arc<FrontSet<A>>
+    where
+        A: Actor<Context = Context<A>> + Supervised + Handler<Panic>,
+    {
+        let fronts = Arc::new(fronts);
+        self.enrolled.push(fronts.clone());
+        fronts
     }
 
     /// Every kind started, in start order.

@@ -2,10 +2,12 @@
 //! `store`),
 //! each with one file per actor kind (its messages, state and handlers), its use cases, and
 //! one `start` that registers its kinds. At the root, what they all run on: `shard` (the
-//! sharded, supervised, bounded sets), `group` (registration), `bus` (Redis pub/sub relayed
-//! to every instance's actors).
+//! sharded, supervised, bounded sets), `group` (registration), `front` (one actor of a kind
+//! on each HTTP worker's thread, answering from the shards' copies), `bus` (Redis pub/sub
+//! relayed to every instance's actors).
 
 pub mod bus;
+pub mod front;
 pub mod group;
 pub mod identity;
 pub mod shard;

@@ -170,6 +170,10 @@ where
         if self.stopping.load(Ordering::Acquire) {
             return;
         }
+        // A stopped arbiter (an HTTP worker's, as the server stops) cannot run a successor.
+        if !self.arbiter.spawn(std::future::ready(())) {
+            return;
+        }
         tracing::error!(
             kind = self.kind,
             shard = self.shard,
@@ -402,6 +406,22 @@ where
             if slot.addr.load_full().send(msg.clone()).await.is_ok() {
                 slot.stats.processed.fetch_add(1, Ordering::Relaxed);
             }
+        }
+    }
+
+    /// Enqueues `msg` on every shard without waiting, past the mailbox capacity if need be:
+    /// for notices that must not be lost and are sent from where nothing can wait (an
+    /// eviction or an invalidation told to the fronts: one per logout or change, small).
+    pub fn notify_all<M>(&self, msg: M)
+    where
+        M: Message + Clone + Send + 'static,
+        M::Result: Send,
+        A: Handler<M>,
+        A::Context: ToEnvelope<A, M>,
+    {
+        for slot in &self.slots {
+            slot.addr.load().do_send(msg.clone());
+            slot.stats.processed.fetch_add(1, Ordering::Relaxed);
         }
     }
 

@@ -10,8 +10,8 @@ use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
 
 use super::error::ApiError;
-use super::AppState;
-use crate::actors::identity::session::Authenticate;
+use super::{AppState, WorkerFronts};
+use crate::actors::identity::session_front;
 use crate::domain::identity::token::AccessClaims;
 use crate::domain::identity::{LineNumber, Permission, Principal};
 
@@ -62,6 +62,12 @@ fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
         .ok_or_else(|| ApiError::Internal("application state missing".into()))
 }
 
+fn fronts(req: &HttpRequest) -> Result<web::Data<WorkerFronts>, ApiError> {
+    req.app_data::<web::Data<WorkerFronts>>()
+        .cloned()
+        .ok_or_else(|| ApiError::Internal("worker fronts missing".into()))
+}
+
 fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
     let value = req
         .headers()
@@ -108,17 +114,11 @@ impl<R: Requirement + 'static> FromRequest for Auth<R> {
                 .tokens
                 .verify_access(&token)
                 .map_err(|_| ApiError::Unauthorized("invalid or expired token"))?;
-            Ok((state, claims))
+            Ok((fronts(req)?, claims))
         });
         Box::pin(async move {
-            let (state, claims) = checked?;
-            let user = claims.sub.clone();
-            let principal = state
-                .actors
-                .identity
-                .sessions
-                .ask(&user, Authenticate(claims))
-                .await??;
+            let (fronts, claims) = checked?;
+            let principal = session_front::check(&fronts.sessions, claims).await??;
             tracing::Span::current().record("user", principal.user_id.as_str());
             if let Some(required) = R::PERMISSION {
                 if !principal.has(required) {

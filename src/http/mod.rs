@@ -18,6 +18,9 @@ use actix_cors::Cors;
 use actix_web::http::header::{self, HeaderName};
 use actix_web::web;
 
+use crate::actors::identity::session_front::SessionFront;
+use crate::actors::shard::ShardSet;
+use crate::actors::telecom::cache_front::CacheFront;
 use crate::actors::Actors;
 use crate::domain::identity::token::TokenKeys;
 use crate::settings::CorsSettings;
@@ -42,6 +45,23 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
 }
 
+/// This HTTP worker's own fronts (`actors::front`): made by the server's factory, which runs
+/// once on each worker's thread; a request's session check and cache lookups go through them.
+pub struct WorkerFronts {
+    pub sessions: Arc<ShardSet<SessionFront>>,
+    pub cache: Arc<ShardSet<CacheFront>>,
+}
+
+impl WorkerFronts {
+    /// Starts the calling worker's fronts.
+    pub fn start_here(actors: &Actors) -> Self {
+        Self {
+            sessions: actors.identity.start_session_front(),
+            cache: actors.telecom.start_cache_front(),
+        }
+    }
+}
+
 /// Who may register themselves, and which lines (SPEC section 3).
 #[derive(Debug, Clone, Copy)]
 pub struct RegistrationPolicy {
@@ -53,9 +73,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(ops::routes)
         .configure(openapi::routes)
         .service(
+            // A request is matched against the routes in this order, and a pattern with a
+            // parameter costs a regex: the bill and product routes, most of the traffic, come
+            // first (no two contexts' routes overlap, so the order changes nothing else).
             web::scope("/api/v1")
-                .configure(identity::routes)
                 .configure(telecom::routes)
+                .configure(identity::routes)
                 .configure(store::routes),
         );
 }

@@ -49,10 +49,12 @@ const STREAM_AFTER_EACH: usize = 7;
 
 const WITHIN: Duration = Duration::from_secs(10);
 
-const KINDS: [&str; 11] = [
+const KINDS: [&str; 13] = [
     "session",
+    "session_front",
     "account",
     "cache",
+    "cache_front",
     "history",
     "products",
     "reconciler",
@@ -133,8 +135,9 @@ async fn a_panicking_actor_is_replaced_and_the_service_keeps_answering() {
     let statuses = statuses.borrow().clone();
     let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
     eprintln!(
-        "{} inquiries while 8 actors panicked: {ok} answered 200, the rest {:?}",
+        "{} inquiries while {} actors panicked: {ok} answered 200, the rest {:?}",
         statuses.len(),
+        KINDS.len(),
         statuses
             .iter()
             .filter(|s| **s != StatusCode::OK)

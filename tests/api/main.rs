@@ -7,6 +7,7 @@ mod bill_stream;
 mod bills;
 mod edge;
 mod faults;
+mod fronts;
 mod hardening;
 mod helpers;
 mod kos;

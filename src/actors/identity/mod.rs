@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod session;
+pub mod session_front;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::front::FrontSet;
 use super::group::{Launcher, Placement};
 use super::shard::ShardSet;
 use crate::domain::identity::lockout::LockoutPolicy;
@@ -20,10 +22,14 @@ use crate::metrics::Metrics;
 use crate::settings::Settings;
 use account::AccountActor;
 use session::SessionActor;
+use session_front::SessionFront;
 
 /// Identity's actor sets of one instance.
 pub struct Identity {
     pub sessions: Arc<ShardSet<SessionActor>>,
+    /// One per HTTP worker (started by the server's factory with `start_session_front`).
+    pub session_fronts: Arc<FrontSet<SessionFront>>,
+    bus_live: Arc<AtomicBool>,
     pub accounts: Arc<ShardSet<AccountActor>>,
     pub hasher: Arc<PasswordHasher>,
 }
@@ -63,7 +69,13 @@ impl Identity {
         let hasher = Arc::new(PasswordHasher::new(&settings.auth)?);
         let session_ttl = Duration::from_secs(settings.cache.session_ttl_s);
         let session_lifetime = Duration::from_secs(settings.auth.session_lifetime_s);
-        let stores = l.stores();
+        let session_fronts = l.enrol_fronts(FrontSet::new(
+            "session_front",
+            settings.actors.session_front.mailbox,
+            l.reply_timeout(),
+            settings.actors.retry_after_s,
+        ));
+        let (stores, fronts, live) = (l.stores(), session_fronts.clone(), bus_live.clone());
         let sessions = l.start(
             "session",
             settings.actors.session,
@@ -74,7 +86,8 @@ impl Identity {
                     tokens.clone(),
                     session_ttl,
                     session_lifetime,
-                    bus_live.clone(),
+                    live.clone(),
+                    fronts.clone(),
                     cx.lifeline,
                 )
             },
@@ -95,9 +108,18 @@ impl Identity {
         );
         Ok(Self {
             sessions,
+            session_fronts,
+            bus_live,
             accounts,
             hasher,
         })
+    }
+
+    /// Starts the calling HTTP worker's session front (on its thread).
+    pub fn start_session_front(&self) -> Arc<ShardSet<SessionFront>> {
+        let (sessions, live) = (self.sessions.clone(), self.bus_live.clone());
+        self.session_fronts
+            .start_here(move |cx| SessionFront::new(sessions.clone(), live.clone(), cx.lifeline))
     }
 
     pub fn snapshot(&self) -> IdentitySnapshot {

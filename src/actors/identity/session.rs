@@ -10,9 +10,10 @@
 //! memory (nobody can log out meanwhile: logout needs Redis too).
 //! The truth is in Redis (`session:{sid}` hash: `data` JSON, `gen` refresh generation, TTL =
 //! refresh lifetime), so every instance sees every session.
-//! Senders: the HTTP auth extractor (`Authenticate`), the auth endpoints (`OpenSession`,
-//! `Refresh`, `CloseSession`) and the session bus (`Evict`, `EvictAll`), which relays
-//! logouts announced by any instance over Redis pub/sub.
+//! Senders: the HTTP workers' session fronts (`Authenticate`, for the checks their copies
+//! cannot answer), the auth endpoints (`OpenSession`, `Refresh`, `CloseSession`) and the
+//! session bus (`Evict`, `EvictAll`), which relays logouts announced by any instance over
+//! Redis pub/sub. Every session a shard forgets, it tells the fronts (`session_front`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,6 +25,8 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::session_front::SessionFront;
+use crate::actors::front::FrontSet;
 use crate::actors::shard::{Lifeline, Panic};
 use crate::domain::identity::token::{AccessClaims, IssuedTokens, RefreshClaims, TokenKeys};
 use crate::domain::identity::{CustomerId, LineNumber, Permissions, Principal, UserId, UserName};
@@ -61,8 +64,16 @@ pub enum SessionError {
 pub struct OpenSession(pub SessionRecord);
 
 #[derive(Message)]
-#[rtype(result = "Result<Principal, SessionError>")]
+#[rtype(result = "Result<Authenticated, SessionError>")]
 pub struct Authenticate(pub AccessClaims);
+
+/// A session check's answer, and until when the session's facts may be trusted without
+/// asking again (`None`: not at all, e.g. read while the session bus was not listening).
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub principal: Principal,
+    pub trusted_until: Option<Instant>,
+}
 
 /// Rotates the refresh token of `claims`; `permissions` are the account's now: a session
 /// created with others ends instead (the user logs in again and gets the new ones).
@@ -115,6 +126,8 @@ pub struct SessionActor {
     sessions: HashMap<Uuid, Remembered>,
     tombstones: HashMap<Uuid, Instant>,
     epoch: u64,
+    /// The HTTP workers' session fronts, told of every session this shard forgets.
+    fronts: Arc<FrontSet<SessionFront>>,
     _lifeline: Lifeline,
 }
 
@@ -125,6 +138,7 @@ impl SessionActor {
         memory_ttl: Duration,
         lifetime: Duration,
         bus_live: Arc<AtomicBool>,
+        fronts: Arc<FrontSet<SessionFront>>,
         lifeline: Lifeline,
     ) -> Self {
         Self {
@@ -136,13 +150,16 @@ impl SessionActor {
             sessions: HashMap::new(),
             tombstones: HashMap::new(),
             epoch: 0,
+            fronts,
             _lifeline: lifeline,
         }
     }
 
+    /// Forgets `sid` here and on every worker's front (before whoever ended it is answered).
     fn forget(&mut self, sid: Uuid) {
         self.sessions.remove(&sid);
         self.tombstones.insert(sid, Instant::now());
+        self.fronts.notify_all(Evict(sid));
     }
 
     fn sweep(&mut self) {
@@ -223,7 +240,7 @@ impl Handler<OpenSession> for SessionActor {
 }
 
 impl Handler<Authenticate> for SessionActor {
-    type Result = ResponseActFuture<Self, Result<Principal, SessionError>>;
+    type Result = ResponseActFuture<Self, Result<Authenticated, SessionError>>;
 
     fn handle(&mut self, msg: Authenticate, _: &mut Context<Self>) -> Self::Result {
         let claims = msg.0;
@@ -235,7 +252,12 @@ impl Handler<Authenticate> for SessionActor {
         if let Some(cached) = self.sessions.get(&sid).filter(|c| trusted && !c.stale) {
             if cached.loaded_at.elapsed() < self.memory_ttl {
                 let answer = if cached.record.user_id == claims.sub {
-                    principal_of(&cached.record, &claims).ok_or(SessionError::Ended)
+                    principal_of(&cached.record, &claims)
+                        .map(|principal| Authenticated {
+                            principal,
+                            trusted_until: Some(cached.loaded_at + self.memory_ttl),
+                        })
+                        .ok_or(SessionError::Ended)
                 } else {
                     Err(SessionError::Ended)
                 };
@@ -244,6 +266,7 @@ impl Handler<Authenticate> for SessionActor {
         }
         let redis = self.redis.clone();
         let epoch = self.epoch;
+        let memory_ttl = self.memory_ttl;
         // A copy marked stale may have missed a logout (announced while the bus was down):
         // it is not honoured even when Redis cannot be asked.
         let fallback = self
@@ -265,7 +288,12 @@ impl Handler<Authenticate> for SessionActor {
                 (Ok(r), _) => Arc::new(r),
                 (Err(SessionError::Store(e)), Some(seen)) if !act.tombstones.contains_key(&sid) => {
                     tracing::debug!(error = %e, "Redis unavailable; honouring a session seen before");
-                    return principal_of(&seen, &claims).ok_or(SessionError::Ended);
+                    return principal_of(&seen, &claims)
+                        .map(|principal| Authenticated {
+                            principal,
+                            trusted_until: None,
+                        })
+                        .ok_or(SessionError::Ended);
                 }
                 (Err(e), _) => return Err(e),
             };
@@ -274,18 +302,29 @@ impl Handler<Authenticate> for SessionActor {
             if act.tombstones.contains_key(&sid) || record.user_id != claims.sub {
                 return Err(SessionError::Ended);
             }
-            // Only a read that started after the last EvictAll may be remembered.
+            // Only a read that started after the last EvictAll may be remembered (and
+            // trusted by a front), and only while the bus is listening.
+            let mut trusted_until = None;
             if act.epoch == epoch {
+                let loaded_at = Instant::now();
                 act.sessions.insert(
                     sid,
                     Remembered {
                         record: record.clone(),
-                        loaded_at: Instant::now(),
+                        loaded_at,
                         stale: false,
                     },
                 );
+                if act.bus_live.load(Ordering::Acquire) {
+                    trusted_until = Some(loaded_at + memory_ttl);
+                }
             }
-            principal_of(&record, &claims).ok_or(SessionError::Ended)
+            principal_of(&record, &claims)
+                .map(|principal| Authenticated {
+                    principal,
+                    trusted_until,
+                })
+                .ok_or(SessionError::Ended)
         }))
     }
 }
@@ -378,6 +417,7 @@ impl Handler<EvictAll> for SessionActor {
             cached.stale = true;
         }
         self.epoch += 1;
+        self.fronts.notify_all(EvictAll);
     }
 }
 

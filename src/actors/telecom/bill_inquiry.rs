@@ -6,7 +6,8 @@
 use chrono::{DateTime, SubsecRound as _, Utc};
 
 use super::bill_history::{HistoryInlet, Refused};
-use super::cache::{CacheActor, CacheKey, Cached, Get, Tier};
+use super::cache::{CacheKey, Cached, Tier};
+use super::cache_front::{self, CacheFront};
 use super::kos_gateway::KosError;
 use crate::actors::shard::{ActorError, ShardSet};
 use crate::domain::identity::{LineNumber, UserId};
@@ -43,7 +44,7 @@ pub enum InquiryError {
 /// Runs one inquiry; its answer, as JSON (the bytes the client is sent; the history keeps
 /// the bill it was made from and rebuilds the same answer when asked).
 pub async fn inquire(
-    cache: &ShardSet<CacheActor>,
+    cache: &ShardSet<CacheFront>,
     history: &HistoryInlet,
     q: Inquiry,
 ) -> Result<String, InquiryError> {
@@ -53,7 +54,7 @@ pub async fn inquire(
         line: q.line.clone(),
         month: q.month,
     };
-    let looked_up = cache.ask(&key.name(), Get(key)).await?;
+    let looked_up = cache_front::fetch(cache, key).await?;
     let mut row = HistoryRow {
         request_id,
         user_id: q.user.to_string(),

@@ -20,9 +20,11 @@ use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
+use super::cache_front::CacheFront;
 use super::kos_gateway::{
     Budget, InquireBill, InquireCustomer, KosError, KosGateway, ListProducts,
 };
+use crate::actors::front::FrontSet;
 use crate::actors::shard::{Lifeline, Panic, ShardSet};
 use crate::domain::identity::LineNumber;
 use crate::domain::telecom::bill::BillSnapshot;
@@ -109,6 +111,9 @@ pub struct Lookup {
     pub tier: Tier,
     /// How long KOS took, when it was asked.
     pub kos_ms: Option<u64>,
+    /// Until when the shard keeps this answer in memory (a front keeps it no longer);
+    /// `None` when it is not kept (an error, an uncacheable refusal).
+    pub fresh_until: Option<Instant>,
 }
 
 impl Lookup {
@@ -123,6 +128,7 @@ impl Lookup {
             snapshot,
             tier,
             kos_ms,
+            fresh_until: None,
         }
     }
 }
@@ -149,7 +155,8 @@ pub struct ForgetCustomers;
 /// Hit and miss counters of all cache shards (atomics, shared with `/admin/actors`).
 #[derive(Debug, Default)]
 pub struct CacheStats {
-    memory_hits: AtomicU64,
+    /// Answered from a shard's or a front's memory.
+    pub(super) memory_hits: AtomicU64,
     redis_hits: AtomicU64,
     misses: AtomicU64,
     coalesced: AtomicU64,
@@ -214,10 +221,24 @@ impl CacheStats {
     }
 }
 
-struct Entry {
-    value: Arc<Cached>,
-    snapshot: Option<BillSnapshot>,
-    expires: Instant,
+/// One key's answer in a memory tier (a shard's or a front's).
+pub(super) struct Entry {
+    pub(super) value: Arc<Cached>,
+    pub(super) snapshot: Option<BillSnapshot>,
+    pub(super) expires: Instant,
+}
+
+impl Entry {
+    /// The entry as a memory hit.
+    pub(super) fn hit(&self) -> Lookup {
+        Lookup {
+            value: self.value.clone(),
+            snapshot: self.snapshot.clone(),
+            tier: Tier::Memory,
+            kos_ms: None,
+            fresh_until: Some(self.expires),
+        }
+    }
 }
 
 type Waiter = oneshot::Sender<Result<Lookup, KosError>>;
@@ -230,6 +251,8 @@ pub struct CacheActor {
     memory: HashMap<CacheKey, Entry>,
     loading: HashMap<CacheKey, Vec<Waiter>>,
     skip_redis_until: Option<Instant>,
+    /// The HTTP workers' cache fronts, told of every key this shard drops.
+    fronts: Arc<FrontSet<CacheFront>>,
     _lifeline: Lifeline,
 }
 
@@ -239,6 +262,7 @@ impl CacheActor {
         redis: RedisStore,
         kos: Arc<ShardSet<KosGateway>>,
         stats: Arc<CacheStats>,
+        fronts: Arc<FrontSet<CacheFront>>,
         lifeline: Lifeline,
     ) -> Self {
         Self {
@@ -249,6 +273,7 @@ impl CacheActor {
             memory: HashMap::new(),
             loading: HashMap::new(),
             skip_redis_until: None,
+            fronts,
             _lifeline: lifeline,
         }
     }
@@ -278,7 +303,7 @@ impl CacheActor {
 /// Makes room for one more entry in a memory tier holding at most `capacity`: expired
 /// entries go first; if it is still full of live ones, the eighth expiring first goes too, so
 /// the scan is paid once per `capacity / 8` insertions rather than on every one.
-fn make_room(memory: &mut HashMap<CacheKey, Entry>, capacity: usize, now: Instant) {
+pub(super) fn make_room(memory: &mut HashMap<CacheKey, Entry>, capacity: usize, now: Instant) {
     if memory.len() < capacity {
         return;
     }
@@ -360,12 +385,7 @@ impl Handler<Get> for CacheActor {
         let now = Instant::now();
         if let Some(e) = self.memory.get(&key).filter(|e| e.expires > now) {
             self.stats.memory_hits.fetch_add(1, Ordering::Relaxed);
-            let hit = Lookup {
-                value: e.value.clone(),
-                snapshot: e.snapshot.clone(),
-                tier: Tier::Memory,
-                kos_ms: None,
-            };
+            let hit = e.hit();
             return Box::pin(async move { Ok(hit) });
         }
         let (tx, rx) = oneshot::channel();
@@ -446,8 +466,10 @@ impl Handler<Get> for CacheActor {
                             Instant::now() + Duration::from_millis(act.settings.redis_retry_ms),
                         );
                     }
-                    if let Ok(found) = &result {
+                    let mut result = result;
+                    if let Ok(found) = &mut result {
                         if !keep.is_zero() {
+                            found.fresh_until = Some(Instant::now() + keep);
                             act.remember(key.clone(), found, keep);
                         }
                     }
@@ -465,6 +487,7 @@ impl Handler<Invalidate> for CacheActor {
 
     fn handle(&mut self, msg: Invalidate, _: &mut Context<Self>) -> Self::Result {
         self.memory.remove(&msg.0);
+        self.fronts.notify_all(Forget(msg.0.name()));
         let redis = self.redis.clone();
         let name = msg.0.name();
         Box::pin(async move {
@@ -482,6 +505,7 @@ impl Handler<Forget> for CacheActor {
         match CacheKey::parse(&msg.0) {
             Some(key) => {
                 self.memory.remove(&key);
+                self.fronts.notify_all(msg);
             }
             // (The name is not logged: it carries a line number.)
             None => tracing::debug!("invalidation of a key this version does not cache"),
@@ -495,6 +519,7 @@ impl Handler<ForgetCustomers> for CacheActor {
     fn handle(&mut self, _: ForgetCustomers, _: &mut Context<Self>) {
         self.memory
             .retain(|k, _| !matches!(k, CacheKey::Customer(_)));
+        self.fronts.notify_all(ForgetCustomers);
     }
 }
 

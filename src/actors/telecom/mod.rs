@@ -6,6 +6,7 @@
 pub mod bill_history;
 pub mod bill_inquiry;
 pub mod cache;
+pub mod cache_front;
 pub mod kos_gateway;
 pub mod notifier;
 pub mod product_change;
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::front::FrontSet;
 use super::group::{Launcher, Placement};
 use super::shard::ShardSet;
 use crate::infra::telecom::spool::Spool;
@@ -24,6 +26,7 @@ use crate::metrics::Metrics;
 use crate::settings::{ActorKindSettings, Settings};
 use bill_history::{HistoryInlet, HistorySnapshot, HistoryWriter};
 use cache::{CacheActor, CacheSnapshot, CacheStats};
+use cache_front::CacheFront;
 use kos_gateway::{GatewaySnapshot, KosGateway};
 use notifier::{Notifier, NotifierSnapshot};
 use product_change::{ChangeDeps, ProductChanger};
@@ -34,6 +37,9 @@ pub struct Telecom {
     pub kos: Arc<ShardSet<KosGateway>>,
     pub cache: Arc<ShardSet<CacheActor>>,
     pub cache_stats: Arc<CacheStats>,
+    /// One per HTTP worker (started by the server's factory with `start_cache_front`).
+    pub cache_fronts: Arc<FrontSet<CacheFront>>,
+    front_entries: usize,
     pub history: Arc<ShardSet<HistoryWriter>>,
     /// Where inquiries hand their records to `history` (admission without a round trip).
     pub inlet: HistoryInlet,
@@ -106,11 +112,18 @@ impl Telecom {
             },
         );
         let cache_stats = Arc::new(CacheStats::default());
-        let (stores, k, stats, cs) = (
+        let cache_fronts = l.enrol_fronts(FrontSet::new(
+            "cache_front",
+            settings.actors.cache_front.mailbox,
+            l.reply_timeout(),
+            settings.actors.retry_after_s,
+        ));
+        let (stores, k, stats, cs, fronts) = (
             l.stores(),
             kos.clone(),
             cache_stats.clone(),
             settings.cache.clone(),
+            cache_fronts.clone(),
         );
         let cache = l.start(
             "cache",
@@ -118,7 +131,8 @@ impl Telecom {
             Placement::Spread,
             move |cx| {
                 let redis = stores[cx.arbiter % stores.len()].redis.clone();
-                CacheActor::new(cs.clone(), redis, k.clone(), stats.clone(), cx.lifeline)
+                let (k, stats, fronts) = (k.clone(), stats.clone(), fronts.clone());
+                CacheActor::new(cs.clone(), redis, k, stats, fronts, cx.lifeline)
             },
         );
         let (mvno, url) = (settings.mvno.clone(), endpoints.mvno_url.clone());
@@ -222,11 +236,25 @@ impl Telecom {
             kos,
             cache,
             cache_stats,
+            cache_fronts,
+            front_entries: settings.actors.cache_front.entries,
             history,
             inlet,
             notifier,
             products,
             reconciler,
+        })
+    }
+
+    /// Starts the calling HTTP worker's cache front (on its thread).
+    pub fn start_cache_front(&self) -> Arc<ShardSet<CacheFront>> {
+        let (cache, stats, entries) = (
+            self.cache.clone(),
+            self.cache_stats.clone(),
+            self.front_entries,
+        );
+        self.cache_fronts.start_here(move |cx| {
+            CacheFront::new(cache.clone(), stats.clone(), entries, cx.lifeline)
         })
     }
 

@@ -12,7 +12,8 @@ use utoipa::ToSchema;
 
 use crate::actors::telecom::bill_history::{Find, Page};
 use crate::actors::telecom::bill_inquiry::{self, Inquiry, InquiryError};
-use crate::actors::telecom::cache::{CacheKey, Cached, Get, Lookup};
+use crate::actors::telecom::cache::{CacheKey, Cached, Lookup};
+use crate::actors::telecom::cache_front;
 use crate::domain::identity::LineNumber;
 use crate::domain::paging::Pagination;
 use crate::domain::telecom::bill::{BillResult, InquiryFilter, InquiryStatus};
@@ -21,7 +22,7 @@ use crate::http::envelope::{ok, ok_json, Envelope, ErrorEnvelope};
 use crate::http::error::{described, ApiError};
 use crate::http::extract::{Auth, BillInquiry};
 use crate::http::params::{field, line_or_own, request_id, HistoryParams, HistoryWindow};
-use crate::http::AppState;
+use crate::http::{AppState, WorkerFronts};
 
 use super::views::{BillHistory, BillHistoryItem, BillMenu, InquiryAnswer};
 
@@ -54,25 +55,25 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 )]
 async fn menu(
     state: web::Data<AppState>,
+    fronts: web::Data<WorkerFronts>,
     auth: Auth<BillInquiry>,
 ) -> Result<HttpResponse, ApiError> {
     let p = &auth.principal;
     let key = CacheKey::Customer(p.line_number.clone());
     // The menu stays usable while KOS is down: the account's own data stands in.
-    let (customer_id, customer_name) =
-        match state.actors.telecom.cache.ask(&key.name(), Get(key)).await {
-            Ok(Ok(Lookup { value, .. })) => match &*value {
-                Cached::Customer(c) => (c.customer_id.clone(), c.customer_name.clone()),
-                _ => (
-                    p.customer_id.as_str().to_string(),
-                    p.user_name.as_str().to_string(),
-                ),
-            },
+    let (customer_id, customer_name) = match cache_front::fetch(&fronts.cache, key).await {
+        Ok(Ok(Lookup { value, .. })) => match &*value {
+            Cached::Customer(c) => (c.customer_id.clone(), c.customer_name.clone()),
             _ => (
                 p.customer_id.as_str().to_string(),
                 p.user_name.as_str().to_string(),
             ),
-        };
+        },
+        _ => (
+            p.customer_id.as_str().to_string(),
+            p.user_name.as_str().to_string(),
+        ),
+    };
     let months: Vec<String> = BillingMonth::selectable(Utc::now(), state.tz)
         .iter()
         .map(|m| m.dashed())
@@ -143,6 +144,7 @@ fn refusal(code: &str) -> ApiError {
 )]
 async fn inquire(
     state: web::Data<AppState>,
+    fronts: web::Data<WorkerFronts>,
     auth: Auth<BillInquiry>,
     body: web::Json<InquiryRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -176,8 +178,8 @@ async fn inquire(
         month,
         requested_at,
     };
-    let t = &state.actors.telecom;
-    let answer = bill_inquiry::inquire(&t.cache, &t.inlet, inquiry).await?;
+    let inlet = &state.actors.telecom.inlet;
+    let answer = bill_inquiry::inquire(&fronts.cache, inlet, inquiry).await?;
     Ok(ok_json(&answer))
 }
 

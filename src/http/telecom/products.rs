@@ -10,7 +10,8 @@ use chrono::Duration;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::actors::telecom::cache::{CacheKey, Cached, Get};
+use crate::actors::telecom::cache::{CacheKey, Cached};
+use crate::actors::telecom::cache_front;
 use crate::actors::telecom::product_change::{
     ChangeError, ChangeHistory, FindChange, Precheck, Replayed, RequestChange,
 };
@@ -25,7 +26,7 @@ use crate::http::extract::{Auth, ProductChange};
 use crate::http::params::{
     field, idempotency_key, line_or_own, mark_replayed, request_id, HistoryParams, HistoryWindow,
 };
-use crate::http::AppState;
+use crate::http::{AppState, WorkerFronts};
 
 use super::views::{
     ChangeHistoryItem, ChangeHistoryPage, ChangeProcessing, ChangeRecordView, CustomerView,
@@ -71,14 +72,12 @@ impl From<ChangeError> for ApiError {
     }
 }
 
-async fn cached_customer(state: &AppState, line: &LineNumber) -> Result<KosCustomer, ApiError> {
+async fn cached_customer(
+    fronts: &WorkerFronts,
+    line: &LineNumber,
+) -> Result<KosCustomer, ApiError> {
     let key = CacheKey::Customer(line.clone());
-    let found = state
-        .actors
-        .telecom
-        .cache
-        .ask(&key.name(), Get(key))
-        .await??;
+    let found = cache_front::fetch(&fronts.cache, key).await??;
     match &*found.value {
         Cached::Customer(c) => Ok((**c).clone()),
         Cached::Refused { .. } => Err(ChangeError::LineNotFound.into()),
@@ -86,14 +85,8 @@ async fn cached_customer(state: &AppState, line: &LineNumber) -> Result<KosCusto
     }
 }
 
-async fn catalogue(state: &AppState) -> Result<KosProductList, ApiError> {
-    let key = CacheKey::Products;
-    let found = state
-        .actors
-        .telecom
-        .cache
-        .ask(&key.name(), Get(key))
-        .await??;
+async fn catalogue(fronts: &WorkerFronts) -> Result<KosProductList, ApiError> {
+    let found = cache_front::fetch(&fronts.cache, CacheKey::Products).await??;
     match &*found.value {
         Cached::Products(p) => Ok(p.clone()),
         other => Err(ApiError::Internal(format!(
@@ -121,12 +114,12 @@ async fn catalogue(state: &AppState) -> Result<KosProductList, ApiError> {
     )
 )]
 async fn menu(
-    state: web::Data<AppState>,
+    fronts: web::Data<WorkerFronts>,
     auth: Auth<ProductChange>,
 ) -> Result<HttpResponse, ApiError> {
     let line = auth.principal.line_number.clone();
-    let c = cached_customer(&state, &line).await?;
-    let products = catalogue(&state).await?;
+    let c = cached_customer(&fronts, &line).await?;
+    let products = catalogue(&fronts).await?;
     Ok(ok(ProductMenu::new(&c, &products, &line)))
 }
 
@@ -158,14 +151,14 @@ struct LineQuery {
     )
 )]
 async fn customer(
-    state: web::Data<AppState>,
+    fronts: web::Data<WorkerFronts>,
     auth: Auth<ProductChange>,
     query: web::Query<LineQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let line = line_or_own(query.line_number.as_deref(), &auth.principal.line_number)?;
     auth.ensure_line(&line)?;
-    let c = cached_customer(&state, &line).await?;
-    let products = catalogue(&state).await?;
+    let c = cached_customer(&fronts, &line).await?;
+    let products = catalogue(&fronts).await?;
     Ok(ok(CustomerView::new(&line, &c, &products)))
 }
 
@@ -200,7 +193,7 @@ struct AvailableQuery {
     )
 )]
 async fn available(
-    state: web::Data<AppState>,
+    fronts: web::Data<WorkerFronts>,
     auth: Auth<ProductChange>,
     query: web::Query<AvailableQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -223,12 +216,12 @@ async fn available(
     let operator = match operator {
         Some(op) => op,
         None => {
-            cached_customer(&state, &auth.principal.line_number)
+            cached_customer(&fronts, &auth.principal.line_number)
                 .await?
                 .operator_code
         }
     };
-    let products = catalogue(&state).await?;
+    let products = catalogue(&fronts).await?;
     let list: Vec<_> = products
         .products
         .iter()
@@ -474,6 +467,7 @@ async fn change_result(
 )]
 async fn history(
     state: web::Data<AppState>,
+    fronts: web::Data<WorkerFronts>,
     auth: Auth<ProductChange>,
     query: web::Query<HistoryParams>,
 ) -> Result<HttpResponse, ApiError> {
@@ -495,7 +489,7 @@ async fn history(
         .ask(line.digits(), ChangeHistory(filter))
         .await??;
     // Product names from the catalogue when it can be had; codes are always there.
-    let names = catalogue(&state).await.ok();
+    let names = catalogue(&fronts).await.ok();
     let items = rows
         .iter()
         .map(|r| ChangeHistoryItem::new(r, names.as_ref()))
