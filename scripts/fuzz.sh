@@ -31,9 +31,11 @@ fi
 ST=target/fuzz-venv/bin/st
 cargo build --locked --bin phonebill
 ID=fuzz_$(date +%s)_$$
-# A port nothing listens on (a random one once collided with RabbitMQ's 25672).
+# A port nothing listens on (a random one once collided with RabbitMQ's 25672), below
+# Linux's ephemeral range (32768 up): a port in it may be the local end of some client's
+# connection, which nothing answers on and yet cannot be listened on (that happened).
 for _ in $(seq 1 50); do
-  PORT=$(( 20000 + RANDOM % 20000 ))
+  PORT=$(( 20000 + RANDOM % 12000 ))
   (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null || break
 done
 PG=postgres://postgres@127.0.0.1:5432 REDIS=redis://127.0.0.1:6379
