@@ -2,7 +2,8 @@
 //! followed by a cursor. Delivered at least once with one row written per inquiry; a row
 //! committed late is not skipped; an MVNO outage holds the cursor and writes nothing; a
 //! notification refused for good is set aside without holding the others; two instances
-//! share the stream and one takes over when the other goes.
+//! share the stream and one takes over when the other goes; a bill is stored once and later
+//! batches refer to it.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -118,6 +119,50 @@ async fn each_inquiry_is_delivered_once_from_its_history_row_and_its_answer_is_k
         app.admin_actors().await["mvnoNotifier"]["stream"]["pending"] == 0
     })
     .await;
+}
+
+/// The history writer sends a bill only until it has seen it committed: a later batch's row
+/// refers to the bill an earlier batch stored, reads back as answered and is delivered.
+#[actix_web::test]
+async fn a_later_batch_refers_to_the_bill_an_earlier_one_stored() {
+    let sim = standalone_simulator();
+    let app = stream_app(&sim).await;
+    let t = app.login("user02").await;
+    let month = &months()[0];
+    let first = inquire(&app, &t.access, "01012345002", month).await;
+    eventually(WITHIN, "the first inquiry's row stored", || async {
+        app.number("SELECT count(*) AS n FROM bill_inquiry_history")
+            .await
+            == 1
+    })
+    .await;
+    let second = inquire(&app, &t.access, "01012345002", month).await;
+    let answers = [first, second];
+    let ids: Vec<String> = answers
+        .iter()
+        .map(|a| a["requestId"].as_str().unwrap().to_string())
+        .collect();
+    eventually(WITHIN, "both delivered", || all_received(&app, &sim, &ids)).await;
+    assert_eq!(
+        app.number("SELECT count(*) AS n FROM bill_snapshots").await,
+        1
+    );
+    assert_eq!(
+        app.number(
+            "SELECT count(*) AS n FROM bill_inquiry_history h \
+               JOIN bill_snapshots s ON s.id = h.snapshot_id"
+        )
+        .await,
+        2
+    );
+    for (id, answer) in ids.iter().zip(&answers) {
+        let res = app
+            .get(&format!("/api/v1/bills/inquiry/{id}"), Some(&t.access))
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(&body["data"], answer, "past result of {id}");
+    }
 }
 
 /// Rows written before this version (their answer in `result`, their notification in the

@@ -8,8 +8,11 @@
 //! batches go to an append-only spool file (fsynced) and are replayed, without duplicates
 //! (`request_id` is unique), once it is back. If the actor dies or stops with records still
 //! buffered, they are spooled as it is dropped. One per instance.
+//! It also remembers the bill snapshots it saw committed, so a batch sends only the bills
+//! PostgreSQL does not have yet (a replayed spool sends them all).
 //! Senders: the bill handlers (`Record`, `Find`, `Page`), shutdown (`Flush`), `/admin`.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -169,7 +172,13 @@ struct Written {
     postgres_failed: bool,
     batch: usize,
     took: Duration,
+    /// Snapshots of the batches PostgreSQL committed.
+    stored: Vec<uuid::Uuid>,
 }
+
+/// Snapshot ids remembered as stored at most; then the memory starts afresh (the batches
+/// after that send their bills once more). About 4 MB.
+const STORED_SNAPSHOTS_MAX: usize = 100_000;
 
 pub struct HistoryWriter {
     db: DbPool,
@@ -190,6 +199,10 @@ pub struct HistoryWriter {
     /// Records handed over by the inlet, not yet taken into `buffer`.
     queue: crossbeam_channel::Receiver<HistoryRecord>,
     held: Arc<Held>,
+    /// Bill snapshots seen committed by this writer's batches: their bills are not sent
+    /// again. Only a committed batch adds to it (and a new writer starts empty), so a row
+    /// never refers to a snapshot that is not stored. Shared with the running round.
+    stored: Arc<HashSet<uuid::Uuid>>,
     _lifeline: Lifeline,
 }
 
@@ -218,6 +231,7 @@ impl HistoryWriter {
             stats: HistorySnapshot::default(),
             queue,
             held,
+            stored: Arc::default(),
             _lifeline: lifeline,
         }
     }
@@ -253,6 +267,7 @@ impl HistoryWriter {
             db,
             spool,
             records,
+            self.stored.clone(),
             batch_size,
             connections,
             try_postgres,
@@ -261,6 +276,12 @@ impl HistoryWriter {
         ctx.spawn(round.into_actor(self).map(move |w, act, ctx| {
             act.busy = false;
             act.in_flight = Arc::default();
+            // The round has ended and let go of the set: no copy is made.
+            let stored = Arc::make_mut(&mut act.stored);
+            if stored.len() + w.stored.len() > STORED_SNAPSHOTS_MAX {
+                stored.clear();
+            }
+            stored.extend(w.stored);
             act.held.done(w.batch - w.kept.len());
             act.stats.written += w.written;
             act.stats.spooled += w.spooled;
@@ -352,10 +373,12 @@ impl HistoryWriter {
 
 /// Writes `records` in batches over up to `connections` connections at once; what
 /// PostgreSQL does not take goes to the spool.
+#[allow(clippy::too_many_arguments)]
 async fn write_round(
     db: DbPool,
     spool: Spool,
     records: Arc<Vec<HistoryRecord>>,
+    stored: Arc<HashSet<uuid::Uuid>>,
     batch_size: usize,
     connections: usize,
     try_postgres: bool,
@@ -365,6 +388,7 @@ async fn write_round(
     let batch = records.len();
     let mut written = 0;
     let mut postgres_failed = !try_postgres;
+    let mut committed = Vec::new();
     // What PostgreSQL did not take (copied out of the shared round only then).
     let mut rest = Vec::new();
     if !try_postgres {
@@ -375,12 +399,17 @@ async fn write_round(
         let done = futures_util::future::join_all(
             parts
                 .iter()
-                .map(|p| write_part_within(&db, p, batch_size, limit)),
+                .map(|p| write_part_within(&db, p, &stored, batch_size, limit)),
         )
         .await;
         for (p, (n, failed)) in parts.iter().zip(done) {
             written += n as u64;
             postgres_failed |= failed;
+            committed.extend(
+                p[..n]
+                    .iter()
+                    .filter_map(|r| r.row.snapshot.as_ref().map(|s| s.id)),
+            );
             rest.extend_from_slice(&p[n..]);
         }
     }
@@ -409,6 +438,7 @@ async fn write_round(
         postgres_failed,
         batch,
         took: started.elapsed(),
+        stored: committed,
     }
 }
 
@@ -419,10 +449,11 @@ async fn write_round(
 async fn write_part_within(
     db: &DbPool,
     part: &[HistoryRecord],
+    stored: &HashSet<uuid::Uuid>,
     batch_size: usize,
     limit: Duration,
 ) -> (usize, bool) {
-    match tokio::time::timeout(limit, write_part(db, part, batch_size)).await {
+    match tokio::time::timeout(limit, write_part(db, part, stored, batch_size)).await {
         Ok(done) => done,
         Err(_) => {
             tracing::warn!(
@@ -437,7 +468,12 @@ async fn write_part_within(
 
 /// Writes `part` batch by batch on one connection; how many were written, and whether
 /// PostgreSQL failed.
-async fn write_part(db: &DbPool, part: &[HistoryRecord], batch_size: usize) -> (usize, bool) {
+async fn write_part(
+    db: &DbPool,
+    part: &[HistoryRecord],
+    stored: &HashSet<uuid::Uuid>,
+    batch_size: usize,
+) -> (usize, bool) {
     let mut conn = match db.get().await {
         Ok(conn) => conn,
         Err(e) => {
@@ -447,7 +483,7 @@ async fn write_part(db: &DbPool, part: &[HistoryRecord], batch_size: usize) -> (
     };
     let mut written = 0;
     for chunk in part.chunks(batch_size) {
-        if let Err(e) = store::write_batch(&mut conn, chunk).await {
+        if let Err(e) = store::write_batch_after(&mut conn, chunk, stored).await {
             tracing::warn!(error = %e, "history write failed; spooling");
             return (written, true);
         }

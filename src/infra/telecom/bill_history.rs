@@ -1,6 +1,7 @@
 //! Bill inquiry history in PostgreSQL (the spool that keeps it while PostgreSQL is away is
 //! [`crate::infra::telecom::spool`]).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -69,16 +70,27 @@ pub async fn write_batch(
     conn: &mut AsyncPgConnection,
     batch: &[HistoryRecord],
 ) -> Result<usize, StoreError> {
+    write_batch_after(conn, batch, &HashSet::new()).await
+}
+
+/// [`write_batch`], but the bills of the snapshots in `stored` are not sent: the caller saw
+/// them committed (by an earlier batch). Sending a bill again costs PostgreSQL parsing it
+/// into jsonb only to find its id taken: with many lines and months, most of a batch.
+pub async fn write_batch_after(
+    conn: &mut AsyncPgConnection,
+    batch: &[HistoryRecord],
+    stored: &HashSet<uuid::Uuid>,
+) -> Result<usize, StoreError> {
     use diesel::result::{DatabaseErrorKind, Error as DieselError};
     let first = conn
         .transaction::<usize, StoreError, _>(async move |conn| {
-            insert_batch(conn, batch, Existing::Fail).await
+            insert_batch(conn, batch, stored, Existing::Fail).await
         })
         .await;
     match first {
         Err(StoreError::Db(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _))) => {
             conn.transaction::<usize, StoreError, _>(async move |conn| {
-                insert_batch(conn, batch, Existing::Skip).await
+                insert_batch(conn, batch, stored, Existing::Skip).await
             })
             .await
         }
@@ -99,12 +111,13 @@ enum Existing {
 async fn insert_batch(
     conn: &mut AsyncPgConnection,
     batch: &[HistoryRecord],
+    stored: &HashSet<uuid::Uuid>,
     existing: Existing,
 ) -> Result<usize, StoreError> {
     use diesel::sql_types::{Array, Bool, Integer, Nullable, Text, Timestamptz, Uuid};
     let mut snapshots: Vec<&BillSnapshot> = Vec::new();
     for s in batch.iter().filter_map(|r| r.row.snapshot.as_ref()) {
-        if !snapshots.iter().any(|known| known.id == s.id) {
+        if !stored.contains(&s.id) && !snapshots.iter().any(|known| known.id == s.id) {
             snapshots.push(s);
         }
     }
