@@ -9,16 +9,19 @@
 //! cannot be asked); when it (re)subscribes every shard re-checks what it remembered with
 //! Redis, because announcements made meanwhile were missed.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
 use secrecy::SecretString;
 
+use crate::actors::front::FrontSet;
 use crate::actors::identity::session::{Evict, EvictAll, SessionActor};
+use crate::actors::identity::session_front::SessionFront;
 use crate::actors::shard::ShardSet;
 use crate::actors::telecom::cache::{CacheActor, Forget, ForgetCustomers};
+use crate::actors::telecom::cache_front::CacheFront;
 use crate::infra::identity::sessions::parse_event_payload;
 use crate::infra::redis::{subscribe, PubSub, RedisStore};
 
@@ -32,6 +35,13 @@ pub struct SessionBus {
     /// Cache invalidations ride the same subscription.
     pub cache: Arc<ShardSet<CacheActor>>,
     pub live: Arc<AtomicBool>,
+    /// Advanced each time the bus stops listening (the session fronts' copies from before
+    /// are not trusted again).
+    pub turns: Arc<AtomicU64>,
+    /// Told directly when a relayed message finds its shard being replaced (the shard
+    /// would have told them).
+    pub session_fronts: Arc<FrontSet<SessionFront>>,
+    pub cache_fronts: Arc<FrontSet<CacheFront>>,
 }
 
 impl SessionBus {
@@ -51,6 +61,7 @@ impl SessionBus {
                     // Not listening any more: copies are no longer trusted (and all are
                     // re-checked once the subscription is back).
                     self.live.store(false, Ordering::Release);
+                    self.turns.fetch_add(1, Ordering::AcqRel);
                     tracing::warn!("session bus lost its Redis subscription; reconnecting");
                 }
                 Err(e) => tracing::warn!(error = %e, "session bus cannot subscribe; retrying"),
@@ -72,11 +83,17 @@ impl SessionBus {
                     last_heard = Instant::now();
                     let Ok(payload) = msg.get_payload::<String>() else { continue };
                     if msg.get_channel_name() == cache_channel {
-                        let _ = self.cache.deliver(&payload, Forget(payload.clone())).await;
+                        if self.cache.deliver(&payload, Forget(payload.clone())).await.is_err() {
+                            // The shard is being replaced (its successor starts empty); the
+                            // fronts still hold the key.
+                            self.cache_fronts.notify_all(Forget(payload));
+                        }
                     } else if let Some((user, sid)) = parse_event_payload(&payload) {
                         if self.sessions.deliver(user, Evict(sid)).await.is_err() {
-                            // The shard is being replaced; its successor starts empty.
+                            // The shard is being replaced (its successor starts empty); the
+                            // fronts still hold the session.
                             tracing::debug!("session shard gone while evicting");
+                            self.session_fronts.notify_all(Evict(sid));
                         }
                     }
                 }

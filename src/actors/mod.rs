@@ -89,6 +89,9 @@ impl Actors {
             sessions: identity.sessions.clone(),
             cache: telecom.cache.clone(),
             live: bus_live,
+            turns: identity.bus_turns.clone(),
+            session_fronts: identity.session_fronts.clone(),
+            cache_fronts: telecom.cache_fronts.clone(),
         };
         launcher.spawn(bus.run());
         Ok(Self {

@@ -6,7 +6,7 @@ pub mod account;
 pub mod session;
 pub mod session_front;
 
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,6 +30,9 @@ pub struct Identity {
     /// One per HTTP worker (started by the server's factory with `start_session_front`).
     pub session_fronts: Arc<FrontSet<SessionFront>>,
     bus_live: Arc<AtomicBool>,
+    /// Advanced by the session bus each time it stops listening: a front trusts only copies
+    /// it got since (announcements made meanwhile were missed).
+    pub bus_turns: Arc<AtomicU64>,
     pub accounts: Arc<ShardSet<AccountActor>>,
     pub hasher: Arc<PasswordHasher>,
 }
@@ -110,6 +113,7 @@ impl Identity {
             sessions,
             session_fronts,
             bus_live,
+            bus_turns: Arc::new(AtomicU64::new(0)),
             accounts,
             hasher,
         })
@@ -117,9 +121,14 @@ impl Identity {
 
     /// Starts the calling HTTP worker's session front (on its thread).
     pub fn start_session_front(&self) -> Arc<ShardSet<SessionFront>> {
-        let (sessions, live) = (self.sessions.clone(), self.bus_live.clone());
-        self.session_fronts
-            .start_here(move |cx| SessionFront::new(sessions.clone(), live.clone(), cx.lifeline))
+        let (sessions, live, turns) = (
+            self.sessions.clone(),
+            self.bus_live.clone(),
+            self.bus_turns.clone(),
+        );
+        self.session_fronts.start_here(move |cx| {
+            SessionFront::new(sessions.clone(), live.clone(), turns.clone(), cx.lifeline)
+        })
     }
 
     pub fn snapshot(&self) -> IdentitySnapshot {

@@ -4,14 +4,15 @@
 //! session bus is listening; otherwise it asks the shard.
 //!
 //! State: the principals it was given, by session id, each with the instant it stops being
-//! trusted; a generation advanced by every eviction, so an answer asked for before an
-//! eviction is used once and not kept.
+//! trusted and the session bus's turn it was asked in (a copy from before the bus last
+//! stopped listening is not used); a generation advanced by every eviction, so an answer
+//! asked for before an eviction is used once and not kept.
 //! Senders: the HTTP auth extractor (`Check`); the session shards (`Evict`, `EvictAll`),
 //! whenever they forget a session (a logout on any instance, a revoked refresh family, a
 //! suspended account) and before they answer whoever ended it.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -39,11 +40,14 @@ pub async fn check(
 struct Known {
     principal: Principal,
     trusted_until: Instant,
+    /// The session bus's turn when the shard was asked.
+    turn: u64,
 }
 
 pub struct SessionFront {
     sessions: Arc<ShardSet<SessionActor>>,
     bus_live: Arc<AtomicBool>,
+    bus_turns: Arc<AtomicU64>,
     known: HashMap<Uuid, Known>,
     generation: u64,
     _lifeline: Lifeline,
@@ -53,11 +57,13 @@ impl SessionFront {
     pub fn new(
         sessions: Arc<ShardSet<SessionActor>>,
         bus_live: Arc<AtomicBool>,
+        bus_turns: Arc<AtomicU64>,
         lifeline: Lifeline,
     ) -> Self {
         Self {
             sessions,
             bus_live,
+            bus_turns,
             known: HashMap::new(),
             generation: 0,
             _lifeline: lifeline,
@@ -70,7 +76,12 @@ impl SessionFront {
             return None;
         }
         let known = self.known.get(&claims.sid)?;
-        if known.trusted_until <= Instant::now() || known.principal.user_id.as_str() != claims.sub {
+        // A copy from before the bus last stopped listening may have missed a logout (its
+        // `EvictAll` may still be queued behind this request).
+        if known.turn != self.bus_turns.load(Ordering::Acquire)
+            || known.trusted_until <= Instant::now()
+            || known.principal.user_id.as_str() != claims.sub
+        {
             return None;
         }
         Some(Principal {
@@ -104,6 +115,7 @@ impl Handler<Check> for SessionFront {
         }
         let sessions = self.sessions.clone();
         let asked_at = self.generation;
+        let turn = self.bus_turns.load(Ordering::Acquire);
         let sid = claims.sid;
         let ask = async move {
             let user = claims.sub.clone();
@@ -122,6 +134,7 @@ impl Handler<Check> for SessionFront {
                         Known {
                             principal: checked.principal.clone(),
                             trusted_until: until,
+                            turn,
                         },
                     );
                 }

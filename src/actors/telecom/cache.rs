@@ -10,7 +10,7 @@
 //! skipped for `redis_retry_ms`, then used again by itself.
 //! Senders: the bill and product handlers (`Get`, `Invalidate`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -250,6 +250,9 @@ pub struct CacheActor {
     stats: Arc<CacheStats>,
     memory: HashMap<CacheKey, Entry>,
     loading: HashMap<CacheKey, Vec<Waiter>>,
+    /// Keys invalidated while their load was running: the load's answer goes to its waiters
+    /// but is not remembered (it may be what the invalidation removed).
+    overtaken: HashSet<CacheKey>,
     skip_redis_until: Option<Instant>,
     /// The HTTP workers' cache fronts, told of every key this shard drops.
     fronts: Arc<FrontSet<CacheFront>>,
@@ -272,6 +275,7 @@ impl CacheActor {
             stats,
             memory: HashMap::new(),
             loading: HashMap::new(),
+            overtaken: HashSet::new(),
             skip_redis_until: None,
             fronts,
             _lifeline: lifeline,
@@ -467,8 +471,9 @@ impl Handler<Get> for CacheActor {
                         );
                     }
                     let mut result = result;
+                    let overtaken = act.overtaken.remove(&key);
                     if let Ok(found) = &mut result {
-                        if !keep.is_zero() {
+                        if !keep.is_zero() && !overtaken {
                             found.fresh_until = Some(Instant::now() + keep);
                             act.remember(key.clone(), found, keep);
                         }
@@ -487,6 +492,9 @@ impl Handler<Invalidate> for CacheActor {
 
     fn handle(&mut self, msg: Invalidate, _: &mut Context<Self>) -> Self::Result {
         self.memory.remove(&msg.0);
+        if self.loading.contains_key(&msg.0) {
+            self.overtaken.insert(msg.0.clone());
+        }
         self.fronts.notify_all(Forget(msg.0.name()));
         let redis = self.redis.clone();
         let name = msg.0.name();
@@ -505,6 +513,9 @@ impl Handler<Forget> for CacheActor {
         match CacheKey::parse(&msg.0) {
             Some(key) => {
                 self.memory.remove(&key);
+                if self.loading.contains_key(&key) {
+                    self.overtaken.insert(key);
+                }
                 self.fronts.notify_all(msg);
             }
             // (The name is not logged: it carries a line number.)
@@ -519,6 +530,12 @@ impl Handler<ForgetCustomers> for CacheActor {
     fn handle(&mut self, _: ForgetCustomers, _: &mut Context<Self>) {
         self.memory
             .retain(|k, _| !matches!(k, CacheKey::Customer(_)));
+        let loading = self.loading.keys();
+        self.overtaken.extend(
+            loading
+                .filter(|k| matches!(k, CacheKey::Customer(_)))
+                .cloned(),
+        );
         self.fronts.notify_all(ForgetCustomers);
     }
 }
