@@ -119,16 +119,7 @@ where
                 per_shard.push(s);
             }
         }
-        KindSnapshot {
-            kind: self.kind,
-            shards: per_shard.len(),
-            mailbox_capacity: per_shard.iter().map(|s| s.mailbox_capacity).sum(),
-            depth: per_shard.iter().map(|s| s.depth).sum(),
-            processed: per_shard.iter().map(|s| s.processed).sum(),
-            rejected: per_shard.iter().map(|s| s.rejected).sum(),
-            restarts: per_shard.iter().map(|s| s.restarts).sum(),
-            per_shard,
-        }
+        KindSnapshot::of(self.kind, per_shard)
     }
 
     /// Makes the first worker's front panic (none before the server has started).

@@ -84,6 +84,20 @@ pub struct KindSnapshot {
 }
 
 impl KindSnapshot {
+    /// A kind's view: its shards' and their totals.
+    pub fn of(kind: &'static str, per_shard: Vec<ShardSnapshot>) -> Self {
+        Self {
+            kind,
+            shards: per_shard.len(),
+            mailbox_capacity: per_shard.iter().map(|s| s.mailbox_capacity).sum(),
+            depth: per_shard.iter().map(|s| s.depth).sum(),
+            processed: per_shard.iter().map(|s| s.processed).sum(),
+            rejected: per_shard.iter().map(|s| s.rejected).sum(),
+            restarts: per_shard.iter().map(|s| s.restarts).sum(),
+            per_shard,
+        }
+    }
+
     /// Into the scrape-time metrics.
     pub fn export(&self, m: &crate::metrics::Metrics) {
         for s in &self.per_shard {
@@ -444,16 +458,7 @@ where
                 restarts: s.stats.restarts.load(Ordering::Relaxed),
             })
             .collect();
-        KindSnapshot {
-            kind: self.kind,
-            shards: per_shard.len(),
-            mailbox_capacity: per_shard.iter().map(|s| s.mailbox_capacity).sum(),
-            depth: per_shard.iter().map(|s| s.depth).sum(),
-            processed: per_shard.iter().map(|s| s.processed).sum(),
-            rejected: per_shard.iter().map(|s| s.rejected).sum(),
-            restarts: per_shard.iter().map(|s| s.restarts).sum(),
-            per_shard,
-        }
+        KindSnapshot::of(self.kind, per_shard)
     }
 }
 

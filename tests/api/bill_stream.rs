@@ -58,6 +58,26 @@ async fn all_received(app: &TestApp, sim: &str, ids: &[String]) -> bool {
     ids.iter().all(|id| seen.contains_key(id))
 }
 
+/// The request ids of inquiry answers.
+fn request_ids(answers: &[Value]) -> Vec<String> {
+    answers
+        .iter()
+        .map(|a| a["requestId"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Each past result (`GET /bills/inquiry/{id}`) is the answer given, exactly.
+async fn assert_past_results(app: &TestApp, token: &str, ids: &[String], answers: &[Value]) {
+    for (id, answer) in ids.iter().zip(answers) {
+        let res = app
+            .get(&format!("/api/v1/bills/inquiry/{id}"), Some(token))
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(&body["data"], answer, "past result of {id}");
+    }
+}
+
 #[actix_web::test]
 async fn each_inquiry_is_delivered_once_from_its_history_row_and_its_answer_is_kept_exactly() {
     let sim = standalone_simulator();
@@ -69,10 +89,7 @@ async fn each_inquiry_is_delivered_once_from_its_history_row_and_its_answer_is_k
     for month in m[..3].iter().chain(&m[..3]) {
         answers.push(inquire(&app, &t.access, "01012345001", month).await);
     }
-    let ids: Vec<String> = answers
-        .iter()
-        .map(|a| a["requestId"].as_str().unwrap().to_string())
-        .collect();
+    let ids = request_ids(&answers);
     eventually(WITHIN, "all six delivered", || {
         all_received(&app, &sim, &ids)
     })
@@ -107,14 +124,7 @@ async fn each_inquiry_is_delivered_once_from_its_history_row_and_its_answer_is_k
         6
     );
     // A past result is the answer given, exactly.
-    for (id, answer) in ids.iter().zip(&answers) {
-        let res = app
-            .get(&format!("/api/v1/bills/inquiry/{id}"), Some(&t.access))
-            .await;
-        assert_eq!(res.status(), StatusCode::OK);
-        let body: Value = res.json().await.unwrap();
-        assert_eq!(&body["data"], answer, "past result of {id}");
-    }
+    assert_past_results(&app, &t.access, &ids, &answers).await;
     eventually(WITHIN, "nothing pending", || async {
         app.admin_actors().await["mvnoNotifier"]["stream"]["pending"] == 0
     })
@@ -138,10 +148,7 @@ async fn a_later_batch_refers_to_the_bill_an_earlier_one_stored() {
     .await;
     let second = inquire(&app, &t.access, "01012345002", month).await;
     let answers = [first, second];
-    let ids: Vec<String> = answers
-        .iter()
-        .map(|a| a["requestId"].as_str().unwrap().to_string())
-        .collect();
+    let ids = request_ids(&answers);
     eventually(WITHIN, "both delivered", || all_received(&app, &sim, &ids)).await;
     assert_eq!(
         app.number("SELECT count(*) AS n FROM bill_snapshots").await,
@@ -155,14 +162,7 @@ async fn a_later_batch_refers_to_the_bill_an_earlier_one_stored() {
         .await,
         2
     );
-    for (id, answer) in ids.iter().zip(&answers) {
-        let res = app
-            .get(&format!("/api/v1/bills/inquiry/{id}"), Some(&t.access))
-            .await;
-        assert_eq!(res.status(), StatusCode::OK);
-        let body: Value = res.json().await.unwrap();
-        assert_eq!(&body["data"], answer, "past result of {id}");
-    }
+    assert_past_results(&app, &t.access, &ids, &answers).await;
 }
 
 /// Rows written before this version (their answer in `result`, their notification in the

@@ -229,6 +229,15 @@ pub(super) struct Entry {
 }
 
 impl Entry {
+    /// What `found` holds, kept until `expires`.
+    pub(super) fn of(found: &Lookup, expires: Instant) -> Self {
+        Self {
+            value: found.value.clone(),
+            snapshot: found.snapshot.clone(),
+            expires,
+        }
+    }
+
     /// The entry as a memory hit.
     pub(super) fn hit(&self) -> Lookup {
         Lookup {
@@ -287,14 +296,7 @@ impl CacheActor {
         if !self.memory.contains_key(&key) {
             make_room(&mut self.memory, self.settings.memory_entries, now);
         }
-        self.memory.insert(
-            key,
-            Entry {
-                value: found.value.clone(),
-                snapshot: found.snapshot.clone(),
-                expires: now + ttl,
-            },
-        );
+        self.memory.insert(key, Entry::of(found, now + ttl));
     }
 
     fn jitter(&self, ttl: Duration) -> Duration {

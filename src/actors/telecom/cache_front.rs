@@ -95,14 +95,7 @@ impl Handler<Fetch> for CacheFront {
                         if !act.memory.contains_key(&key) {
                             make_room(&mut act.memory, act.capacity, Instant::now());
                         }
-                        act.memory.insert(
-                            key,
-                            Entry {
-                                value: found.value.clone(),
-                                snapshot: found.snapshot.clone(),
-                                expires,
-                            },
-                        );
+                        act.memory.insert(key, Entry::of(found, expires));
                     }
                 }
             }
