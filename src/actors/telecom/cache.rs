@@ -142,6 +142,29 @@ pub struct Get(pub CacheKey);
 #[rtype(result = "()")]
 pub struct Invalidate(pub CacheKey);
 
+/// Invalidates `key` (see [`Invalidate`]) and returns once the shard has done it: this
+/// instance's fronts told, Redis and the other instances asked. It waits for mailbox space
+/// rather than giving up on a full mailbox, and tries again while the shard is being
+/// replaced after a panic: an invalidation lost there would leave the old value in Redis
+/// and in every front until its TTL (a changed product shown as the current one).
+pub async fn invalidate(cache: &ShardSet<CacheActor>, key: CacheKey) {
+    let name = key.name();
+    for attempt in 1..=INVALIDATE_ATTEMPTS {
+        match cache.deliver(&name, Invalidate(key.clone())).await {
+            Ok(()) => return,
+            Err(e) if attempt < INVALIDATE_ATTEMPTS => {
+                tracing::debug!(error = %e, attempt, "cache invalidation retried");
+                tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt))).await;
+            }
+            Err(e) => tracing::warn!(error = %e, "cache invalidation not delivered"),
+        }
+    }
+}
+
+/// Tries of [`invalidate`]: a replaced shard is installed within milliseconds of its
+/// predecessor's death; the last try is a second or so after the first.
+const INVALIDATE_ATTEMPTS: u32 = 14;
+
 /// Another instance invalidated the key named so: drop it from this shard's memory.
 #[derive(Message, Clone)]
 #[rtype(result = "()")]

@@ -6,7 +6,7 @@
 use chrono::Utc;
 use serde::Serialize;
 
-use super::cache::{CacheActor, CacheKey, Invalidate};
+use super::cache::{self, CacheActor, CacheKey};
 use crate::actors::shard::ShardSet;
 use crate::domain::identity::LineNumber;
 use crate::domain::telecom::change::{ChangeOutcome, ChangeStatus, SettledChange, Verdict};
@@ -84,8 +84,7 @@ pub async fn settle_answered(
     // KOS has the new product whatever happened to the record: the cache must not keep
     // the old one.
     if verdict.status == ChangeStatus::Completed {
-        let key = CacheKey::Customer(c.line.clone());
-        let _ = cache.ask(&key.name(), Invalidate(key)).await;
+        cache::invalidate(cache, CacheKey::Customer(c.line.clone())).await;
     }
     Ok((answer, settled?))
 }

@@ -6,7 +6,7 @@
 
 use actix_web::{web, HttpResponse};
 
-use crate::actors::telecom::cache::{CacheKey, Invalidate};
+use crate::actors::telecom::cache::{self, CacheKey};
 use crate::domain::identity::LineNumber;
 use crate::domain::telecom::BillingMonth;
 use crate::http::envelope::ErrorEnvelope;
@@ -62,11 +62,6 @@ async fn forget_line(state: &AppState, line: &LineNumber) {
             }
         }));
     for key in keys {
-        let _ = state
-            .actors
-            .telecom
-            .cache
-            .ask(&key.name(), Invalidate(key))
-            .await;
+        cache::invalidate(&state.actors.telecom.cache, key).await;
     }
 }
