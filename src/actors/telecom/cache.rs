@@ -138,32 +138,23 @@ impl Lookup {
 pub struct Get(pub CacheKey);
 
 /// Drops a key from memory and Redis, and announces it so every instance drops it too.
-#[derive(Message)]
+#[derive(Message, Clone)]
 #[rtype(result = "()")]
 pub struct Invalidate(pub CacheKey);
 
 /// Invalidates `key` (see [`Invalidate`]) and returns once the shard has done it: this
-/// instance's fronts told, Redis and the other instances asked. It waits for mailbox space
-/// rather than giving up on a full mailbox, and tries again while the shard is being
-/// replaced after a panic: an invalidation lost there would leave the old value in Redis
-/// and in every front until its TTL (a changed product shown as the current one).
+/// instance's fronts told, Redis and the other instances asked. Never dropped for a full
+/// mailbox, and sent again while the shard is being replaced after a panic
+/// ([`ShardSet::deliver_through_restart`]): an invalidation lost there would leave the old
+/// value in Redis and in every front until its TTL (a changed product shown as current).
 pub async fn invalidate(cache: &ShardSet<CacheActor>, key: CacheKey) {
-    let name = key.name();
-    for attempt in 1..=INVALIDATE_ATTEMPTS {
-        match cache.deliver(&name, Invalidate(key.clone())).await {
-            Ok(()) => return,
-            Err(e) if attempt < INVALIDATE_ATTEMPTS => {
-                tracing::debug!(error = %e, attempt, "cache invalidation retried");
-                tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt))).await;
-            }
-            Err(e) => tracing::warn!(error = %e, "cache invalidation not delivered"),
-        }
+    if let Err(e) = cache
+        .deliver_through_restart(&key.name(), Invalidate(key))
+        .await
+    {
+        tracing::warn!(error = %e, "cache invalidation not delivered");
     }
 }
-
-/// Tries of [`invalidate`]: a replaced shard is installed within milliseconds of its
-/// predecessor's death; the last try is a second or so after the first.
-const INVALIDATE_ATTEMPTS: u32 = 14;
 
 /// Another instance invalidated the key named so: drop it from this shard's memory.
 #[derive(Message, Clone)]
