@@ -391,8 +391,10 @@ where
         }
     }
 
-    /// Delivers a control message to the shard owning `key`, waiting for mailbox space
-    /// rather than dropping it (used where losing the message would be wrong).
+    /// Delivers a control message to the shard owning `key`, never dropping it for a full
+    /// mailbox (used where losing the message would be wrong): actix queues it past the
+    /// capacity, or, once the shard's sender has been parked by an earlier overflow, holds it
+    /// until there is room.
     pub async fn deliver<M>(&self, key: &(impl Hash + ?Sized), msg: M) -> Result<(), ActorError>
     where
         M: Message<Result = ()> + Send + 'static,
@@ -410,11 +412,11 @@ where
     }
 
     /// [`deliver`](Self::deliver), for a message that must reach its shard (an
-    /// invalidation): queued even past the mailbox's capacity (as `notify_all` does), its
-    /// answer awaited at most the reply time-out (a message still queued then is handled
-    /// later: not sent again), and sent again while the shard is being replaced after a
-    /// panic (its successor is installed within milliseconds), for about a second; not once
-    /// shutdown has begun.
+    /// invalidation), sent again while the shard is being replaced after a panic (its
+    /// successor is installed within milliseconds) for about a second, but not once shutdown
+    /// has begun. Its answer is awaited at most the reply time-out, and a message not
+    /// answered by then is not sent again: if it was queued, the shard still handles it; if
+    /// it was held for room in a mailbox full all that time, it is dropped (the caller warns).
     pub async fn deliver_through_restart<M>(
         &self,
         key: &(impl Hash + ?Sized),
