@@ -21,34 +21,28 @@ export PHONEBILL__RATE_LIMIT__LOGIN_PER_IP_PER_MINUTE=0
 bench_batched_notifications
 bench_serve 18085 --load-users "$USERS"
 mkdir -p load/results
-# CPU seconds (user + system) used so far by processes named $1.
-cpu() { for p in $(pgrep -x "$1"); do cut -d' ' -f14,15 /proc/$p/stat 2>/dev/null; done | awk '{t+=$1+$2} END {print t/100}'; }
 PREV=$(mktemp)
 printf '%-6s %8s %7s %7s %7s %7s %6s %7s %5s %5s %5s %5s %10s %9s %s\n' rate requests p95_ms p99_ms failed dropped rss_MB backlog cpu_pb cpu_pg cpu_rd cpu_k6 cpu_ms_req marginal held
 for RATE in $RATES; do
   OUT=load/results/capacity-$RATE.json
-  P0=$(cpu phonebill); G0=$(cpu postgres); R0=$(cpu redis-server)
-  k6 run -q -e BASE_URL=http://127.0.0.1:$PORT -e RATE="$RATE" -e DURATION="$DURATION" \
-    -e USERS="$USERS" -e SUMMARY="$OUT" "${SCRIPT:-load/mixed.js}" >/dev/null 2>/tmp/phonebill-k6.$$ &
-  K6=$!
-  K0=0; while kill -0 $K6 2>/dev/null; do K0=$(cut -d' ' -f14,15 /proc/$K6/stat 2>/dev/null | awk '{print ($1+$2)/100}' || echo "$K0"); sleep 1; done
-  wait $K6 || true
-  P1=$(cpu phonebill); G1=$(cpu postgres); R1=$(cpu redis-server)
+  P0=$(bench_cpu phonebill); G0=$(bench_cpu postgres); R0=$(bench_cpu redis-server)
+  bench_k6 run -q -e BASE_URL=http://127.0.0.1:$PORT -e RATE="$RATE" -e DURATION="$DURATION" \
+    -e USERS="$USERS" -e SUMMARY="$OUT" "${SCRIPT:-load/mixed.js}"
+  P1=$(bench_cpu phonebill); G1=$(bench_cpu postgres); R1=$(bench_cpu redis-server)
   RSS=$(( $(ps -o rss= -p $PID) / 1024 ))
   sleep 10
   BACKLOG=$(curl -s localhost:$PORT/metrics | awk '/^phonebill_history_writer\{measure="buffered"\}/ {b=$2} /^phonebill_mvno_outbox\{measure="pending"\}/ {p=$2} END {print b+p}')
-  python3 - "$OUT" "$RATE" "$RSS" "$BACKLOG" "$(echo "$P1 - $P0" | bc)" "$(echo "$G1 - $G0" | bc)" "$K0" "$(echo "$R1 - $R0" | bc)" "$PREV" <<'PY'
-import json, sys
+  python3 - "$OUT" "$RATE" "$RSS" "$BACKLOG" "$(echo "$P1 - $P0" | bc)" "$(echo "$G1 - $G0" | bc)" "$K6_CPU" "$(echo "$R1 - $R0" | bc)" "$PREV" <<'PY'
+import sys
+sys.dont_write_bytecode = True
+sys.path.insert(0, "bench")
+from k6_step import read
 out, rate, rss, backlog = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 cpu_pb, cpu_pg, cpu_k6, cpu_rd = (float(x) for x in sys.argv[5:9])
-m = json.load(open(out))["metrics"]
-d = (m.get("http_req_duration{kind:api}") or m["http_req_duration"])["values"]
-failed = (m.get("http_req_failed{kind:api}") or m["http_req_failed"])["values"]["rate"]
-dropped = m.get("dropped_iterations", {}).get("values", {}).get("count", 0)
-iterations = m["iterations"]["values"]["count"]
-requests = m["http_reqs"]["values"]["count"]
+step = read(out)
+requests = step["requests"]
 cpu_ms_req = 1000 * (cpu_pb + cpu_pg + cpu_rd) / max(requests, 1)
-held = d["p(99)"] < 100 and failed == 0 and backlog == 0 and dropped <= 0.01 * (iterations + dropped)
+held = step["held"] and backlog == 0
 # The marginal cost against the previous step: extra CPU of the three over extra requests.
 prev, marginal = sys.argv[9], "-"
 cpu = cpu_pb + cpu_pg + cpu_rd
@@ -58,7 +52,7 @@ if last:
     if requests > p_req:
         marginal = f"{1000 * (cpu - p_cpu) / (requests - p_req):.3f}"
 open(prev, "w").write(f"{cpu} {requests}")
-print(f"{rate:<6} {iterations:8.0f} {d['p(95)']:7.2f} {d['p(99)']:7.2f} {failed:7.4f} {dropped:7.0f} {rss:>6} {backlog:7} {cpu_pb:5.1f} {cpu_pg:5.1f} {cpu_rd:5.1f} {cpu_k6:5.1f} {cpu_ms_req:10.3f} {marginal:>9} {'yes' if held else 'no'}")
+print(f"{rate:<6} {step['iterations']:8.0f} {step['p95']:7.2f} {step['p99']:7.2f} {step['failed']:7.4f} {step['dropped']:7.0f} {rss:>6} {backlog:7} {cpu_pb:5.1f} {cpu_pg:5.1f} {cpu_rd:5.1f} {cpu_k6:5.1f} {cpu_ms_req:10.3f} {marginal:>9} {'yes' if held else 'no'}")
 PY
 done
 # Cache hit ratio over all steps (bills and customers): answered without KOS / all lookups.

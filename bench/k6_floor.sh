@@ -43,29 +43,22 @@ nginx -c "$DIR/nginx.conf"
 for _ in $(seq 1 50); do curl -sf -o /dev/null localhost:$PORT/ && break; sleep 0.1; done
 curl -sf -o /dev/null localhost:$PORT/ || { echo "bench: nginx did not answer on port $PORT" >&2; exit 1; }
 NGINX=$(pgrep -P "$(cat "$DIR/nginx.pid")" | head -1)
-cpu_of() { cut -d' ' -f14,15 "/proc/$1/stat" 2>/dev/null | awk '{print ($1+$2)/100}'; }
 printf '%-6s %8s %7s %7s %8s %8s %7s %8s %s\n' rate requests p95_ms p99_ms dropped drop_pct cpu_k6 cpu_nginx held
 for RATE in $RATES; do
   OUT=$DIR/floor-$RATE.json
-  N0=$(cpu_of "$NGINX")
-  k6 run -q -e BASE_URL=http://127.0.0.1:$PORT -e RATE="$RATE" -e DURATION="$DURATION" \
-    -e SUMMARY="$OUT" load/mixed.js >/dev/null 2>&1 &
-  K6=$!
-  K=0; while kill -0 $K6 2>/dev/null; do K=$(cpu_of $K6 || echo "$K"); sleep 1; done
-  wait $K6 || true
-  N1=$(cpu_of "$NGINX")
+  N0=$(bench_cpu_pid "$NGINX")
+  bench_k6 run -q -e BASE_URL=http://127.0.0.1:$PORT -e RATE="$RATE" -e DURATION="$DURATION" \
+    -e SUMMARY="$OUT" load/mixed.js
+  N1=$(bench_cpu_pid "$NGINX")
   [ -s "$OUT" ] || { echo "bench: k6 wrote no summary at $RATE/s" >&2; continue; }
-  python3 - "$OUT" "$RATE" "$K" "$N0" "$N1" <<'PY'
-import json, sys
+  python3 - "$OUT" "$RATE" "$K6_CPU" "$N0" "$N1" <<'PY'
+import sys
+sys.dont_write_bytecode = True
+sys.path.insert(0, "bench")
+from k6_step import read
 out, rate, cpu_k6 = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 cpu_nginx = float(sys.argv[5]) - float(sys.argv[4])
-m = json.load(open(out))["metrics"]
-failed = (m.get("http_req_failed{kind:api}") or m["http_req_failed"])["values"]["rate"]
-d = (m.get("http_req_duration{kind:api}") or m["http_req_duration"])["values"]
-dropped = m.get("dropped_iterations", {}).get("values", {}).get("count", 0)
-iterations = m["iterations"]["values"]["count"]
-share = 100 * dropped / max(iterations + dropped, 1)
-held = d["p(99)"] < 100 and failed == 0 and share <= 1
-print(f"{rate:<6} {m['http_reqs']['values']['count']:8.0f} {d['p(95)']:7.2f} {d['p(99)']:7.2f} {dropped:8.0f} {share:7.1f}% {cpu_k6:7.1f} {cpu_nginx:8.1f} {'yes' if held else 'no'}")
+s = read(out)
+print(f"{rate:<6} {s['requests']:8.0f} {s['p95']:7.2f} {s['p99']:7.2f} {s['dropped']:8.0f} {s['dropped_pct']:7.1f}% {cpu_k6:7.1f} {cpu_nginx:8.1f} {'yes' if s['held'] else 'no'}")
 PY
 done

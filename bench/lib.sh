@@ -6,8 +6,22 @@
 #   bench_need TOOL HOW                   stops with HOW unless TOOL is installed.
 #   bench_batched_notifications           MVNO notifications 100 a POST (PER_POST), 1,000 a
 #       round (MVNO_BATCH): the built-in receiver takes arrays (see config.toml [mvno]).
+#   bench_cpu NAME                        prints the CPU seconds (user + system) used so far
+#       by the processes named NAME; bench_cpu_pid PID the same of one process.
+#   bench_k6 ARGS...                      runs `k6 ARGS...` (output discarded, a failed
+#       threshold is not an error) and sets K6_CPU to the CPU seconds k6 used, all of them.
 bench_batched_notifications() {
   export PHONEBILL__MVNO__PER_POST=${PER_POST:-100} PHONEBILL__MVNO__BATCH_SIZE=${MVNO_BATCH:-1000}
+}
+
+bench_cpu() { for p in $(pgrep -x "$1"); do cut -d' ' -f14,15 "/proc/$p/stat" 2>/dev/null; done | awk '{t+=$1+$2} END {print t/100}'; }
+
+bench_cpu_pid() { cut -d' ' -f14,15 "/proc/$1/stat" 2>/dev/null | awk '{print ($1+$2)/100}'; }
+
+bench_k6() {
+  # `times` in the subshell reports its children's CPU: k6's, counted to its exit.
+  K6_CPU=$( { k6 "$@" >/dev/null 2>&1 || true; times; } | tail -1 |
+    awk '{n=0; for (i=1; i<=2; i++) {split($i, a, /[ms]/); n+=60*a[1]+a[2]} print n}')
 }
 
 bench_need() { command -v "$1" >/dev/null || { echo "bench: install $1 ($2)" >&2; exit 1; }; }

@@ -20,15 +20,13 @@ TOKEN=$(bench_token user01)
 curl -s -o /dev/null localhost:$PORT/api/v1/bills/inquiry -H "authorization: Bearer $TOKEN" \
   -H 'content-type: application/json' -d '{"lineNumber":"01012345001"}'
 echo "== $ROUNDS rounds of [GET $BASELINE, cache-hit bill inquiry], $CONNS connections, ${SECS}s each =="
-# CPU seconds (user + system) used so far by processes named $1.
-cpu() { for p in $(pgrep -x "$1"); do cut -d' ' -f14,15 /proc/$p/stat 2>/dev/null; done | awk '{t+=$1+$2} END {print t/100}'; }
 RATIOS=()
 for r in $(seq 1 "$ROUNDS"); do
   BASE=$(wrk -t1 -c"$CONNS" -d"${SECS}s" --latency "http://127.0.0.1:$PORT$BASELINE")
-  PB0=$(cpu phonebill); PG0=$(cpu postgres); RD0=$(cpu redis-server)
+  PB0=$(bench_cpu phonebill); PG0=$(bench_cpu postgres); RD0=$(bench_cpu redis-server)
   HIT=$(TOKEN=$TOKEN MODE=hit wrk -t1 -c"$CONNS" -d"${SECS}s" --latency -s bench/bill_inquiry.lua "http://127.0.0.1:$PORT")
-  PB=$(echo "$(cpu phonebill) - $PB0" | bc -l); PG=$(echo "$(cpu postgres) - $PG0" | bc -l)
-  RD=$(echo "$(cpu redis-server) - $RD0" | bc -l)
+  PB=$(echo "$(bench_cpu phonebill) - $PB0" | bc -l); PG=$(echo "$(bench_cpu postgres) - $PG0" | bc -l)
+  RD=$(echo "$(bench_cpu redis-server) - $RD0" | bc -l)
   B=$(echo "$BASE" | awk '/Requests\/sec/ {print $2}')
   # Only answered (200) inquiries count: a 503 shed by a full history writer is not a hit.
   N=$(echo "$HIT" | awk '/requests in/ {print $1}'); E=$(echo "$HIT" | awk '/Non-2xx/ {print $5}')

@@ -38,8 +38,8 @@ pub struct SessionBus {
     /// Advanced each time the bus stops listening (the session fronts' copies from before
     /// are not trusted again).
     pub turns: Arc<AtomicU64>,
-    /// Told directly when a relayed message finds its shard being replaced (the shard
-    /// would have told them).
+    /// Told directly when a relayed message reaches no shard (the shard would have told
+    /// them).
     pub session_fronts: Arc<FrontSet<SessionFront>>,
     pub cache_fronts: Arc<FrontSet<CacheFront>>,
 }
@@ -84,15 +84,15 @@ impl SessionBus {
                     let Ok(payload) = msg.get_payload::<String>() else { continue };
                     if msg.get_channel_name() == cache_channel {
                         if self.cache.deliver(&payload, Forget(payload.clone())).await.is_err() {
-                            // The shard is being replaced (its successor starts empty); the
-                            // fronts still hold the key.
+                            // No shard took it (none replaced the dead one in time, or the
+                            // mailbox stayed full): the fronts still hold the key.
                             self.cache_fronts.notify_all(Forget(payload));
                         }
                     } else if let Some((user, sid)) = parse_event_payload(&payload) {
                         if self.sessions.deliver(user, Evict(sid)).await.is_err() {
-                            // The shard is being replaced (its successor starts empty); the
-                            // fronts still hold the session.
-                            tracing::debug!("session shard gone while evicting");
+                            // No shard took it (none replaced the dead one in time, or the
+                            // mailbox stayed full): the fronts still hold the session.
+                            tracing::debug!("session shard unreachable while evicting");
                             self.session_fronts.notify_all(Evict(sid));
                         }
                     }

@@ -341,15 +341,10 @@ where
                 Ok(reply)
             }
             Ok(Err(MailboxError::Closed)) => {
-                // The actor died. Its replacement is installed a moment after the mailbox
-                // closes; wait for it (briefly) so the caller's next request reaches it.
-                for _ in 0..100 {
-                    let replaced = !Arc::ptr_eq(&slot.addr.load_full(), &addr);
-                    if replaced || self.stopping.load(Ordering::Acquire) {
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                }
+                // The actor died: wait (briefly) for its replacement so the caller's next
+                // request reaches it.
+                self.await_successor(slot, &addr, Duration::from_millis(100))
+                    .await;
                 Err(ActorError::Gone {
                     kind,
                     retry_after_s,
@@ -391,65 +386,24 @@ where
         }
     }
 
-    /// Delivers a control message to the shard owning `key`, never dropping it for a full
-    /// mailbox (used where losing the message would be wrong): actix queues it past the
-    /// capacity, or, once the shard's sender has been parked by an earlier overflow, holds it
-    /// until there is room.
+    /// Delivers a control message to the shard owning `key`, for messages whose loss would
+    /// be wrong (an invalidation, a relayed logout). It is never dropped for a full mailbox:
+    /// actix queues it past the capacity, or, once the shard's sender has been parked by an
+    /// earlier overflow, holds it until there is room. If the shard dies before handling it
+    /// (a panic: its mailbox is dropped), it is sent again to the successor, unless shutdown
+    /// has begun. Its answer is awaited at most the reply time-out and a message not answered
+    /// by then is not sent again: if it was queued the shard still handles it; if it was held
+    /// for room in a mailbox full all that time, it is dropped (`Timeout`).
     pub async fn deliver<M>(&self, key: &(impl Hash + ?Sized), msg: M) -> Result<(), ActorError>
-    where
-        M: Message<Result = ()> + Send + 'static,
-        A: Handler<M>,
-        A::Context: ToEnvelope<A, M>,
-    {
-        let slot = self.slot_for(key);
-        let addr = slot.addr.load_full();
-        addr.send(msg).await.map_err(|_| ActorError::Gone {
-            kind: self.kind,
-            retry_after_s: self.retry_after_s,
-        })?;
-        slot.stats.processed.fetch_add(1, Ordering::Relaxed);
-        Ok(())
-    }
-
-    /// [`deliver`](Self::deliver), for a message that must reach its shard (an
-    /// invalidation), sent again while the shard is being replaced after a panic (its
-    /// successor is installed within milliseconds) for about a second, but not once shutdown
-    /// has begun. Its answer is awaited at most the reply time-out, and a message not
-    /// answered by then is not sent again: if it was queued, the shard still handles it; if
-    /// it was held for room in a mailbox full all that time, it is dropped (the caller warns).
-    pub async fn deliver_through_restart<M>(
-        &self,
-        key: &(impl Hash + ?Sized),
-        msg: M,
-    ) -> Result<(), ActorError>
     where
         M: Message<Result = ()> + Clone + Send + 'static,
         A: Handler<M>,
         A::Context: ToEnvelope<A, M>,
     {
-        let mut attempt: u64 = 0;
-        loop {
-            attempt += 1;
-            let sent = self.deliver(key, msg.clone());
-            match tokio::time::timeout(self.reply_timeout, sent).await {
-                Ok(Ok(())) => return Ok(()),
-                Err(_) => {
-                    return Err(ActorError::Timeout {
-                        kind: self.kind,
-                        retry_after_s: self.retry_after_s,
-                    })
-                }
-                Ok(Err(gone)) => {
-                    if attempt >= REDELIVERY_ATTEMPTS || self.stopping.load(Ordering::Acquire) {
-                        return Err(gone);
-                    }
-                    tokio::time::sleep(Duration::from_millis(10 * attempt)).await;
-                }
-            }
-        }
+        self.deliver_slot(self.slot_for(key), msg).await
     }
 
-    /// `deliver` to every shard.
+    /// `deliver` to every shard, one after the other; a shard it cannot reach is skipped.
     pub async fn deliver_all<M>(&self, msg: M)
     where
         M: Message<Result = ()> + Clone + Send + 'static,
@@ -457,10 +411,63 @@ where
         A::Context: ToEnvelope<A, M>,
     {
         for slot in &self.slots {
-            if slot.addr.load_full().send(msg.clone()).await.is_ok() {
-                slot.stats.processed.fetch_add(1, Ordering::Relaxed);
-            }
+            let _ = self.deliver_slot(slot, msg.clone()).await;
         }
+    }
+
+    async fn deliver_slot<M>(&self, slot: &Slot<A>, msg: M) -> Result<(), ActorError>
+    where
+        M: Message<Result = ()> + Clone + Send + 'static,
+        A: Handler<M>,
+        A::Context: ToEnvelope<A, M>,
+    {
+        let gone = ActorError::Gone {
+            kind: self.kind,
+            retry_after_s: self.retry_after_s,
+        };
+        let sent = async {
+            for _ in 0..SUCCESSORS_AWAITED {
+                let addr = slot.addr.load_full();
+                if addr.send(msg.clone()).await.is_ok() {
+                    slot.stats.processed.fetch_add(1, Ordering::Relaxed);
+                    return Ok(());
+                }
+                if !self
+                    .await_successor(slot, &addr, Duration::from_secs(1))
+                    .await
+                {
+                    break;
+                }
+            }
+            Err(gone)
+        };
+        tokio::time::timeout(self.reply_timeout, sent)
+            .await
+            .unwrap_or(Err(ActorError::Timeout {
+                kind: self.kind,
+                retry_after_s: self.retry_after_s,
+            }))
+    }
+
+    /// Waits up to `patience` for the actor at `dead` to be replaced after its death (its
+    /// successor is installed within milliseconds); false if it was not, or shutdown has
+    /// begun (no successor is coming).
+    async fn await_successor(
+        &self,
+        slot: &Slot<A>,
+        dead: &Arc<Addr<A>>,
+        patience: Duration,
+    ) -> bool {
+        for _ in 0..patience.as_millis() {
+            if self.stopping.load(Ordering::Acquire) {
+                return false;
+            }
+            if !Arc::ptr_eq(&slot.addr.load_full(), dead) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        false
     }
 
     /// Enqueues `msg` on every shard without waiting, past the mailbox capacity if need be:
@@ -502,9 +509,9 @@ where
     }
 }
 
-/// Sends of [`ShardSet::deliver_through_restart`] to a shard that is gone: 10 ms, 20 ms, …
-/// apart, about a second from the first to the last.
-const REDELIVERY_ATTEMPTS: u64 = 14;
+/// Successors [`ShardSet::deliver`] sends a message again to, each after the one before
+/// died with it queued: a message that kills every shard it reaches is given up.
+const SUCCESSORS_AWAITED: usize = 3;
 
 impl<A: Actor<Context = Context<A>>> Drop for ShardSet<A> {
     fn drop(&mut self) {
@@ -571,8 +578,8 @@ mod tests {
         )
     }
 
-    /// A message queued behind the panic that kills its shard: `deliver` loses it (the
-    /// dead actor's mailbox is dropped), `deliver_through_restart` hands it to the successor.
+    /// A message queued behind the panic that kills its shard is lost with the dead
+    /// actor's mailbox; `deliver` hands it to the successor, once, and so does `deliver_all`.
     #[actix::test]
     async fn a_message_queued_behind_a_panic_reaches_the_successor() {
         let arbiter = Arbiter::new();
@@ -580,13 +587,14 @@ mod tests {
         let set = counters(&bumps, &arbiter);
 
         set.tell(&0, Panic);
-        let lost = set.deliver(&0, Bump).await;
-        assert!(matches!(lost, Err(ActorError::Gone { .. })), "{lost:?}");
-
-        set.tell(&0, Panic);
-        let kept = set.deliver_through_restart(&0, Bump).await;
+        let kept = set.deliver(&0, Bump).await;
         assert!(kept.is_ok(), "{kept:?}");
         assert_eq!(bumps.load(Ordering::SeqCst), 1);
+        assert_eq!(set.snapshot().restarts, 1);
+
+        set.tell(&0, Panic);
+        set.deliver_all(Bump).await;
+        assert_eq!(bumps.load(Ordering::SeqCst), 2);
         assert_eq!(set.snapshot().restarts, 2);
 
         set.begin_shutdown();
@@ -602,7 +610,7 @@ mod tests {
         set.begin_shutdown();
         set.tell(&0, Panic);
         let started = std::time::Instant::now();
-        let lost = set.deliver_through_restart(&0, Bump).await;
+        let lost = set.deliver(&0, Bump).await;
         assert!(matches!(lost, Err(ActorError::Gone { .. })), "{lost:?}");
         assert!(started.elapsed() < Duration::from_millis(500));
         assert_eq!(bumps.load(Ordering::SeqCst), 0);

@@ -120,7 +120,7 @@ impl HistoryInlet {
 pub struct Drain;
 
 /// Writes everything buffered now; answers when it is in PostgreSQL or the spool.
-#[derive(Message)]
+#[derive(Message, Clone, Copy)]
 #[rtype(result = "()")]
 pub struct Flush;
 

@@ -144,14 +144,11 @@ pub struct Invalidate(pub CacheKey);
 
 /// Invalidates `key` (see [`Invalidate`]) and returns once the shard has done it: this
 /// instance's fronts told, Redis and the other instances asked. Never dropped for a full
-/// mailbox, and sent again while the shard is being replaced after a panic
-/// ([`ShardSet::deliver_through_restart`]): an invalidation lost there would leave the old
-/// value in Redis and in every front until its TTL (a changed product shown as current).
+/// mailbox, and sent again to the successor of a shard that panics ([`ShardSet::deliver`]):
+/// an invalidation lost there would leave the old value in Redis and in every front until
+/// its TTL (a changed product shown as current).
 pub async fn invalidate(cache: &ShardSet<CacheActor>, key: CacheKey) {
-    if let Err(e) = cache
-        .deliver_through_restart(&key.name(), Invalidate(key))
-        .await
-    {
+    if let Err(e) = cache.deliver(&key.name(), Invalidate(key)).await {
         tracing::warn!(error = %e, "cache invalidation not delivered");
     }
 }
